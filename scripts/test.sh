@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, Python tests (unit, protocol-level and VS Code end-to-end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+scripts/system_deps.sh
+make install
+.venv/bin/ruff check .
+.venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,1 @@
+"""The `stackcoder` command line: one console script, one sub-command per product feature."""
