@@ -1,9 +1,141 @@
-"""Sub-commands of `stackcoder` provided by `attribution`."""
+"""Sub-commands of `stackcoder` provided by `attribution`: `stackcoder index build|query|publish-lsh`."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+
+_BUILD_HELP = """\
+Index source code so that generated code can be traced back to it.
+
+SOURCE is a folder (a repository if it has LICENSE/COPYING/pyproject.toml/setup.py/.git/
+package.json at its top, otherwise each top-level sub-folder is one repository), a .jsonl or
+.jsonl.gz file, or a .parquet file in The Stack's schema (content, max_stars_repo_name,
+max_stars_repo_path, max_stars_repo_licenses). Binary, generated, minified and over-size files
+are skipped and counted. If --out already holds an index, the SOURCEs are added to it as a new
+segment: files already indexed are skipped and nothing is rebuilt."""
+
+_QUERY_HELP = """\
+Check code against an index and print the verdict (copied / similar / original) with the
+matching repositories, paths, licenses and lines, side by side; --json prints the report as
+one JSON object: {"verdict": ..., "matches": [{"repo", "path", "license", "url",
+"source_start_line", "source_end_line", "query_start_line", "query_end_line", "kind",
+"score"}]}."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this package's sub-commands to the `stackcoder` parser."""
+    index = subparsers.add_parser(
+        "index",
+        help="build and query the provenance index (which corpus code does this resemble?)",
+        description="Build and query the provenance index.",
+    )
+    commands = index.add_subparsers(dest="index_command", metavar="ACTION")
+    index.set_defaults(handler=lambda args: (index.print_help(), 2)[1])
+
+    build = commands.add_parser(
+        "build",
+        help="index SOURCE folders / Stack files",
+        description=_BUILD_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    build.add_argument("sources", nargs="+", metavar="SOURCE", help="folder, .jsonl, .jsonl.gz or .parquet")
+    build.add_argument("--out", required=True, metavar="INDEX_DIR", help="index folder to create or extend")
+    build.add_argument(
+        "--ext",
+        action="append",
+        metavar="EXT",
+        help="index only files with this extension (repeatable, e.g. --ext py --ext pyi); default: all text files",
+    )
+    build.add_argument(
+        "--max-bytes", type=int, default=1_000_000, help="skip files larger than this (default 1000000)"
+    )
+    build.add_argument(
+        "--workers", type=int, default=0, help="fingerprinting processes (default: one per CPU core)"
+    )
+    build.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    build.set_defaults(handler=_build)
+
+    query = commands.add_parser(
+        "query",
+        help="check code against an index",
+        description=_QUERY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    query.add_argument("file", metavar="FILE|-", help="file holding the code to check, or - for stdin")
+    query.add_argument(
+        "--index", required=True, metavar="INDEX_DIR", help="index folder built by `index build`"
+    )
+    query.add_argument("--json", action="store_true", help="print the report as JSON")
+    query.add_argument(
+        "--redis", metavar="HOST:PORT", help="find near-duplicate candidates in this Redis LSH"
+    )
+    query.set_defaults(handler=_query)
+
+    publish = commands.add_parser(
+        "publish-lsh",
+        help="copy an index's LSH signatures into Redis (shared by several machines)",
+        description="Insert the MinHash signatures of every chunk of an index into datasketch's "
+        "Redis-backed MinHashLSH, so that queries with --redis find candidates there.",
+    )
+    publish.add_argument(
+        "--index", required=True, metavar="INDEX_DIR", help="index folder built by `index build`"
+    )
+    publish.add_argument("--redis", required=True, metavar="HOST:PORT", help="Redis server address")
+    publish.add_argument(
+        "--basename", default="stackcoder", help="prefix of the Redis keys (default stackcoder)"
+    )
+    publish.set_defaults(handler=_publish)
+
+
+def _redis_config(address: str, basename: str = "stackcoder") -> dict:
+    from attribution.errors import StorageConfigError
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise StorageConfigError(f"--redis expects HOST:PORT, got {address!r}; e.g. --redis 127.0.0.1:6379.")
+    return {"type": "redis", "redis": {"host": host, "port": int(port)}, "basename": basename.encode()}
+
+
+def _build(args: argparse.Namespace) -> int:
+    from attribution.build import BuildConfig, build_index
+
+    config = BuildConfig(
+        max_bytes=args.max_bytes, extensions=args.ext, workers=args.workers, progress=not args.no_progress
+    )
+    result = build_index(args.sources, args.out, config)
+    print(
+        f"indexed {result.files} files ({result.lines} lines, {result.chunks} chunks) into {result.index} "
+        f"in {result.seconds:.1f} s ({result.files_per_second:.0f} files/s); {result.skipped.summary()}"
+    )
+    return 0
+
+
+def _read_query(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    with open(name, "rb") as fh:
+        return fh.read()
+
+
+def _query(args: argparse.Namespace) -> int:
+    from attribution.index import Index
+
+    lsh = _redis_config(args.redis) if args.redis else None
+    with Index.open(args.index, lsh=lsh) as index:
+        report = index.query(_read_query(args.file))
+        if args.json:
+            print(json.dumps(report.to_dict(), indent=2))
+        else:
+            print(report.to_terminal())
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from attribution.index import Index
+
+    with Index.open(args.index) as index:
+        count = index.publish_lsh(_redis_config(args.redis, args.basename))
+    print(f"published {count} chunk signatures to redis at {args.redis}")
+    return 0

@@ -12,13 +12,19 @@ import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import xxhash
 from datasketch import LeanMinHash, MinHash
+from datasketch.minhash import _fmix
 
 __all__ = [
     "code_tokens",
     "normalized_tokens",
     "shingles",
     "minhash_of",
+    "signature_array",
+    "token_hashes",
+    "shingle_hashes",
+    "minhash_signatures",
     "DEFAULT_NUM_PERM",
     "DEFAULT_SHINGLE_SIZE",
 ]
@@ -36,14 +42,67 @@ _TOKEN_RE = re.compile(
 
 # Words kept as themselves when identifiers are normalised: the keywords of the common languages
 # and a few ubiquitous builtins. Everything else that looks like a name becomes "ID".
-_KEEP_WORDS = frozenset(keyword.kwlist) | frozenset(getattr(keyword, "softkwlist", [])) | {
-    "self", "cls", "print", "len", "range", "int", "str", "float", "list", "dict", "set", "tuple",
-    "function", "var", "let", "const", "new", "this", "null", "undefined", "void", "static",
-    "public", "private", "protected", "class", "struct", "enum", "interface", "extends",
-    "implements", "switch", "case", "default", "do", "typeof", "instanceof", "throw", "throws",
-    "catch", "finally", "package", "func", "go", "defer", "fn", "impl", "mut", "pub", "use",
-    "match", "where", "true", "false", "nil",
-}
+_KEEP_WORDS = (
+    frozenset(keyword.kwlist)
+    | frozenset(getattr(keyword, "softkwlist", []))
+    | {
+        "self",
+        "cls",
+        "print",
+        "len",
+        "range",
+        "int",
+        "str",
+        "float",
+        "list",
+        "dict",
+        "set",
+        "tuple",
+        "function",
+        "var",
+        "let",
+        "const",
+        "new",
+        "this",
+        "null",
+        "undefined",
+        "void",
+        "static",
+        "public",
+        "private",
+        "protected",
+        "class",
+        "struct",
+        "enum",
+        "interface",
+        "extends",
+        "implements",
+        "switch",
+        "case",
+        "default",
+        "do",
+        "typeof",
+        "instanceof",
+        "throw",
+        "throws",
+        "catch",
+        "finally",
+        "package",
+        "func",
+        "go",
+        "defer",
+        "fn",
+        "impl",
+        "mut",
+        "pub",
+        "use",
+        "match",
+        "where",
+        "true",
+        "false",
+        "nil",
+    }
+)
 
 _COMMENT_RE = re.compile(r"(?m)(?:#|//).*$")
 
@@ -91,9 +150,7 @@ def shingles(tokens: Sequence[str], size: int = DEFAULT_SHINGLE_SIZE) -> set[byt
     return {" ".join(tokens[i : i + size]).encode("utf-8") for i in range(len(tokens) - size + 1)}
 
 
-def minhash_of(
-    items: Iterable[bytes], num_perm: int = DEFAULT_NUM_PERM, seed: int = 1
-) -> LeanMinHash:
+def minhash_of(items: Iterable[bytes], num_perm: int = DEFAULT_NUM_PERM, seed: int = 1) -> LeanMinHash:
     """MinHash signature (datasketch) of a set of shingles; compact and serialisable."""
     mh = MinHash(num_perm=num_perm, seed=seed)
     batch = list(items)
@@ -105,3 +162,98 @@ def minhash_of(
 def signature_array(mh: LeanMinHash) -> np.ndarray:
     """The signature's hash values as a uint64 array (for storage without pickle)."""
     return np.asarray(mh.hashvalues, dtype=np.uint64)
+
+
+# --- Vectorised fingerprints -------------------------------------------------------------------
+#
+# The index fingerprints every chunk of a corpus, so shingles are hashed as integers instead of
+# byte strings: each token is hashed once (xxh3), a shingle's hash is a polynomial of its tokens'
+# hashes, and the MinHash permutations of datasketch's default ``affine32`` scheme are applied to
+# all shingles of many chunks in one numpy operation. ``minhash_signatures`` returns exactly what
+# ``MinHash(num_perm, seed, hashfunc=<the shingle hash>).update_batch`` would.
+
+_TOKEN_HASH_CACHE: dict[str, int] = {}
+_TOKEN_CACHE_LIMIT = 2_000_000
+_POLY = np.uint64(0x9E3779B97F4A7C15)
+_PERMUTATIONS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+_SIGNATURE_BLOCK = 8_192  # shingles per numpy block (bounds memory to block * num_perm * 4 bytes)
+
+
+def token_hashes(tokens: Sequence[str]) -> np.ndarray:
+    """64-bit hash of each token (xxh3), as a uint64 array."""
+    cache = _TOKEN_HASH_CACHE
+    if len(cache) > _TOKEN_CACHE_LIMIT:
+        cache.clear()
+    out = np.empty(len(tokens), dtype=np.uint64)
+    for i, tok in enumerate(tokens):
+        h = cache.get(tok)
+        if h is None:
+            h = cache[tok] = xxhash.xxh3_64_intdigest(tok.encode("utf-8"))
+        out[i] = h
+    return out
+
+
+def shingle_hashes(hashes: np.ndarray, size: int = DEFAULT_SHINGLE_SIZE) -> np.ndarray:
+    """32-bit hash of every ``size``-token shingle of a token-hash array (with repeats, in order).
+
+    Like :func:`shingles`, a sequence shorter than ``size`` yields one shingle of all its tokens.
+    """
+    n = len(hashes)
+    if n == 0:
+        return np.empty(0, dtype=np.uint32)
+    width = min(size, n)
+    count = n - width + 1
+    acc = np.zeros(count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(width):
+            acc = acc * _POLY + hashes[j : j + count]
+        mixed = _fmix(acc, 64)
+    return (mixed >> np.uint64(32)).astype(np.uint32)
+
+
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    key = (num_perm, seed)
+    if key not in _PERMUTATIONS:
+        a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+        _PERMUTATIONS[key] = (np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32))
+    return _PERMUTATIONS[key]
+
+
+def minhash_signatures(
+    hashes: np.ndarray, offsets: np.ndarray, num_perm: int = DEFAULT_NUM_PERM, seed: int = 1
+) -> np.ndarray:
+    """MinHash signatures of many sets at once (datasketch's ``affine32`` scheme).
+
+    Args:
+        hashes: uint32 shingle hashes of all sets, concatenated.
+        offsets: int array of ``n + 1`` boundaries: set ``i`` is ``hashes[offsets[i]:offsets[i+1]]``.
+        num_perm: number of permutations.
+        seed: permutation seed (as datasketch's ``MinHash(seed=...)``).
+
+    Returns:
+        A ``(n, num_perm)`` uint32 array; an empty set gets the all-``0xFFFFFFFF`` signature.
+    """
+    a, b = _permutations(num_perm, seed)
+    n_sets = len(offsets) - 1
+    out = np.full((n_sets, num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+    if n_sets == 0 or len(hashes) == 0:
+        return out
+    hashes = np.asarray(hashes, dtype=np.uint32)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    start_set = 0
+    while start_set < n_sets:
+        # Take whole sets until the block holds about _SIGNATURE_BLOCK shingles.
+        lo = offsets[start_set]
+        end_set = int(np.searchsorted(offsets, lo + _SIGNATURE_BLOCK, side="right")) - 1
+        end_set = min(max(end_set, start_set + 1), n_sets)
+        hi = offsets[end_set]
+        if hi > lo:
+            with np.errstate(over="ignore"):
+                mixed = _fmix(hashes[lo:hi], 32)
+                permuted = mixed[:, None] * a[None, :] + b[None, :]
+            starts = offsets[start_set:end_set] - lo
+            nonempty = offsets[start_set + 1 : end_set + 1] > offsets[start_set:end_set]
+            mins = np.minimum.reduceat(permuted, starts[nonempty], axis=0)
+            out[start_set:end_set][nonempty] = mins
+        start_set = end_set
+    return out

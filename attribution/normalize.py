@@ -1,0 +1,101 @@
+"""Normalised text and its 50-character windows, for exact-span membership (as Data Portraits).
+
+Normalisation strips each line's indentation and collapses every run of whitespace, line breaks
+included, into one space, so re-indented or re-wrapped copies keep their windows. Each
+normalised character remembers the (1-based) line it came from, so spans map back to lines.
+Windows are hashed with a 64-bit polynomial over code points followed by the MurmurHash3
+finaliser, vectorised with numpy: stride 50 when a corpus is indexed, stride 1 for a query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from datasketch.minhash import _fmix
+
+__all__ = ["Normalized", "normalize", "window_hashes", "WINDOW"]
+
+WINDOW = 50
+_BASE = np.uint64(0x100000001B3)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Normalised text with the source line of each character."""
+
+    text: str
+    lines: np.ndarray  # int32, len(text): 1-based line number of each character
+
+    def line_range(self, start: int, end: int) -> tuple[int, int]:
+        """Lines (1-based, inclusive) of the normalised characters ``[start, end)``.
+
+        A line the span only grazes (less than half of its characters, at either end) is left out.
+        """
+        lines = self.lines
+        end = max(end, start + 1)
+        first, last = int(lines[start]), int(lines[end - 1])
+        if first < last:
+            lo = int(np.searchsorted(lines, first, side="left"))
+            hi = int(np.searchsorted(lines, first, side="right"))
+            if 2 * (hi - start) < hi - lo:
+                first = int(lines[hi])
+        if first < last:
+            lo = int(np.searchsorted(lines, last, side="left"))
+            hi = int(np.searchsorted(lines, last, side="right"))
+            if 2 * (end - lo) < hi - lo:
+                last = int(lines[lo - 1])
+        return first, last
+
+
+def normalize(text: str) -> Normalized:
+    """Strip indentation and collapse whitespace runs (line breaks included) into single spaces."""
+    parts: list[str] = []
+    line_numbers: list[int] = []
+    lengths: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        squashed = " ".join(line.split())
+        if squashed:
+            parts.append(squashed)
+            line_numbers.append(number)
+            lengths.append(len(squashed) + 1)  # the joining space belongs to the line before it
+    if not parts:
+        return Normalized("", np.empty(0, dtype=np.int32))
+    joined = " ".join(parts)
+    lines = np.repeat(np.asarray(line_numbers, dtype=np.int32), lengths)[: len(joined)]
+    return Normalized(joined, lines)
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+
+
+def window_hashes(text: str, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of the ``WINDOW``-character windows of a normalised text starting every ``stride``.
+
+    Returns ``(hashes, offsets)``: uint64 hashes and the uint32 start offset of each window.
+    """
+    n = len(text)
+    if n < WINDOW:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint32)
+    codes = _code_points(text)
+    if stride == 1:
+        count = n - WINDOW + 1
+        acc = np.zeros(count, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for j in range(WINDOW):
+                acc = acc * _BASE + codes[j : j + count]
+        offsets = np.arange(count, dtype=np.uint32)
+    else:
+        count = (n - WINDOW) // stride + 1
+        offsets = np.arange(count, dtype=np.uint32) * np.uint32(stride)
+        if stride == WINDOW:
+            blocks = codes[: count * WINDOW].reshape(count, WINDOW)
+        else:
+            blocks = np.lib.stride_tricks.sliding_window_view(codes, WINDOW)[::stride][:count]
+        with np.errstate(over="ignore"):
+            acc = np.zeros(count, dtype=np.uint64)
+            for j in range(WINDOW):
+                acc = acc * _BASE + blocks[:, j]
+    with np.errstate(over="ignore"):
+        return _fmix(acc, 64), offsets

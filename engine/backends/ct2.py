@@ -1,0 +1,249 @@
+"""The CTranslate2 backend: fast CPU/GPU generation from a converted model folder.
+
+Measured facts this module relies on:
+* prompts go through ``generate_tokens`` (``include_prompt_in_result=False``): the prompt is
+  forwarded at once instead of one token per step;
+* ``static_prompt`` + ``cache_static_prompt`` keep the model state of the prompt head: with SPM
+  prompts typing only appends to the prompt, so the head up to the current line is reused;
+* a seed only takes effect on a Generator constructed after ``set_random_seed``, so seeded
+  sampling runs on a freshly built Generator;
+* a stop is checked once per generated token: the ``callback`` returns the cancel flag, so a
+  cancel lands within one decoding step (prompt processing itself cannot be interrupted).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.backends.tokens import LocalBackend
+from engine.errors import BackendUnavailableError, GenerationError
+from engine.generation import CancelToken, GenerationConfig
+
+if TYPE_CHECKING:
+    import ctranslate2
+    from transformers import PreTrainedTokenizerFast
+
+log = logging.getLogger(__name__)
+
+
+def sample_from_logits(
+    logits: np.ndarray, candidates: Sequence[int], config: GenerationConfig, rng: np.random.Generator
+) -> int:
+    """Pick one of ``candidates`` from full-vocabulary ``logits``: argmax when greedy, else
+    temperature / top-k / top-p sampling restricted to the candidates."""
+    ids = np.asarray(candidates, dtype=np.int64)
+    scores = logits[ids].astype(np.float64)
+    if config.greedy:
+        return int(ids[int(np.argmax(scores))])
+    scores = scores / config.temperature
+    order = np.argsort(-scores)
+    if config.top_k:
+        order = order[: config.top_k]
+    probs = np.exp(scores[order] - scores[order].max())
+    probs /= probs.sum()
+    if config.top_p < 1.0:
+        keep = int(np.searchsorted(np.cumsum(probs), config.top_p) + 1)
+        order, probs = order[:keep], probs[:keep] / probs[:keep].sum()
+    return int(ids[order[rng.choice(len(order), p=probs)]])
+
+
+class CT2Backend(LocalBackend):
+    """Generation with ``ctranslate2.Generator`` on a folder converted by ``engine.convert``."""
+
+    name = "ct2"
+
+    def __init__(
+        self,
+        model_dir: Path,
+        tokenizer: PreTrainedTokenizerFast,
+        context_window: int,
+        *,
+        device: str = "cpu",
+        threads: int = 0,
+        compute_type: str = "default",
+        static_prompt: bool = True,
+        min_static_tokens: int = 32,
+        max_static_prompts: int = 32,
+    ) -> None:
+        super().__init__(tokenizer, context_window)
+        self.model_dir = Path(model_dir)
+        self.device = device
+        self.threads = threads
+        self.compute_type = compute_type
+        self.use_static_prompt = static_prompt
+        self.min_static_tokens = min_static_tokens
+        # CTranslate2 keeps every cached static prompt for the Generator's lifetime; past this many
+        # distinct heads the Generator is rebuilt to return that memory (a model reload).
+        self.max_static_prompts = max_static_prompts
+        self._static_heads: OrderedDict[tuple[int, ...], None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._generator = self._new_generator()
+        self.static_prompt_hits = 0  # requests whose head state came from the cache (for benchmarks)
+
+    def _new_generator(self) -> ctranslate2.Generator:
+        try:
+            import ctranslate2
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "ctranslate2 is not installed; install it (pip install ctranslate2) or use --backend transformers."
+            ) from exc
+        try:
+            return ctranslate2.Generator(
+                str(self.model_dir),
+                device=self.device,
+                compute_type=self.compute_type,
+                intra_threads=self.threads,
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise BackendUnavailableError(
+                f"CTranslate2 cannot load {self.model_dir} on {self.device} ({exc}); "
+                "convert the model again or pick another device or backend."
+            ) from None
+
+    def _seeded_generator(self, seed: int) -> ctranslate2.Generator:
+        import ctranslate2
+
+        ctranslate2.set_random_seed(seed)
+        return self._new_generator()
+
+    def static_split(self, ids: Sequence[int]) -> int:
+        """How many leading prompt tokens form the reusable head: everything before the token
+        holding the prompt's last newline (its tokenization is stable while the user types on
+        the current line), or 0 when that head is too short to be worth caching."""
+        if not self.use_static_prompt:
+            return 0
+        texts = self._healer.token_texts()
+        for index in range(len(ids) - 1, -1, -1):
+            if "\n" in texts[ids[index]]:
+                return index if index >= self.min_static_tokens else 0
+        return 0
+
+    def _note_static_head(self, head: tuple[int, ...]) -> None:
+        with self._lock:
+            if head in self._static_heads:
+                self._static_heads.move_to_end(head)
+                self.static_prompt_hits += 1
+                return
+            self._static_heads[head] = None
+            if len(self._static_heads) > self.max_static_prompts:
+                log.debug(
+                    "rebuilding the CTranslate2 generator to drop %d cached prompt heads",
+                    len(self._static_heads),
+                )
+                self._static_heads.clear()
+                self._static_heads[head] = None
+                self._generator = self._new_generator()
+
+    @staticmethod
+    def _sampling_kwargs(config: GenerationConfig) -> dict[str, Any]:
+        if config.greedy:
+            return {"sampling_topk": 1}
+        return {
+            "sampling_topk": config.top_k,  # 0 = the whole vocabulary
+            "sampling_topp": config.top_p,
+            "sampling_temperature": config.temperature,
+        }
+
+    def generate_ids(
+        self,
+        ids: list[int],
+        config: GenerationConfig,
+        cancel: CancelToken | None = None,
+        *,
+        first_allowed: Sequence[int] | None = None,
+    ) -> Iterator[int]:
+        """Yield generated ids; see ``LocalBackend.generate_ids``."""
+        cancel = cancel or CancelToken()
+        if cancel.cancelled:
+            return
+        max_new = self.budget(len(ids), config.max_new_tokens)
+        split = self.static_split(ids)
+        if split:
+            self._note_static_head(tuple(ids[:split]))
+        generator = self._generator
+        if config.seed is not None and not config.greedy:
+            generator = self._seeded_generator(config.seed)
+        tokens = self._tokenizer.convert_ids_to_tokens(ids)
+        static = {"static_prompt": tokens[:split], "cache_static_prompt": True} if split else {}
+        if first_allowed is not None:
+            first = self._first_token(generator, tokens[split:], static, first_allowed, config)
+            yield first
+            max_new -= 1
+            tokens.append(self._tokenizer.convert_ids_to_tokens(first))
+            if max_new <= 0 or cancel.cancelled:
+                return
+        try:
+            steps = generator.generate_tokens(
+                tokens[split:],
+                max_length=max_new,
+                end_token=list(self.stop_ids),
+                callback=lambda _step: cancel.cancelled,
+                **static,
+                **self._sampling_kwargs(config),
+            )
+            for step in steps:
+                if cancel.cancelled or step.token_id in self.stop_ids:
+                    break
+                yield step.token_id
+        except RuntimeError as exc:
+            raise GenerationError(
+                f"CTranslate2 generation failed ({exc}); retry with a shorter prompt."
+            ) from None
+
+    def _first_token(
+        self,
+        generator: ctranslate2.Generator,
+        tokens: list[str],
+        static: dict[str, Any],
+        allowed: Sequence[int],
+        config: GenerationConfig,
+    ) -> int:
+        """One decoding step returning the logits, then a choice among ``allowed`` (token healing)."""
+        result = generator.generate_batch(
+            [tokens],
+            max_length=1,
+            include_prompt_in_result=False,
+            return_logits_vocab=True,
+            end_token=[],
+            sampling_topk=1,
+            **static,
+        )[0]
+        logits = np.asarray(result.logits[0], dtype=np.float32).reshape(-1)
+        rng = np.random.default_rng(config.seed)
+        return sample_from_logits(logits, allowed, config, rng)
+
+    def generate_batch(self, prompts: Sequence[str], config: GenerationConfig) -> list[str]:
+        """Generate continuations of several prompts in one batch (no healing, no streaming)."""
+        batch = []
+        max_new = config.max_new_tokens
+        for prompt in prompts:
+            ids = self.encode(prompt)
+            max_new = min(max_new, self.budget(len(ids), config.max_new_tokens))
+            batch.append(self._tokenizer.convert_ids_to_tokens(ids))
+        generator = self._generator
+        if config.seed is not None and not config.greedy:
+            generator = self._seeded_generator(config.seed)
+        results = generator.generate_batch(
+            batch,
+            max_length=max_new,
+            include_prompt_in_result=False,
+            end_token=list(self.stop_ids),
+            **self._sampling_kwargs(config),
+        )
+        return [
+            self._tokenizer.decode(
+                r.sequences_ids[0], skip_special_tokens=True, clean_up_tokenization_spaces=False
+            )
+            for r in results
+        ]
+
+    def close(self) -> None:
+        """Release the model's memory."""
+        self._generator = None  # type: ignore[assignment]

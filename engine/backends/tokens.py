@@ -1,0 +1,186 @@
+"""What every backend that runs a model locally shares: tokens in, text pieces out.
+
+``LocalBackend.stream`` tokenizes the prompt, checks it against the context window, heals the
+prompt's last token (see ``TokenHealer``), asks the subclass for token ids one at a time and turns
+them into text with ``IncrementalDecoder``. Subclasses implement ``generate_ids``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from engine.errors import GenerationError
+from engine.generation import CancelToken, GenerationConfig
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+# Special tokens that end a generation when the vocabulary has them (besides the tokenizer's EOS).
+STOP_TOKENS = ("<|endoftext|>", "<file_sep>", "<fim_pad>", "<|file_separator|>", "<|fim_pad|>", "<EOT>")
+
+
+class IncrementalDecoder:
+    """Turns token ids into text pieces as they arrive, holding back incomplete UTF-8 sequences.
+
+    Decodes a small window of the last tokens each step (the prefix/read offset scheme), so the
+    pieces concatenate to exactly ``tokenizer.decode(all_ids)``. ``skip_prefix`` drops that many
+    leading characters of the output (the text token healing removed from the prompt).
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, skip_prefix: int = 0) -> None:
+        self._tokenizer = tokenizer
+        self._ids: list[int] = []
+        self._prefix_offset = 0
+        self._read_offset = 0
+        self._skip = skip_prefix
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def push(self, token_id: int) -> str:
+        """Add one token; return the newly complete text (may be empty)."""
+        self._ids.append(token_id)
+        prefix_text = self._decode(self._ids[self._prefix_offset : self._read_offset])
+        new_text = self._decode(self._ids[self._prefix_offset :])
+        if new_text.endswith("\ufffd") or len(new_text) <= len(prefix_text):
+            return ""
+        piece = new_text[len(prefix_text) :]
+        self._prefix_offset = self._read_offset
+        self._read_offset = len(self._ids)
+        return self._drop_skipped(piece)
+
+    def flush(self) -> str:
+        """Text still held back at the end of the generation."""
+        prefix_text = self._decode(self._ids[self._prefix_offset : self._read_offset])
+        new_text = self._decode(self._ids[self._prefix_offset :])
+        self._prefix_offset = self._read_offset = len(self._ids)
+        return self._drop_skipped(new_text[len(prefix_text) :])
+
+    def _drop_skipped(self, piece: str) -> str:
+        if self._skip:
+            dropped = min(self._skip, len(piece))
+            self._skip -= dropped
+            piece = piece[dropped:]
+        return piece
+
+
+@dataclass(frozen=True)
+class Healing:
+    """A prompt backed off to a token boundary and the tokens allowed first to restore it."""
+
+    ids: list[int]  # prompt ids without the healed tail
+    removed: str  # text of the removed tail, to be reproduced by the first generated token
+    allowed: tuple[int, ...]  # token ids whose text starts with ``removed``
+
+
+class TokenHealer:
+    """Token healing: a prompt that ends mid-merge (e.g. right after a newline, which the tokenizer
+    normally merges with the next line's indentation) is backed off by one token, and the first
+    generated token is constrained to start with the removed text.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerFast) -> None:
+        self._tokenizer = tokenizer
+        self._special = set(tokenizer.all_special_ids)
+        self._texts: list[str] | None = None
+
+    def token_texts(self) -> list[str]:
+        if self._texts is None:
+            size = len(self._tokenizer)
+            self._texts = self._tokenizer.batch_decode(
+                [[i] for i in range(size)], skip_special_tokens=False, clean_up_tokenization_spaces=False
+            )
+        return self._texts
+
+    @lru_cache(maxsize=1024)  # noqa: B019  (one healer per loaded model; bounded)
+    def _extensions(self, text: str) -> tuple[int, ...]:
+        return tuple(
+            i for i, t in enumerate(self.token_texts()) if t.startswith(text) and i not in self._special
+        )
+
+    def heal(self, ids: list[int]) -> Healing | None:
+        """The healing of ``ids``, or None when the last token cannot be extended."""
+        if len(ids) < 2 or ids[-1] in self._special:
+            return None
+        removed = self.token_texts()[ids[-1]]
+        if not removed or "\ufffd" in removed:
+            return None
+        allowed = self._extensions(removed)
+        if len(allowed) <= 1:
+            return None
+        return Healing(ids=ids[:-1], removed=removed, allowed=allowed)
+
+
+class LocalBackend(abc.ABC):
+    """A backend that runs the model in this process and exposes its tokenizer."""
+
+    name: str
+    context_window: int
+
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, context_window: int) -> None:
+        self._tokenizer = tokenizer
+        self.context_window = context_window
+        self._healer = TokenHealer(tokenizer)
+        vocab = tokenizer.get_vocab()
+        stops = {vocab[t] for t in STOP_TOKENS if t in vocab}
+        if tokenizer.eos_token_id is not None:
+            stops.add(tokenizer.eos_token_id)
+        self.stop_ids: tuple[int, ...] = tuple(sorted(stops))
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerFast:
+        """The model's fast tokenizer."""
+        return self._tokenizer
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (no BOS/EOS added)."""
+        return self._tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def budget(self, prompt_len: int, max_new_tokens: int) -> int:
+        """New tokens that fit after a prompt of ``prompt_len``; raises if the prompt alone does not fit."""
+        if prompt_len >= self.context_window:
+            raise GenerationError(
+                f"the prompt has {prompt_len} tokens but the model's context window is "
+                f"{self.context_window}; shorten the prompt."
+            )
+        return min(max_new_tokens, self.context_window - prompt_len)
+
+    @abc.abstractmethod
+    def generate_ids(
+        self,
+        ids: list[int],
+        config: GenerationConfig,
+        cancel: CancelToken | None = None,
+        *,
+        first_allowed: Sequence[int] | None = None,
+    ) -> Iterator[int]:
+        """Yield generated token ids (stop tokens excluded), the first one from ``first_allowed``
+        when given; stop at a stop token, after ``config.max_new_tokens`` or on cancel."""
+
+    def stream(
+        self, prompt: str, config: GenerationConfig, cancel: CancelToken | None = None
+    ) -> Iterator[str]:
+        """Yield text pieces of the continuation of ``prompt`` (stop strings are the caller's job)."""
+        ids = self.encode(prompt)
+        healing = self._healer.heal(ids) if config.heal else None
+        if healing is not None:
+            ids, allowed, skip = healing.ids, healing.allowed, len(healing.removed)
+            config = replace(config, max_new_tokens=config.max_new_tokens + 1)  # the healed token
+        else:
+            allowed, skip = None, 0
+        decoder = IncrementalDecoder(self._tokenizer, skip_prefix=skip)
+        for token_id in self.generate_ids(ids, config, cancel, first_allowed=allowed):
+            piece = decoder.push(token_id)
+            if piece:
+                yield piece
+        tail = decoder.flush()
+        if tail:
+            yield tail
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the model."""

@@ -1,0 +1,261 @@
+"""Inspect a model path before anything heavy is loaded.
+
+A path may be a Hugging Face checkpoint folder, a CTranslate2 folder converted by the engine
+(marked by ``stackcoder-ct2.json``) or a stackcoder bundle (``stackcoder.json`` naming an ``hf``
+sub-folder and converted ``ct2`` sub-folders per quantization). ``inspect_model`` checks the
+architecture and the files and returns a ``ModelSource``; every problem becomes one
+``EngineError`` sentence saying what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import CorruptModelError, ModelNotFoundError, UnsupportedModelError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+BUNDLE_MANIFEST = "stackcoder.json"
+CT2_MARKER = "stackcoder-ct2.json"  # written last by the converter: its presence means "complete"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """An architecture the engine runs, keyed by Hugging Face ``config.model_type``."""
+
+    name: str  # config.model_type
+    config_class: str  # transformers config class (the CTranslate2 converter's loader key)
+    context_keys: tuple[str, ...]  # config fields holding the context window, first present wins
+
+
+FAMILIES: dict[str, ModelFamily] = {
+    "gpt_bigcode": ModelFamily("gpt_bigcode", "GPTBigCodeConfig", ("n_positions", "max_position_embeddings")),
+    "starcoder2": ModelFamily("starcoder2", "Starcoder2Config", ("max_position_embeddings",)),
+}
+
+
+def family_of(model_type: str, where: Path) -> ModelFamily:
+    """The registered family of ``model_type``, or an error listing the supported ones."""
+    family = FAMILIES.get(model_type)
+    if family is None:
+        raise UnsupportedModelError(
+            f"{where} is a {model_type!r} model, which the engine cannot run; "
+            f"use a checkpoint of a supported architecture ({', '.join(sorted(FAMILIES))})."
+        )
+    return family
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What a model path holds, checked but not loaded."""
+
+    kind: str  # "hf" | "ct2" | "bundle"
+    root: Path
+    name: str
+    family: str
+    context_window: int
+    tokenizer_dir: Path
+    hf_dir: Path | None = None  # the Hugging Face checkpoint, when there is one
+    ct2_dirs: dict[str, Path] = field(default_factory=dict)  # quantization -> converted folder
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptModelError(
+            f"{path} is not readable JSON ({exc.__class__.__name__}); restore the {what} from the original model."
+        ) from None
+    if not isinstance(data, dict):
+        raise CorruptModelError(
+            f"{path} does not hold a JSON object; restore the {what} from the original model."
+        )
+    return data
+
+
+def check_safetensors(path: Path) -> None:
+    """Check a .safetensors file's header and that its size matches the tensors it declares."""
+    size = path.stat().st_size
+    hint = "re-download or re-export the checkpoint"
+    try:
+        with path.open("rb") as handle:
+            raw_len = handle.read(8)
+            if len(raw_len) < 8:
+                raise ValueError("file shorter than its header")
+            (header_len,) = struct.unpack("<Q", raw_len)
+            if header_len > min(size - 8, 100_000_000):
+                raise ValueError("header length beyond the end of the file")
+            header = json.loads(handle.read(header_len))
+        end = max(
+            (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"),
+            default=0,
+        )
+    except (ValueError, KeyError, TypeError, struct.error) as exc:
+        raise CorruptModelError(f"{path} is not a valid safetensors file ({exc}); {hint}.") from None
+    if 8 + header_len + end != size:
+        raise CorruptModelError(
+            f"{path} is truncated or corrupt (its header declares {8 + header_len + end} bytes, "
+            f"the file has {size}); {hint}."
+        )
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    for pattern in ("*.safetensors", "pytorch_model*.bin"):
+        found = sorted(folder.glob(pattern))
+        if found:
+            return found
+    return []
+
+
+def _context_window(config: dict[str, Any], family: ModelFamily) -> int:
+    for key in family.context_keys:
+        value = config.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048
+
+
+def _check_tokenizer(folder: Path, model_dir: Path) -> None:
+    if not (folder / "tokenizer.json").exists():
+        raise CorruptModelError(
+            f"{model_dir} has no tokenizer.json; copy the model's fast tokenizer files "
+            "(tokenizer.json, tokenizer_config.json) into the folder."
+        )
+
+
+def inspect_hf(folder: Path) -> ModelSource:
+    """Check a Hugging Face checkpoint folder: supported architecture, weights, tokenizer."""
+    config = _read_json(folder / "config.json", "config.json")
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str):
+        raise CorruptModelError(
+            f"{folder / 'config.json'} has no model_type; restore it from the original model."
+        )
+    family = family_of(model_type, folder)
+    weights = _weight_files(folder)
+    if not weights:
+        raise CorruptModelError(
+            f"{folder} has no weights (model.safetensors or pytorch_model.bin); "
+            "copy the checkpoint's weight files into the folder."
+        )
+    for path in weights:
+        if path.suffix == ".safetensors":
+            check_safetensors(path)
+        elif path.stat().st_size == 0:
+            raise CorruptModelError(f"{path} is empty; re-download or re-export the checkpoint.")
+    _check_tokenizer(folder, folder)
+    return ModelSource(
+        kind="hf",
+        root=folder,
+        name=folder.name,
+        family=family.name,
+        context_window=_context_window(config, family),
+        tokenizer_dir=folder,
+        hf_dir=folder,
+    )
+
+
+def inspect_ct2(folder: Path) -> ModelSource:
+    """Check a CTranslate2 folder written by the engine's converter."""
+    marker = folder / CT2_MARKER
+    if not marker.exists():
+        raise CorruptModelError(
+            f"{folder} is not a complete CTranslate2 conversion made by stackcoder (no {CT2_MARKER}); "
+            "convert the Hugging Face checkpoint again with `stackcoder convert`."
+        )
+    meta = _read_json(marker, CT2_MARKER)
+    family = family_of(str(meta.get("family")), folder)
+    if not (folder / "model.bin").exists():
+        raise CorruptModelError(
+            f"{folder} has no model.bin; convert the checkpoint again with `stackcoder convert`."
+        )
+    _check_tokenizer(folder, folder)
+    return ModelSource(
+        kind="ct2",
+        root=folder,
+        name=str(meta.get("name") or folder.name),
+        family=family.name,
+        context_window=int(meta.get("context_window") or 2048),
+        tokenizer_dir=folder,
+        ct2_dirs={str(meta.get("quantization", "int8")): folder},
+    )
+
+
+def inspect_bundle(folder: Path) -> ModelSource:
+    """Check a stackcoder bundle: ``stackcoder.json`` naming an ``hf`` folder and ``ct2`` folders."""
+    manifest = _read_json(folder / BUNDLE_MANIFEST, BUNDLE_MANIFEST)
+    if manifest.get("format") != 1:
+        raise CorruptModelError(
+            f"{folder / BUNDLE_MANIFEST} has format {manifest.get('format')!r}, this engine reads format 1; "
+            "update stackcoder or re-export the model."
+        )
+    hf = inspect_hf(folder / manifest["hf"]) if manifest.get("hf") else None
+    ct2_dirs = {}
+    ct2_source = None
+    for quantization, sub in (manifest.get("ct2") or {}).items():
+        ct2_source = inspect_ct2(folder / sub)
+        ct2_dirs[str(quantization)] = ct2_source.root
+    base = hf or ct2_source
+    if base is None:
+        raise CorruptModelError(
+            f"{folder / BUNDLE_MANIFEST} names neither an 'hf' nor a 'ct2' folder; re-export the model."
+        )
+    return ModelSource(
+        kind="bundle",
+        root=folder,
+        name=str(manifest.get("name") or folder.name),
+        family=base.family,
+        context_window=base.context_window,
+        tokenizer_dir=base.tokenizer_dir,
+        hf_dir=hf.hf_dir if hf else None,
+        ct2_dirs=ct2_dirs,
+    )
+
+
+def inspect_model(path: str | Path) -> ModelSource:
+    """Check what ``path`` holds and return its ``ModelSource``; raises an ``EngineError`` otherwise."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise ModelNotFoundError(
+            f"model path {folder} does not exist; pass a folder holding a Hugging Face checkpoint, "
+            "a converted CTranslate2 model or a stackcoder bundle (or set STACKCODER_MODEL)."
+        )
+    if not folder.is_dir():
+        raise ModelNotFoundError(
+            f"model path {folder} is a file, not a folder; pass the folder that holds the model."
+        )
+    folder = folder.resolve()
+    if (folder / BUNDLE_MANIFEST).exists():
+        return inspect_bundle(folder)
+    if (folder / CT2_MARKER).exists() or (folder / "model.bin").exists():
+        return inspect_ct2(folder)
+    if (folder / "config.json").exists():
+        return inspect_hf(folder)
+    raise ModelNotFoundError(
+        f"{folder} holds no model (no config.json, {CT2_MARKER} or {BUNDLE_MANIFEST}); "
+        "pass the folder of a Hugging Face checkpoint or of a converted model."
+    )
+
+
+def load_tokenizer(folder: Path) -> PreTrainedTokenizerFast:
+    """Load the fast tokenizer saved in ``folder``."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception as exc:  # the library raises many types for a broken tokenizer
+        raise CorruptModelError(
+            f"the tokenizer in {folder} cannot be loaded ({exc.__class__.__name__}: {str(exc)[:120]}); "
+            "restore tokenizer.json and tokenizer_config.json from the original model."
+        ) from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise CorruptModelError(
+            f"the tokenizer in {folder} is not a fast tokenizer; provide its tokenizer.json."
+        )
+    return tokenizer

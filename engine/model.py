@@ -1,0 +1,444 @@
+"""``CodeModel``: the one object the language server, the CLI and the training code talk to.
+
+It joins a backend (CTranslate2, transformers or a remote server) to the text side of the engine:
+token-budgeted FIM prompts (``engine.budget``, ``engine.prompts``), post-processing
+(``engine.postprocess``), the typed-through completion cache (``engine.cache``) and stop strings
+(``engine.stopping``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from engine.budget import fit_prompt
+from engine.cache import CompletionCache
+from engine.errors import GenerationError
+from engine.generation import CancelToken, GenerationConfig
+from engine.postprocess import decide_mode, postprocess_completion
+from engine.prompts import (
+    FimFormat,
+    build_chat_prompt,
+    build_fim_prompt,
+    chat_stop_strings,
+    detect_chat_style,
+)
+from engine.stopping import apply_stops
+from engine.types import Completion, Snippet
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+    from engine.backends.base import Backend
+
+log = logging.getLogger(__name__)
+
+CHARS_PER_TOKEN = 3.5  # token estimate when no tokenizer is at hand (remote backends)
+DEFAULT_MAX_PROMPT_TOKENS = 1536  # keeps time-to-first-token (which cannot be cancelled) bounded
+SAMPLING_TEMPERATURE_FOR_CHOICES = 0.6  # used for n > 1 when the caller asked for greedy
+
+
+class CodeModel:
+    """A loaded model: FIM completion, raw streaming, chat.
+
+    Args:
+        backend: what runs the model (see ``engine.backends.base.Backend``).
+        backend_name: "ct2" | "transformers" | "http".
+        name: the model's name as shown to users.
+        family: "gpt_bigcode" | "starcoder2" (or the server's family for remote backends).
+        fim: the model's FIM format, None when it has none (completion then continues the prefix).
+        fim_order: "spm" (default: typing only appends to the prompt, which the CTranslate2
+            backend turns into cached prompt state) or "psm".
+        max_prompt_tokens: token budget of a completion prompt (prefix + suffix + snippets).
+        cache_size: entries of the completion cache.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        name: str,
+        family: str,
+        fim: FimFormat | None,
+        fim_order: str = "spm",
+        max_prompt_tokens: int | None = None,
+        cache_size: int = 256,
+        backend_name: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.backend_name = backend_name or type(backend).__name__.removesuffix("Backend").lower()
+        self.name = name
+        self.family = family
+        self.fim = fim
+        self.fim_order = fim_order
+        self.context_window = backend.context_window
+        self.max_prompt_tokens = max_prompt_tokens or min(DEFAULT_MAX_PROMPT_TOKENS, self.context_window // 2)
+        self.cache = CompletionCache(cache_size)
+        self.chat_style = detect_chat_style(self.tokenizer, name)
+
+    # ------------------------------------------------------------------ basics
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerFast | None:
+        """The model's fast tokenizer, or None for a remote backend."""
+        return self.backend.tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` as the model counts them (an estimate for remote backends)."""
+        tokenizer = self.tokenizer
+        if tokenizer is None:
+            return int(len(text) / CHARS_PER_TOKEN + 0.999)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    # ------------------------------------------------------------------ raw generation
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+        cancel: CancelToken | None = None,
+        heal: bool = True,
+    ) -> Iterator[str]:
+        """Yield text pieces continuing ``prompt``; ends at EOS, at a stop string (not included),
+        after ``max_new_tokens`` or within one decoding step of ``cancel.cancel()``."""
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            seed=seed,
+            stop=tuple(stop),
+            heal=heal,
+        )
+        pieces = self.backend.stream(prompt, config, cancel)
+        try:
+            yield from apply_stops(pieces, config.stop)
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()  # stops the backend's decoding loop when we stopped early
+
+    def generate(self, prompt: str, **kwargs: Any) -> str:
+        """``stream`` joined into one string (same keyword arguments)."""
+        return "".join(self.stream(prompt, **kwargs))
+
+    # ------------------------------------------------------------------ completion
+
+    def build_prompt(
+        self,
+        prefix: str,
+        suffix: str = "",
+        *,
+        snippets: Sequence[Snippet] = (),
+        repo_name: str | None = None,
+        path: str | None = None,
+    ) -> tuple[str, int]:
+        """The budgeted FIM prompt for a cursor position and its token count (the text parts)."""
+        fitted = fit_prompt(
+            self.count_tokens, prefix, suffix, snippets, max_prompt_tokens=self.max_prompt_tokens
+        )
+        if self.fim is None:
+            return fitted.prefix, fitted.prompt_tokens
+        prompt = build_fim_prompt(
+            self.fim,
+            fitted.prefix,
+            fitted.suffix,
+            order=self.fim_order,
+            snippets=fitted.snippets,
+            repo_name=repo_name,
+            path=path,
+        )
+        return prompt, fitted.prompt_tokens
+
+    def _stop_strings(self) -> tuple[str, ...]:
+        return self.fim.stop_tokens if self.fim is not None else ()
+
+    def _run_single(
+        self, prompt: str, config: GenerationConfig, mode: str, cancel: CancelToken
+    ) -> tuple[str, int]:
+        """Generate one raw completion; in single-line mode stop once the first line is complete."""
+        pieces: list[str] = []
+        count = 0
+        stream = self.stream(
+            prompt,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            seed=config.seed,
+            stop=self._stop_strings(),
+            cancel=cancel,
+        )
+        try:
+            for piece in stream:
+                pieces.append(piece)
+                count += 1
+                if mode == "single" and "\n" in "".join(pieces).lstrip("\n"):
+                    break
+        finally:
+            stream.close()
+        return "".join(pieces), count
+
+    def complete(
+        self,
+        prefix: str,
+        suffix: str = "",
+        *,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        snippets: Sequence[Snippet] = (),
+        repo_name: str | None = None,
+        path: str | None = None,
+        cancel: CancelToken | None = None,
+        use_cache: bool = True,
+        mode: str = "auto",
+        n: int = 1,
+        seed: int | None = None,
+    ) -> Completion:
+        """A post-processed fill-in-the-middle completion at the cursor between ``prefix`` and ``suffix``.
+
+        Served from the typed-through cache when the user typed what was suggested; otherwise the
+        prompt is budgeted, generated, post-processed and cached. ``n > 1`` samples several choices.
+        """
+        start = time.perf_counter()
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        cancel = cancel or CancelToken()
+        if use_cache and n == 1:
+            hit = self.cache.get(prefix, suffix)
+            if hit is not None:
+                return Completion(
+                    text=hit,
+                    model=self.name,
+                    latency_ms=(time.perf_counter() - start) * 1000,
+                    choices=[hit],
+                    raw=hit,
+                    cached=True,
+                )
+        resolved = decide_mode(prefix, suffix) if mode == "auto" else mode
+        prompt, prompt_tokens = self.build_prompt(
+            prefix, suffix, snippets=snippets, repo_name=repo_name, path=path
+        )
+        if n == 1:
+            config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+            raw, generated = self._run_single(prompt, config, resolved, cancel)
+            raws = [raw]
+        else:
+            config = GenerationConfig(
+                max_new_tokens=max_new_tokens,
+                temperature=temperature or SAMPLING_TEMPERATURE_FOR_CHOICES,
+                seed=seed,
+                stop=self._stop_strings(),
+            )
+            raws = self._run_many(prompt, config, n, cancel)
+            generated = sum(self.count_tokens(r) for r in raws)
+        choices = [postprocess_completion(r, prefix, suffix, mode=resolved) for r in raws]
+        unique = list(dict.fromkeys(c for c in choices if c)) or [""]
+        text = unique[0]
+        if use_cache and text and not cancel.cancelled:
+            self.cache.put(prefix, suffix, text)
+        latency = (time.perf_counter() - start) * 1000
+        log.debug("completion %d prompt tokens, %.0f ms, %d chars", prompt_tokens, latency, len(text))
+        return Completion(
+            text=text,
+            model=self.name,
+            latency_ms=latency,
+            choices=unique,
+            raw=raws[0],
+            prompt_tokens=prompt_tokens,
+            generated_tokens=generated,
+            cached=False,
+            cancelled=cancel.cancelled,
+        )
+
+    def _run_many(self, prompt: str, config: GenerationConfig, n: int, cancel: CancelToken) -> list[str]:
+        batch = getattr(self.backend, "generate_batch", None)
+        if batch is not None:
+            outputs = batch([prompt] * n, config)
+            return ["".join(apply_stops([o], config.stop)) for o in outputs]
+        outputs = []
+        for i in range(n):
+            seeded = GenerationConfig(
+                max_new_tokens=config.max_new_tokens,
+                temperature=config.temperature,
+                seed=None if config.seed is None else config.seed + i,
+                stop=config.stop,
+            )
+            outputs.append("".join(apply_stops(self.backend.stream(prompt, seeded, cancel), config.stop)))
+        return outputs
+
+    # ------------------------------------------------------------------ chat
+
+    def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        context: str = "",
+        max_new_tokens: int = 512,
+        temperature: float = 0.2,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """Stream the assistant's answer to ``messages`` (the prompt follows the model's chat style),
+        dropping the oldest turns, then the end of ``context``, until it fits the context window."""
+        messages = list(messages)
+        if not messages:
+            raise ValueError("chat needs at least one message")
+        room = self.context_window - min(max_new_tokens, self.context_window // 2)
+        prompt = build_chat_prompt(messages, style=self.chat_style, context=context)
+        while self.count_tokens(prompt) > room and len(messages) > 1:
+            messages = messages[1:]
+            prompt = build_chat_prompt(messages, style=self.chat_style, context=context)
+        lines = context.splitlines(keepends=True)
+        while self.count_tokens(prompt) > room and lines:
+            lines = lines[: len(lines) // 2] if len(lines) > 1 else []
+            prompt = build_chat_prompt(messages, style=self.chat_style, context="".join(lines))
+        prompt_tokens = self.count_tokens(prompt)
+        if prompt_tokens >= self.context_window:
+            raise GenerationError(
+                f"the last message alone has {prompt_tokens} tokens, more than the model's context window "
+                f"of {self.context_window}; send a shorter message."
+            )
+        yield from self.stream(
+            prompt,
+            max_new_tokens=min(max_new_tokens, self.context_window - prompt_tokens),
+            temperature=temperature,
+            stop=chat_stop_strings(self.chat_style),
+            cancel=cancel,
+        )
+
+    def close(self) -> None:
+        """Release the backend."""
+        self.backend.close()
+
+    def __enter__(self) -> CodeModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def _load_ct2(path: str | None, *, threads: int, device: str, quantization: str | None) -> tuple[Any, Any]:
+    from engine.backends.ct2 import CT2Backend
+    from engine.convert import ct2_folder_for, default_quantization
+    from engine.loading import inspect_model, load_tokenizer
+
+    source = inspect_model(path)
+    if source.kind == "ct2":
+        folder, compute_type = source.root, quantization or "default"
+    else:
+        quant = quantization or default_quantization(device)
+        folder, compute_type = ct2_folder_for(source, quant), "default"
+    tokenizer = load_tokenizer(source.tokenizer_dir)
+    backend = CT2Backend(
+        folder, tokenizer, source.context_window, device=device, threads=threads, compute_type=compute_type
+    )
+    return source, backend
+
+
+def _load_transformers(
+    path: str | None, *, threads: int, device: str, quantization: str | None
+) -> tuple[Any, Any]:
+    from engine.backends.hf import HFBackend
+    from engine.errors import BackendUnavailableError
+    from engine.loading import inspect_model, load_tokenizer
+
+    source = inspect_model(path)
+    if source.hf_dir is None:
+        raise BackendUnavailableError(
+            f"{source.root} holds no Hugging Face checkpoint for the transformers backend; use --backend ct2."
+        )
+    dtype = {None: "float32", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}.get(
+        quantization
+    )
+    if dtype is None:
+        raise BackendUnavailableError(
+            f"the transformers backend runs float32, float16 or bfloat16, not {quantization}; "
+            "use --backend ct2 for int8."
+        )
+    tokenizer = load_tokenizer(source.tokenizer_dir)
+    backend = HFBackend(
+        source.hf_dir, tokenizer, source.context_window, device=device, threads=threads, dtype=dtype
+    )
+    return source, backend
+
+
+BACKEND_LOADERS = {"ct2": _load_ct2, "transformers": _load_transformers}
+
+
+def load_model(
+    path: str | Any | None = None,
+    *,
+    backend: str = "ct2",
+    threads: int = 0,
+    device: str = "cpu",
+    quantization: str | None = None,
+    **options: Any,
+) -> CodeModel:
+    """Load a model for completion and chat.
+
+    Args:
+        path: a Hugging Face checkpoint folder, a converted CTranslate2 folder, a stackcoder bundle
+            (None: ``default_model_path()``); for ``backend="http"`` the server's base URL.
+        backend: "ct2" (converts into the content-keyed cache on first use), "transformers"
+            (the reference) or "http" (an OpenAI-compatible completions server).
+        threads: CPU threads (0 = all cores).
+        device: "cpu" or "cuda".
+        quantization: CTranslate2 compute type (default int8 on CPU, int8_float16 on CUDA).
+        options: passed to ``CodeModel`` (fim_order, max_prompt_tokens, cache_size) or, for http,
+            to ``HttpBackend`` (model, api_key, timeout, fim, context_window).
+    Raises:
+        EngineError: one sentence saying what is wrong with the path, the model or the backend.
+    """
+    import os
+
+    from engine.errors import BackendUnavailableError
+    from engine.paths import default_model_path
+    from engine.prompts import detect_fim_format
+
+    known = sorted([*BACKEND_LOADERS, "http"])
+    if backend not in known:
+        raise BackendUnavailableError(f"unknown backend {backend!r}; choose one of {', '.join(known)}.")
+    if device not in ("cpu", "cuda"):
+        raise BackendUnavailableError(f"unknown device {device!r}; choose cpu or cuda.")
+    model_options = {
+        k: options.pop(k) for k in ("fim_order", "max_prompt_tokens", "cache_size") if k in options
+    }
+    if backend == "http":
+        from engine.backends.http import HttpBackend
+
+        if path is None:
+            raise BackendUnavailableError(
+                "the http backend needs the server's base URL, e.g. http://127.0.0.1:8000/v1."
+            )
+        remote = HttpBackend(str(path), **options)
+        return CodeModel(
+            remote,
+            name=remote.name,
+            family=str(getattr(remote, "family", "remote")),
+            fim=remote.fim,
+            backend_name="http",
+            **model_options,
+        )
+    if options:
+        raise TypeError(f"unexpected options for the {backend} backend: {', '.join(sorted(options))}")
+    threads = threads or os.cpu_count() or 1
+    source, local = BACKEND_LOADERS[backend](
+        str(path) if path is not None else str(default_model_path()),
+        threads=threads,
+        device=device,
+        quantization=quantization,
+    )
+    fim = detect_fim_format(local.tokenizer.get_vocab().keys())
+    log.info("loaded %s (%s, %s backend, %d threads)", source.name, source.family, backend, threads)
+    return CodeModel(
+        local, name=source.name, family=source.family, fim=fim, backend_name=backend, **model_options
+    )

@@ -1,0 +1,271 @@
+"""Post-processing of raw fill-in-the-middle output into the completion shown to the user.
+
+Each rule is a small function of the generated text and the cursor context; ``postprocess_completion``
+applies them in order: pick single- or multi-line, cut at the end of the block, cut repetition,
+trim what repeats the text after the cursor, balance brackets against it, drop useless output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+__all__ = [
+    "MODES",
+    "balance_brackets",
+    "cursor_line",
+    "decide_mode",
+    "is_useless",
+    "postprocess_completion",
+    "stop_at_block_end",
+    "trim_repetition",
+    "trim_suffix_overlap",
+    "truncate_to_single_line",
+]
+
+OPENERS = {"(": ")", "[": "]", "{": "}"}
+CLOSERS = {v: k for k, v in OPENERS.items()}
+# A line ending with one of these opens an indented block below it.
+BLOCK_OPENERS = (":", "{", "(", "[", "=>")
+# The shortest repeated run of identical lines (or blocks of lines) cut as repetition.
+REPEAT_RUN = 3
+MAX_REPEAT_BLOCK = 4
+
+
+def cursor_line(prefix: str, suffix: str) -> tuple[str, str]:
+    """The text before the cursor on its line, and the text after it up to the end of the line."""
+    return prefix[prefix.rfind("\n") + 1 :], suffix.split("\n", 1)[0]
+
+
+def _indent(line: str) -> int:
+    """Width of a line's leading whitespace (a tab counts as 4 columns)."""
+    stripped = line.lstrip(" \t")
+    return len(line[: len(line) - len(stripped)].expandtabs(4))
+
+
+# --------------------------------------------------------------------------- single vs multi line
+
+
+def decide_mode(prefix: str, suffix: str) -> str:
+    """``"multi"`` on an empty line or after a block opener at the end of a line, else ``"single"``.
+
+    Text after the cursor on the same line (other than closing brackets) always means single line.
+    """
+    before, after = cursor_line(prefix, suffix)
+    if after.strip(" \t" + "".join(CLOSERS)):
+        return "single"
+    if not before.strip():
+        return "multi"
+    if after.strip():
+        return "single"  # inside brackets that close on this line
+    return "multi" if before.rstrip().endswith(BLOCK_OPENERS) else "single"
+
+
+def truncate_to_single_line(text: str) -> str:
+    """Keep the first line; when the text starts on a new line, keep that newline and the next line."""
+    lead = len(text) - len(text.lstrip("\n"))
+    if lead and text.strip():
+        return "\n" + text[lead:].split("\n", 1)[0]
+    return text.split("\n", 1)[0]
+
+
+# --------------------------------------------------------------------------- block end
+
+
+def stop_at_block_end(text: str, prefix: str) -> str:
+    """Cut the text before the first line that dedents out of the cursor's block.
+
+    When the user is writing the cursor's line and it ends with a block opener (``def f():|``),
+    the block ends at the next line indented no deeper than that line (closing brackets aside);
+    otherwise at the first line indented less than the cursor's line.
+    """
+    before = prefix[prefix.rfind("\n") + 1 :]
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return text
+    first = before + lines[0]
+    base = _indent(first) if first.strip() else _indent(before)
+    opens_block = bool(before.strip()) and first.rstrip().endswith(BLOCK_OPENERS)
+    kept = [lines[0]]
+    for line in lines[1:]:
+        if line.strip():
+            depth = _indent(line)
+            closes = line.lstrip().startswith(tuple(CLOSERS))
+            if depth < base or (opens_block and depth <= base and not closes):
+                break
+        kept.append(line)
+    return "\n".join(kept)
+
+
+# --------------------------------------------------------------------------- repetition
+
+
+def trim_repetition(text: str) -> str:
+    """Cut a run of the same line, or the same block of up to 4 lines, repeated 3 times or more.
+
+    The first occurrence is kept. Blank lines are ignored when comparing.
+    """
+    lines = text.split("\n")
+    keys = [line.strip() for line in lines]
+    for start in range(len(lines)):
+        if not keys[start]:
+            continue
+        for size in range(1, MAX_REPEAT_BLOCK + 1):
+            block = keys[start : start + size]
+            if len(block) < size or not any(block):
+                break
+            repeats = 1
+            while keys[start + repeats * size : start + (repeats + 1) * size] == block:
+                repeats += 1
+            if repeats >= REPEAT_RUN:
+                return "\n".join(lines[: start + size])
+    return text
+
+
+_PERIODIC = re.compile(r"^(.{1,4}?)\1{7,}$", re.DOTALL)
+
+
+def is_useless(text: str) -> bool:
+    """Empty or whitespace-only output, or one short unit repeated 8 times or more (``))))))))``)."""
+    stripped = text.strip()
+    if not stripped:
+        return True
+    return bool(_PERIODIC.match(re.sub(r"\s+", "", stripped)))
+
+
+# --------------------------------------------------------------------------- suffix overlap
+
+
+def _following_lines(suffix: str) -> list[str]:
+    """The non-blank lines after the cursor's line, stripped."""
+    rest = suffix.split("\n", 1)[1] if "\n" in suffix else ""
+    return [line.strip() for line in rest.split("\n") if line.strip()]
+
+
+def _meaningful(line: str) -> bool:
+    """A line worth matching against the suffix (not only brackets or punctuation)."""
+    return len(re.sub(r"[\s()\[\]{};,:]", "", line)) >= 2
+
+
+def trim_suffix_overlap(text: str, suffix: str, prefix: str = "") -> str:
+    """Trim output that repeats the text after the cursor.
+
+    The output is cut before the first generated line from which it re-writes the lines that follow
+    the cursor (its first line counts too when the cursor's line is blank before and after the
+    cursor); and a last line that ends with the rest of the cursor's line (when that rest is more
+    than brackets) loses that repeated ending.
+    """
+    before, after = cursor_line(prefix, suffix)
+    after = after.strip()
+    following = _following_lines(suffix)
+    lines = text.split("\n")
+    start = 0 if not before.strip() and not after else 1
+    if following and _meaningful(following[0]):
+        for i in range(start, len(lines)):
+            generated = [line.strip() for line in lines[i:] if line.strip()]
+            window = min(len(generated), len(following), 3)
+            if window and generated[:window] == following[:window]:
+                text = "\n".join(lines[:i]).rstrip()
+                break
+    if after and _meaningful(after):
+        body = text.rstrip()
+        if body.endswith(after):
+            text = body[: len(body) - len(after)]
+    return text
+
+
+# --------------------------------------------------------------------------- brackets
+
+
+def _bracket_events(text: str) -> list[tuple[int, str]]:
+    """The brackets of ``text`` with their offsets, skipping string literals and ``#``/``//`` comments."""
+    events: list[tuple[int, str]] = []
+    quote, i = "", 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote or ch == "\n":
+                quote = ""
+        elif ch in "\"'`":
+            quote = ch
+        elif ch == "#" or text.startswith("//", i):
+            i = text.find("\n", i)
+            if i < 0:
+                break
+            continue
+        elif ch in OPENERS or ch in CLOSERS:
+            events.append((i, ch))
+        i += 1
+    return events
+
+
+def balance_brackets(text: str, prefix: str, suffix: str) -> str:
+    """Make the cursor's line balanced with the closing brackets that already follow the cursor.
+
+    Closers the output writes that the text after the cursor also writes are removed from the end
+    of the output; brackets the output opens and nothing closes are closed when the cursor's line
+    ends after the cursor.
+    """
+    before, after = cursor_line(prefix, suffix)
+    stack: list[tuple[str, bool]] = []  # (opener, opened by the output)
+    for offset, ch in _bracket_events(before + text):
+        if ch in OPENERS:
+            stack.append((ch, offset >= len(before)))
+        elif stack and stack[-1][0] == CLOSERS[ch]:
+            stack.pop()
+    # The closing brackets the text after the cursor starts with.
+    leading = re.match(r"[\s\)\]\}]*", after).group()
+    extra = []  # closers after the cursor that find no opener
+    for ch in leading:
+        if ch not in CLOSERS:
+            continue
+        if stack and stack[-1][0] == CLOSERS[ch]:
+            stack.pop()
+        else:
+            extra.append(ch)
+    body = text.rstrip()
+    trailing_ws = text[len(body) :]
+    for ch in reversed(extra):
+        if body.endswith(ch):
+            body = body[:-1]
+        else:
+            break
+    if not after.strip() and "\n" not in text.strip("\n"):
+        while stack and stack[-1][1]:
+            body += OPENERS[stack.pop()[0]]
+    return body + trailing_ws
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def _single(text: str, prefix: str) -> str:
+    return truncate_to_single_line(text)
+
+
+def _multi(text: str, prefix: str) -> str:
+    return stop_at_block_end(text, prefix)
+
+
+MODES: dict[str, Callable[[str, str], str]] = {"single": _single, "multi": _multi}
+
+
+def postprocess_completion(text: str, prefix: str, suffix: str, *, mode: str = "auto") -> str:
+    """Turn raw model output at the cursor into the completion to show ("" when there is none).
+
+    ``mode`` is "single", "multi", or "auto" (decided from the cursor's line by ``decide_mode``).
+    """
+    if mode == "auto":
+        mode = decide_mode(prefix, suffix)
+    try:
+        shape = MODES[mode]
+    except KeyError:
+        raise ValueError(f"unknown completion mode {mode!r}; known modes: auto, {', '.join(MODES)}") from None
+    text = shape(text, prefix)
+    text = trim_repetition(text)
+    text = trim_suffix_overlap(text, suffix, prefix)
+    text = balance_brackets(text, prefix, suffix)
+    text = text.rstrip()
+    return "" if is_useless(text) else text

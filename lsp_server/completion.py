@@ -1,0 +1,252 @@
+"""Inline completion: FIM ghost text at the cursor (`textDocument/inlineCompletion`).
+
+One request = split the document at the cursor (UTF-16 positions), fetch cross-file snippets from
+the workspace index, ask the engine for a FIM completion (served from its typed-through cache
+when the user typed what was suggested), then check the completion against the attribution
+index within the same request: a copied completion is suppressed or marked by the
+``stackcoder.provenance.policy`` setting. A newer request for the same document cancels the
+older one (its generation stops within one decoding step).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+
+from lsp_server.documents import UTF16, CodeUnits, offset_at, position_at
+from lsp_server.settings import CompletionSettings, ProvenanceSettings
+
+__all__ = [
+    "CompletionRequest",
+    "CompletionChoice",
+    "CompletionOutcome",
+    "context_query",
+    "run_completion",
+    "to_inline_list",
+]
+
+log = logging.getLogger(__name__)
+
+CONTEXT_QUERY_LINES = 30  # lines before the cursor line that form the retrieval query
+SNIPPET_LIMIT = 3
+PROVENANCE_LEAD_LINES = 5  # lines of the prefix checked together with the completion
+INVOKED_CHOICES = 3  # choices generated when the user asks explicitly
+INVOKED_TEMPERATURE = 0.6  # sampling temperature for several choices
+CHARS_PER_TOKEN = 6  # generous bound: prefix/suffix are cut to maxPromptTokens * this many characters
+BINARY_PROBE_CHARS = 4096  # a NUL this close to the cursor means the document is not text
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """Everything one inline completion needs, captured when the request arrives."""
+
+    request_id: str
+    uri: str
+    text: str  # the document's text at request time
+    position: types.Position
+    invoked: bool
+    selected_range: types.Range | None = None
+    selected_text: str = ""
+    path: str | None = None  # file-system path of the document
+    repo_name: str | None = None
+    relative_path: str | None = None
+    units: CodeUnits = UTF16
+
+
+@dataclass
+class CompletionChoice:
+    """One completion to show: what to insert over which range, and its provenance."""
+
+    insert_text: str
+    range: types.Range
+    report: dict[str, Any] | None = None  # attribution report when the completion matched the corpus
+
+
+@dataclass
+class CompletionOutcome:
+    """The result of one request."""
+
+    choices: list[CompletionChoice] = field(default_factory=list)
+    cancelled: bool = False
+    cached: bool = False
+    suppressed: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def context_query(prefix: str) -> str:
+    """The retrieval query: the complete lines before the cursor line (stable while a line is typed)."""
+    head = prefix[: prefix.rfind("\n") + 1]
+    lines = head.splitlines(keepends=True)
+    return "".join(lines[-CONTEXT_QUERY_LINES:])
+
+
+def _snippets(index: Any, req: CompletionRequest, prefix: str) -> list[Any]:
+    from engine.types import Snippet
+
+    query = context_query(prefix)
+    if not query.strip():
+        return []
+    hits = index.search(query, exclude_path=req.path, limit=SNIPPET_LIMIT, wait=False)
+    out = []
+    for hit in hits:
+        path = hit.chunk.path
+        for root in getattr(index, "roots", []):
+            try:
+                path = str(Path(path).relative_to(root))
+                break
+            except ValueError:
+                continue
+        out.append(Snippet(path=path, text=hit.chunk.text, score=float(hit.score)))
+    return out
+
+
+def _flagged(report: Any, first_completion_line: int) -> bool:
+    """Whether a report says the completion itself (not only the lines before it) was copied."""
+    if getattr(report, "verdict", None) != "copied":
+        return False
+    for match in report.matches:
+        kind = getattr(match, "kind", None) or (match.get("kind") if isinstance(match, dict) else None)
+        end = getattr(match, "query_end_line", None)
+        if end is None and isinstance(match, dict):
+            end = match.get("query_end_line")
+        if kind in ("exact", "near") and (end is None or int(end) >= first_completion_line):
+            return True
+    return False
+
+
+async def run_completion(
+    req: CompletionRequest,
+    settings: CompletionSettings,
+    provenance: ProvenanceSettings,
+    *,
+    cancel: Any,
+    generate: Callable[..., Awaitable[Any]],
+    run_blocking: Callable[[Callable[[], Any]], Awaitable[Any]],
+    index: Any | None = None,
+    attribution_query: Callable[[str], Any] | None = None,
+) -> CompletionOutcome:
+    """Generate, check and place the completions of one request.
+
+    ``generate(prefix, suffix, **kwargs)`` runs ``model.complete`` (through the engine's
+    CompletionScheduler, which drops superseded requests); ``run_blocking(fn)`` runs retrieval and
+    the provenance check off the event loop.
+    """
+    out = CompletionOutcome()
+    if cancel.cancelled:
+        out.cancelled = True
+        return out
+    text = req.text
+    offset = offset_at(text, req.position, req.units)
+    start_offset = offset
+    lead = ""
+    if req.selected_range is not None:
+        start_offset = min(offset_at(text, req.selected_range.start, req.units), offset)
+        end_offset = max(offset_at(text, req.selected_range.end, req.units), offset)
+        lead = req.selected_text
+        prefix, suffix = text[:start_offset] + lead, text[end_offset:]
+    else:
+        end_offset = offset
+        prefix, suffix = text[:offset], text[offset:]
+
+    budget = settings.max_prompt_tokens * CHARS_PER_TOKEN
+    prefix, suffix = (
+        prefix[-budget:],
+        suffix[: budget // 2],
+    )  # the engine budgets tokens; this bounds the work
+    if "\x00" in prefix[-BINARY_PROBE_CHARS:] or "\x00" in suffix[:BINARY_PROBE_CHARS]:
+        return out  # binary content: nothing sensible to complete
+
+    t0 = time.perf_counter()
+    snippets = []
+    if index is not None and settings.cross_file_context:
+        try:
+            snippets = await run_blocking(lambda: _snippets(index, req, prefix))
+        except Exception:
+            log.exception("[%s] workspace retrieval failed", req.request_id)
+    out.timings_ms["retrieval"] = (time.perf_counter() - t0) * 1000
+    if cancel.cancelled:
+        out.cancelled = True
+        return out
+
+    t1 = time.perf_counter()
+    n = INVOKED_CHOICES if req.invoked else 1
+    temperature = settings.temperature if n == 1 else max(settings.temperature, INVOKED_TEMPERATURE)
+    completion = await generate(
+        prefix,
+        suffix,
+        max_new_tokens=settings.max_new_tokens,
+        temperature=temperature,
+        snippets=tuple(snippets),
+        repo_name=req.repo_name,
+        path=req.relative_path,
+        cancel=cancel,
+        use_cache=True,
+        mode="auto",
+        n=n,
+    )
+    out.timings_ms["generate"] = (time.perf_counter() - t1) * 1000
+    out.cached = bool(getattr(completion, "cached", False))
+    if getattr(completion, "cancelled", False) or cancel.cancelled:
+        out.cancelled = True
+        return out
+
+    texts: list[str] = []
+    for choice in list(getattr(completion, "choices", None) or [completion.text]):
+        if choice and choice not in texts:
+            texts.append(choice)
+    rng = types.Range(
+        start=position_at(text, start_offset, req.units), end=position_at(text, end_offset, req.units)
+    )
+    t2 = time.perf_counter()
+    lead_lines = prefix.splitlines(keepends=True)[-PROVENANCE_LEAD_LINES:]
+    lead_text = "".join(lead_lines)
+    # 1-based line of the check text where the completion starts (it may continue the last prefix line)
+    first_line = len(lead_lines) + (0 if lead_text and not lead_text.endswith("\n") else 1)
+    for choice in texts:
+        report = None
+        if provenance.enabled and attribution_query is not None:
+            try:
+                rep = await run_blocking(lambda c=choice: attribution_query(lead_text + c))
+            except Exception:
+                log.exception("[%s] provenance check failed", req.request_id)
+                rep = None
+            if rep is not None and _flagged(rep, first_line):
+                if provenance.policy == "suppress":
+                    out.suppressed += 1
+                    continue
+                report = rep.to_dict()
+        out.choices.append(CompletionChoice(insert_text=lead + choice, range=rng, report=report))
+    out.timings_ms["provenance"] = (time.perf_counter() - t2) * 1000
+    return out
+
+
+def to_inline_list(outcome: CompletionOutcome, uri: str, command: str) -> types.InlineCompletionList:
+    """The LSP answer: one item per choice, each reporting its acceptance through ``command``."""
+    items = []
+    for choice in outcome.choices:
+        arg: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "uri": uri,
+            "text": choice.insert_text,
+            "range": {
+                "start": {"line": choice.range.start.line, "character": choice.range.start.character},
+                "end": {"line": choice.range.end.line, "character": choice.range.end.character},
+            },
+        }
+        if choice.report is not None:
+            arg["attribution"] = choice.report
+        items.append(
+            types.InlineCompletionItem(
+                insert_text=choice.insert_text,
+                range=choice.range,
+                command=types.Command(title="Accept StackCoder completion", command=command, arguments=[arg]),
+            )
+        )
+    return types.InlineCompletionList(items=items)

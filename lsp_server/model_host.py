@@ -1,0 +1,121 @@
+"""The code model inside the server: loaded off the event loop, used by one generation at a time.
+
+Generation runs on a single worker thread (two CPU cores are better spent on one request than
+split between two), so a request that was superseded while it waited is dropped before it
+starts. A model that cannot be loaded leaves the host empty with a one-sentence error; every
+feature asks :meth:`ModelHost.require` and degrades instead of failing the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from lsp_server.errors import ModelUnavailableError
+from lsp_server.settings import ModelSettings
+from lsp_server.status import ComponentState
+
+__all__ = ["ModelHost"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ModelHost:
+    """Holds the engine model, its load state and the generation thread."""
+
+    def __init__(self, state: ComponentState) -> None:
+        self.state = state
+        self.model: Any | None = None
+        self.scheduler: Any | None = None  # engine.scheduler.CompletionScheduler of the model
+        self.settings: ModelSettings | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
+        self._load_lock = threading.Lock()
+
+    def _describe(self, settings: ModelSettings) -> str:
+        if settings.backend == "http":
+            return settings.url or settings.path or "(no url)"
+        if settings.path:
+            return settings.path
+        from engine import default_model_path
+
+        return str(default_model_path())
+
+    def load(self, settings: ModelSettings, max_prompt_tokens: int | None = None) -> Any:
+        """Load (or reload) the model for ``settings``; blocking, call it from a worker thread.
+
+        Records success or the error in ``state``; raises the engine's error on failure.
+        """
+        with self._load_lock:
+            self.settings = settings
+            self.state.backend = settings.backend
+            self.state.loaded = False
+            self.state.error = None
+            try:
+                self.state.path = self._describe(settings)
+                from engine import load_model
+
+                target = settings.url if settings.backend == "http" and settings.url else settings.path
+                model = load_model(
+                    target,
+                    backend=settings.backend,
+                    threads=settings.threads,
+                    max_prompt_tokens=max_prompt_tokens,
+                )
+            except Exception as exc:
+                self.state.error = str(exc) or exc.__class__.__name__
+                old, old_scheduler = self.model, self.scheduler
+                self.model = self.scheduler = None
+                if old_scheduler is not None:
+                    old_scheduler.close()
+                if old is not None:
+                    self._close(old)
+                raise
+            from engine.scheduler import CompletionScheduler
+
+            old, old_scheduler = self.model, self.scheduler
+            self.model, self.scheduler = model, CompletionScheduler(model)
+            if old_scheduler is not None:
+                old_scheduler.close()
+            if old is not None:
+                self._close(old)
+            self.state.loaded = True
+            self.state.name = getattr(model, "name", None)
+            log.info("model %s loaded from %s (%s)", self.state.name, self.state.path, settings.backend)
+            return model
+
+    @staticmethod
+    def _close(model: Any) -> None:
+        try:
+            model.close()
+        except Exception:
+            log.exception("closing the previous model failed")
+
+    def require(self) -> Any:
+        """The loaded model, or ModelUnavailableError saying why there is none."""
+        model = self.model
+        if model is None:
+            why = self.state.error or "it is still loading"
+            raise ModelUnavailableError(
+                f"The code model is not available ({why}); check stackcoder.model.path and `stackcoder status`."
+            )
+        return model
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the generation thread and await its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def close(self) -> None:
+        """Release the model and the generation thread."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.scheduler is not None:
+            self.scheduler.close()
+            self.scheduler = None
+        if self.model is not None:
+            self._close(self.model)
+            self.model = None

@@ -1,0 +1,221 @@
+"""The server's custom messages and commands, declared once (mirrored by vscode-extension/src/protocol.ts).
+
+Params arrive as plain JSON objects; each ``parse_*`` function validates one at the boundary and
+raises :class:`InvalidParamsError` (answered as JSON-RPC InvalidParams) naming the bad field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsprotocol import types
+
+from lsp_server.errors import InvalidParamsError
+
+__all__ = [
+    "CHAT",
+    "EXPLAIN",
+    "ATTRIBUTION",
+    "STATUS",
+    "CMD_INFILL",
+    "CMD_EXPLAIN",
+    "CMD_CHECK_PROVENANCE",
+    "CMD_DID_ACCEPT",
+    "COMMANDS",
+    "DIAGNOSTIC_SOURCE",
+    "ChatParams",
+    "ExplainParams",
+    "AcceptedCompletion",
+    "parse_chat",
+    "parse_explain",
+    "parse_attribution",
+    "parse_uri_range",
+    "parse_accepted",
+]
+
+CHAT = "stackcoder/chat"
+EXPLAIN = "stackcoder/explain"
+ATTRIBUTION = "stackcoder/attribution"
+STATUS = "stackcoder/status"
+
+CMD_INFILL = "stackcoder.infill"
+CMD_EXPLAIN = "stackcoder.explain"
+CMD_CHECK_PROVENANCE = "stackcoder.checkProvenance"
+CMD_DID_ACCEPT = "stackcoder.didAcceptCompletion"
+
+# Code-action commands offered on a selection: command -> title shown by the editor.
+COMMANDS: dict[str, str] = {
+    CMD_INFILL: "StackCoder: fill in the selection",
+    CMD_EXPLAIN: "StackCoder: explain the selection",
+    CMD_CHECK_PROVENANCE: "StackCoder: check provenance of the selection",
+}
+
+DIAGNOSTIC_SOURCE = "stackcoder"
+ROLES = ("user", "assistant")
+MAX_TEXT_CHARS = 2_000_000  # larger chat/attribution payloads are refused, not truncated silently
+
+
+def _field(obj: Any, name: str, where: str) -> Any:
+    if not isinstance(obj, Mapping):
+        raise InvalidParamsError(f"{where} must be an object; send it as the protocol describes.")
+    return obj.get(name)
+
+
+def _string(value: Any, where: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidParamsError(f"{where} must be a string; send it as the protocol describes.")
+    if len(value) > MAX_TEXT_CHARS:
+        raise InvalidParamsError(f"{where} is longer than {MAX_TEXT_CHARS} characters; send a smaller text.")
+    return value
+
+
+def _token(value: Any) -> str | int | None:
+    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)):
+        return value
+    raise InvalidParamsError(
+        "partialResultToken must be a string or an integer; send it as the protocol describes."
+    )
+
+
+def _position(value: Any, where: str) -> types.Position:
+    line, character = _field(value, "line", where), _field(value, "character", where)
+    for name, v in (("line", line), ("character", character)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise InvalidParamsError(f"{where}.{name} must be an integer >= 0; send a valid position.")
+    return types.Position(line=line, character=character)
+
+
+def _range(value: Any, where: str) -> types.Range:
+    return types.Range(
+        start=_position(_field(value, "start", where), f"{where}.start"),
+        end=_position(_field(value, "end", where), f"{where}.end"),
+    )
+
+
+@dataclass(frozen=True)
+class ChatContext:
+    """What the editor shows next to the conversation."""
+
+    uri: str | None = None
+    selection: str | None = None
+    file_text: str | None = None
+    language_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatParams:
+    """`stackcoder/chat` params."""
+
+    messages: list[dict[str, str]]
+    context: ChatContext = field(default_factory=ChatContext)
+    partial_result_token: str | int | None = None
+
+
+@dataclass(frozen=True)
+class ExplainParams:
+    """`stackcoder/explain` params."""
+
+    uri: str
+    range: types.Range
+    partial_result_token: str | int | None = None
+
+
+@dataclass(frozen=True)
+class AcceptedCompletion:
+    """The argument of `stackcoder.didAcceptCompletion`."""
+
+    id: str
+    uri: str
+    text: str
+    range: types.Range
+
+
+def parse_chat(params: Any) -> ChatParams:
+    """Validate `stackcoder/chat` params."""
+    raw_messages = _field(params, "messages", "params")
+    if not isinstance(raw_messages, list) or not raw_messages:
+        raise InvalidParamsError("params.messages must be a non-empty list; send the conversation so far.")
+    messages = []
+    for i, m in enumerate(raw_messages):
+        role = _field(m, "role", f"messages[{i}]")
+        if role not in ROLES:
+            raise InvalidParamsError(
+                f"messages[{i}].role must be one of {', '.join(ROLES)}; fix the message."
+            )
+        messages.append(
+            {
+                "role": role,
+                "content": _string(_field(m, "content", f"messages[{i}]"), f"messages[{i}].content"),
+            }
+        )
+    raw_ctx = _field(params, "context", "params")
+    ctx = ChatContext()
+    if raw_ctx is not None:
+        ctx = ChatContext(
+            uri=_string(_field(raw_ctx, "uri", "context"), "context.uri", optional=True),
+            selection=_string(_field(raw_ctx, "selection", "context"), "context.selection", optional=True),
+            file_text=_string(_field(raw_ctx, "fileText", "context"), "context.fileText", optional=True),
+            language_id=_string(
+                _field(raw_ctx, "languageId", "context"), "context.languageId", optional=True
+            ),
+        )
+    return ChatParams(messages, ctx, _token(_field(params, "partialResultToken", "params")))
+
+
+def parse_explain(params: Any) -> ExplainParams:
+    """Validate `stackcoder/explain` params."""
+    doc = _field(params, "textDocument", "params")
+    uri = _string(_field(doc, "uri", "params.textDocument"), "params.textDocument.uri")
+    return ExplainParams(
+        uri=uri or "",
+        range=_range(_field(params, "range", "params"), "params.range"),
+        partial_result_token=_token(_field(params, "partialResultToken", "params")),
+    )
+
+
+def parse_attribution(params: Any) -> str:
+    """Validate `stackcoder/attribution` params and return the text to check."""
+    return _string(_field(params, "text", "params"), "params.text") or ""
+
+
+def parse_uri_range(arguments: Any) -> tuple[str, types.Range]:
+    """Validate the `[uri, range]` arguments of the code-action commands."""
+    if not isinstance(arguments, (list, tuple)) or len(arguments) < 2:
+        raise InvalidParamsError(
+            "The command takes the arguments [uri, range]; pass the document and selection."
+        )
+    return _string(arguments[0], "arguments[0]") or "", _range(arguments[1], "arguments[1]")
+
+
+def parse_accepted(arguments: Any) -> AcceptedCompletion:
+    """Validate the argument of `stackcoder.didAcceptCompletion`."""
+    if not isinstance(arguments, (list, tuple)) or not arguments:
+        raise InvalidParamsError("stackcoder.didAcceptCompletion takes one argument {id, uri, text, range}.")
+    arg = arguments[0]
+    return AcceptedCompletion(
+        id=str(_field(arg, "id", "arguments[0]")),
+        uri=_string(_field(arg, "uri", "arguments[0]"), "arguments[0].uri") or "",
+        text=_string(_field(arg, "text", "arguments[0]"), "arguments[0].text") or "",
+        range=_range(_field(arg, "range", "arguments[0]"), "arguments[0].range"),
+    )
+
+
+def to_plain(value: Any) -> Any:
+    """Turn attrs/lsprotocol objects (and namespaces) into plain JSON values."""
+    if isinstance(value, Mapping):
+        return {k: to_plain(v) for k, v in value.items()}
+    if hasattr(value, "_asdict"):  # pygls reads untyped JSON objects as named tuples
+        return {k: to_plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if hasattr(value, "__attrs_attrs__"):
+        from lsprotocol import converters
+
+        return converters.get_converter().unstructure(value)
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return {k: to_plain(v) for k, v in vars(value).items()}
+    return value

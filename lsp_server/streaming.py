@@ -1,0 +1,53 @@
+"""Streaming answers through `partialResultToken` / `$/progress` (chat and explain).
+
+Generation runs on the model's thread; each text piece is forwarded to the client as
+``$/progress {token, value: {text: DELTA}}`` from the event loop, and the whole text is returned
+at the end. Cancelling the awaiting task (``$/cancelRequest``) sets the engine's CancelToken,
+so the generation stops within one decoding step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from lsprotocol import types
+
+__all__ = ["stream_answer"]
+
+
+async def stream_answer(
+    run: Callable[[Callable[[], Any]], Any],
+    pieces: Callable[[Any], Iterator[str]],
+    send_progress: Callable[[types.ProgressParams], None],
+    token: str | int | None,
+) -> str:
+    """Drain ``pieces(cancel)`` on the model thread, forwarding deltas under ``token``; returns the text.
+
+    ``run`` is the host's ``run`` (awaitable execution on the generation thread).
+    """
+    from engine.generation import CancelToken
+
+    loop = asyncio.get_running_loop()
+    cancel = CancelToken()
+
+    def forward(delta: str) -> None:
+        send_progress(types.ProgressParams(token=token, value={"text": delta}))
+
+    def drain() -> str:
+        parts: list[str] = []
+        for piece in pieces(cancel):
+            if cancel.cancelled:
+                break
+            if piece:
+                parts.append(piece)
+                if token is not None:
+                    loop.call_soon_threadsafe(forward, piece)
+        return "".join(parts)
+
+    try:
+        return await run(drain)
+    except asyncio.CancelledError:
+        cancel.cancel()
+        raise

@@ -1,0 +1,486 @@
+"""Cross-file context: a retrieval index over the workspace, kept current by watchdog.
+
+Files are chunked by the parse (:mod:`lsp_server.chunking`), searched two ways - BM25 over
+identifier sub-words (bm25s) and dense vectors in faiss (:mod:`lsp_server.embeddings`) - and the
+two rankings are merged by reciprocal rank fusion. A watchdog observer re-indexes files that are
+created, modified, deleted or renamed; version-control folders, virtual environments,
+``node_modules``, build output, binary files and files over the size limit are skipped. Files are
+only read, never executed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lsp_server.chunking import Chunk, chunk_file
+from lsp_server.embeddings import Embedder
+
+__all__ = ["IndexConfig", "Hit", "WorkspaceIndex", "rrf_merge", "retrieval_tokens", "is_ignored_dir"]
+
+log = logging.getLogger(__name__)
+
+IGNORED_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "node_modules", "__pycache__", "build",
+        "dist", "out", "target", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".idea",
+        ".vscode", "site-packages", ".eggs", "bower_components", ".next", ".cache",
+    }
+)  # fmt: skip
+CODE_SUFFIXES = frozenset(
+    {
+        ".py", ".pyi", ".js", ".jsx", ".ts", ".tsx", ".java", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs",
+        ".go", ".rs", ".rb", ".php", ".kt", ".scala", ".swift", ".sh", ".lua", ".r", ".jl", ".sql", ".md",
+        ".toml", ".yaml", ".yml", ".json",
+    }
+)  # fmt: skip
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Which files the workspace index reads and how many results it returns."""
+
+    max_file_bytes: int = 512_000  # larger files are skipped (generated code, data)
+    suffixes: frozenset[str] = CODE_SUFFIXES
+    candidates: int = 20  # results taken from each ranking before fusion
+    debounce_s: float = 0.2  # file events are batched for this long
+    cache_size: int = 256  # query results remembered (keyed by query text)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score."""
+
+    chunk: Chunk
+    score: float
+
+
+_WORD_RE = re.compile(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])|\d+")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+def retrieval_tokens(text: str) -> list[str]:
+    """Lower-cased identifiers and their sub-words (``parseHttpURL`` -> parsehttpurl, parse, http, url)."""
+    out: list[str] = []
+    for ident in _IDENT_RE.findall(text):
+        low = ident.lower()
+        if len(low) > 1:
+            out.append(low)
+        parts = _WORD_RE.findall(ident)
+        if len(parts) > 1:
+            out.extend(p.lower() for p in parts if len(p) > 1)
+    return out
+
+
+def rrf_merge(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of several rankings of ids, best first."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank + 1)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def is_ignored_dir(path: Path) -> bool:
+    """Whether a folder is never indexed (VCS, virtualenv, dependencies, build output)."""
+    return path.name in IGNORED_DIRS or (path / "pyvenv.cfg").is_file()
+
+
+class WorkspaceIndex:
+    """BM25 + faiss retrieval over the chunks of the files under some roots."""
+
+    def __init__(
+        self,
+        roots: Iterable[str | Path],
+        embedder_factory: Callable[[], Embedder] | None = None,
+        config: IndexConfig | None = None,
+    ) -> None:
+        self.roots = [Path(r).resolve() for r in roots]
+        self.config = config or IndexConfig()
+        self._embedder_factory = embedder_factory
+        self._embedder: Embedder | None = None
+        self._lock = threading.RLock()
+        self._chunks: dict[int, Chunk] = {}
+        self._tokens: dict[int, list[str]] = {}
+        self._by_file: dict[str, list[int]] = {}
+        self._next_id = 0
+        self._bm25 = None
+        self._bm25_ids: list[int] = []
+        self._dirty = True
+        self._faiss = None
+        self._embedded: set[int] = set()
+        self._pending_embed: list[int] = []
+        self._cache: OrderedDict[tuple, list[Hit]] = OrderedDict()
+        self._generation = 0
+        self._events: queue.Queue[tuple[str, str | None]] = queue.Queue()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._observer = None
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # query text -> embedding
+        self._wanted: str | None = None  # newest query waiting for its embedding
+        self._wanted_event = threading.Event()
+        self._query_worker: threading.Thread | None = None
+        self.error: str | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self, *, watch: bool = True) -> None:
+        """Index the roots in a background thread, then follow file events."""
+        self._worker = threading.Thread(target=self._run, name="workspace-index", daemon=True)
+        self._worker.start()
+        if watch:
+            self._start_observer()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the first full scan (and its embeddings) is done."""
+        return self._ready.wait(timeout)
+
+    def close(self) -> None:
+        """Stop watching and indexing."""
+        self._stop.set()
+        self._events.put(("stop", None))
+        self._wanted_event.set()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+        if self._worker is not None:
+            self._worker.join(timeout=5)
+
+    def _start_observer(self) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        index = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event) -> None:  # noqa: ANN001 - watchdog's FileSystemEvent
+                if event.event_type in ("opened", "closed_no_write"):
+                    return
+                if event.is_directory and event.event_type not in ("moved", "deleted", "created"):
+                    return
+                index._events.put(("update", str(event.src_path)))
+                dest = getattr(event, "dest_path", None)
+                if dest:
+                    index._events.put(("update", str(dest)))
+
+        observer = Observer()
+        for root in self.roots:
+            if root.is_dir():
+                observer.schedule(Handler(), str(root), recursive=True)
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+
+    def _run(self) -> None:
+        try:
+            for path in self.iter_files():
+                if self._stop.is_set():
+                    return
+                self.update_file(path)
+            self._embed_pending()
+        except Exception as exc:  # the index is optional: completion keeps working without it
+            log.exception("workspace index scan failed")
+            self.error = f"Indexing the workspace failed ({exc}); completions use the current file only."
+        finally:
+            self._ready.set()
+        while not self._stop.is_set():
+            kind, path = self._events.get()
+            if kind == "stop":
+                return
+            paths = {path} if path else set()
+            deadline = time.monotonic() + self.config.debounce_s
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    kind, more = self._events.get(timeout=left)
+                except queue.Empty:
+                    break
+                if kind == "stop":
+                    return
+                if more:
+                    paths.add(more)
+            for p in sorted(paths):
+                try:
+                    self.update_path(Path(p))
+                except Exception:
+                    log.exception("re-indexing %s failed", p)
+            try:
+                self._embed_pending()
+            except Exception:
+                log.exception("embedding new chunks failed")
+
+    # ---- files -----------------------------------------------------------------------------
+
+    def _accepts(self, path: Path) -> bool:
+        if path.suffix.lower() not in self.config.suffixes:
+            return False
+        try:
+            rel_parents = path.resolve().parents
+        except OSError:
+            return False
+        for parent in rel_parents:
+            if parent in self.roots:
+                return True
+            if is_ignored_dir(parent):
+                return False
+        return False
+
+    def iter_files(self) -> Iterable[Path]:
+        """Files under the roots that the index reads (ignored folders pruned)."""
+        for root in self.roots:
+            stack = [root]
+            while stack:
+                folder = stack.pop()
+                try:
+                    entries = sorted(folder.iterdir())
+                except OSError:
+                    continue
+                for entry in entries:
+                    if entry.is_symlink():
+                        continue
+                    if entry.is_dir():
+                        if not is_ignored_dir(entry):
+                            stack.append(entry)
+                    elif entry.suffix.lower() in self.config.suffixes:
+                        yield entry
+
+    def _read(self, path: Path) -> str | None:
+        try:
+            if not path.is_file() or path.stat().st_size > self.config.max_file_bytes:
+                return None
+            data = path.read_bytes()
+        except OSError:
+            return None
+        if b"\x00" in data[:8192]:
+            return None
+        return data.decode("utf-8", errors="replace")
+
+    def update_path(self, path: Path) -> None:
+        """Follow a file-system event: a file is re-indexed, a folder re-scanned, a vanished path dropped."""
+        if path.is_dir():
+            if not is_ignored_dir(path):
+                for root in self.roots:
+                    if path == root or root in path.resolve().parents:
+                        sub = WorkspaceIndex([path], config=self.config)
+                        for f in sub.iter_files():
+                            self.update_file(f)
+                        break
+            return
+        if not path.exists():
+            prefix = str(path.absolute()).rstrip("/") + "/"
+            with self._lock:
+                gone = [k for k in self._by_file if k.startswith(prefix)]
+            for k in gone:
+                self.update_file(Path(k))
+        self.update_file(path)
+
+    def update_file(self, path: Path) -> int:
+        """(Re-)index one file, or drop it when it is gone or not indexable; returns its chunk count."""
+        path = Path(path)
+        key = str(path.resolve()) if path.exists() else str(path.absolute())
+        text = self._read(path) if self._accepts(path) else None
+        chunks = chunk_file(key, text) if text else []
+        with self._lock:
+            for cid in self._by_file.pop(key, []):
+                self._chunks.pop(cid, None)
+                self._tokens.pop(cid, None)
+                if cid in self._embedded:
+                    self._embedded.discard(cid)
+                    if self._faiss is not None:
+                        self._faiss.remove_ids(np.asarray([cid], dtype=np.int64))
+            ids = []
+            for chunk in chunks:
+                cid = self._next_id
+                self._next_id += 1
+                self._chunks[cid] = chunk
+                self._tokens[cid] = retrieval_tokens(chunk.text)
+                ids.append(cid)
+            if ids:
+                self._by_file[key] = ids
+                self._pending_embed.extend(ids)
+            self._dirty = True
+            self._generation += 1
+            self._cache.clear()
+        return len(ids)
+
+    def _embed_pending(self) -> None:
+        if self._embedder_factory is None:
+            return
+        if self._embedder is None:
+            self._embedder = self._embedder_factory()
+        with self._lock:
+            todo = [cid for cid in self._pending_embed if cid in self._chunks]
+            self._pending_embed.clear()
+            texts = [self._chunks[cid].text for cid in todo]
+        if not todo:
+            return
+        vectors = self._embedder.embed(texts)
+        import faiss
+
+        with self._lock:
+            if self._faiss is None:
+                self._faiss = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+            live = [i for i, cid in enumerate(todo) if cid in self._chunks]
+            if live:
+                self._faiss.add_with_ids(vectors[live], np.asarray([todo[i] for i in live], dtype=np.int64))
+                self._embedded.update(todo[i] for i in live)
+            self._cache.clear()
+
+    # ---- search ----------------------------------------------------------------------------
+
+    @property
+    def chunk_count(self) -> int:
+        """Number of indexed chunks."""
+        with self._lock:
+            return len(self._chunks)
+
+    @property
+    def file_count(self) -> int:
+        """Number of indexed files."""
+        with self._lock:
+            return len(self._by_file)
+
+    def _bm25_ranking(self, query: str, exclude: str | None, k: int) -> list[int]:
+        import bm25s
+
+        tokens = retrieval_tokens(query)
+        if not tokens:
+            return []
+        with self._lock:
+            if self._dirty:
+                self._bm25_ids = list(self._chunks)
+                self._bm25 = None
+                if self._bm25_ids:
+                    self._bm25 = bm25s.BM25()
+                    self._bm25.index([self._tokens[c] or ["_"] for c in self._bm25_ids], show_progress=False)
+                self._dirty = False
+            bm25, ids = self._bm25, self._bm25_ids
+        if bm25 is None:
+            return []
+        vocab = bm25.vocab_dict
+        known = [t for t in tokens if t in vocab]
+        if not known:
+            return []
+        docs, scores = bm25.retrieve([known], k=min(len(ids), k + 16), show_progress=False, n_threads=1)
+        ranking = []
+        for doc, score in zip(docs[0], scores[0], strict=False):
+            if score <= 0:
+                continue
+            cid = ids[int(doc)]
+            chunk = self._chunks.get(cid)
+            if chunk is not None and chunk.path != exclude:
+                ranking.append(cid)
+        return ranking[:k]
+
+    def _query_vector(self, query: str, wait: bool) -> np.ndarray | None:
+        """The query's embedding; without ``wait`` only a cached one (else it is computed in the background)."""
+        with self._lock:
+            vector = self._vectors.get(query)
+            if vector is not None:
+                self._vectors.move_to_end(query)
+                return vector
+        if not wait:
+            self._want(query)
+            return None
+        vector = self._embedder.embed([query])
+        self._remember(query, vector)
+        return vector
+
+    def _remember(self, query: str, vector: np.ndarray) -> None:
+        with self._lock:
+            self._vectors[query] = vector
+            while len(self._vectors) > self.config.cache_size:
+                self._vectors.popitem(last=False)
+
+    def _want(self, query: str) -> None:
+        with self._lock:
+            self._wanted = query
+            if self._query_worker is None:
+                self._query_worker = threading.Thread(
+                    target=self._embed_queries, name="query-embed", daemon=True
+                )
+                self._query_worker.start()
+        self._wanted_event.set()
+
+    def _embed_queries(self) -> None:
+        while not self._stop.is_set():
+            self._wanted_event.wait()
+            self._wanted_event.clear()
+            with self._lock:
+                query, self._wanted = self._wanted, None
+            if query is None or self._stop.is_set() or self._embedder is None:
+                continue
+            try:
+                self._remember(query, self._embedder.embed([query]))
+            except Exception:
+                log.exception("embedding a query failed")
+
+    def _dense_ranking(self, query: str, exclude: str | None, k: int, wait: bool = True) -> list[int] | None:
+        if self._embedder is None or self._faiss is None or self._faiss.ntotal == 0:
+            return []
+        vector = self._query_vector(query, wait)
+        if vector is None:
+            return None
+        with self._lock:
+            _scores, ids = self._faiss.search(vector, min(self._faiss.ntotal, k + 16))
+            ranking = []
+            for cid in ids[0]:
+                chunk = self._chunks.get(int(cid))
+                if cid >= 0 and chunk is not None and chunk.path != exclude:
+                    ranking.append(int(cid))
+        return ranking[:k]
+
+    def search(
+        self,
+        query: str,
+        *,
+        exclude_path: str | None = None,
+        limit: int = 4,
+        mode: str = "hybrid",
+        wait: bool = True,
+    ) -> list[Hit]:
+        """The best chunks for ``query`` (BM25 and dense rankings fused), excluding one file.
+
+        ``mode`` is "hybrid", "bm25" or "dense" (the last two for measurements). With
+        ``wait=False`` (inline completion) a query whose embedding is not cached is answered by
+        BM25 alone while the embedding is computed in the background for the next keystroke.
+        """
+        if mode not in ("hybrid", "bm25", "dense"):
+            raise ValueError(f"unknown search mode {mode!r}; use hybrid, bm25 or dense")
+        exclude = str(Path(exclude_path).resolve()) if exclude_path else None
+        key = (query, exclude, limit, mode)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+            generation = self._generation
+        k = self.config.candidates
+        rankings = []
+        complete = True
+        if mode in ("hybrid", "bm25"):
+            rankings.append(self._bm25_ranking(query, exclude, k))
+        if mode in ("hybrid", "dense"):
+            dense = self._dense_ranking(query, exclude, k, wait)
+            complete = dense is not None
+            rankings.append(dense or [])
+        with self._lock:
+            hits = [
+                Hit(self._chunks[cid], score) for cid, score in rrf_merge(rankings) if cid in self._chunks
+            ]
+            hits = hits[:limit]
+            if complete and generation == self._generation:
+                self._cache[key] = hits
+                while len(self._cache) > self.config.cache_size:
+                    self._cache.popitem(last=False)
+        return hits

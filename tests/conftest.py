@@ -1,0 +1,52 @@
+"""Fixtures shared by every test suite (append new fixtures with a targeted edit)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests never reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_gptbigcode_dir() -> Path:
+    """A tiny random-weight GPTBigCode checkpoint (HF folder) with a StarCoder-style tokenizer."""
+    from helpers.tiny_models import ensure_tiny_model
+
+    return ensure_tiny_model("gpt_bigcode")
+
+
+@pytest.fixture(scope="session")
+def tiny_starcoder2_dir() -> Path:
+    """A tiny random-weight Starcoder2 checkpoint (HF folder) with a StarCoder-style tokenizer."""
+    from helpers.tiny_models import ensure_tiny_model
+
+    return ensure_tiny_model("starcoder2")
+
+
+@pytest.fixture(scope="session")
+def default_model_dir(request: pytest.FixtureRequest) -> Path:
+    """The embedded default model (models/stackcoder-mini) when present, else the tiny GPTBigCode."""
+    bundle = REPO_ROOT / "models" / "stackcoder-mini"
+    if (bundle / "stackcoder.json").exists():
+        return bundle
+    return request.getfixturevalue("tiny_gptbigcode_dir")
+
+
+@pytest.fixture(scope="session")
+def engine_cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A fresh STACKCODER_CACHE for the session, so conversions never touch ~/.cache."""
+    path = tmp_path_factory.mktemp("stackcoder-cache")
+    previous = os.environ.get("STACKCODER_CACHE")
+    os.environ["STACKCODER_CACHE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("STACKCODER_CACHE", None)
+    else:
+        os.environ["STACKCODER_CACHE"] = previous

@@ -1,0 +1,212 @@
+"""Fixtures of the VS Code end-to-end tests: the packaged extension, an attribution index over a
+few standard-library files, a workspace, and code-server serving them on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "artifacts" / "e2e"
+STACKCODER = REPO / ".venv" / "bin" / "stackcoder"
+# Standard-library modules indexed as the corpus "cpython" (stable, license known: PSF-2.0).
+CORPUS_MODULES = ("heapq", "bisect", "textwrap", "colorsys")
+PASTED_MODULE = "colorsys"
+
+
+def _run(cmd: list[str], what: str, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if result.returncode != 0:
+        pytest.fail(f"{what} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def _needs(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} is not installed; run scripts/system_deps.sh (Debian packages) first.")
+
+
+@pytest.fixture(scope="session")
+def vsix() -> Path:
+    """The extension, built and packaged by vscode-extension/build.sh (npm ci, tsc, esbuild, vsce)."""
+    _needs("npm")
+    _run([str(REPO / "vscode-extension" / "build.sh")], "building the extension", 600)
+    return REPO / "vscode-extension" / "stackcoder.vsix"
+
+
+@pytest.fixture(scope="session")
+def code_server_installed() -> None:
+    """code-server 4.100.3 in .cache/code-server (a one-time install of a few minutes)."""
+    _needs("rg")
+    _needs("chromium")
+    _run([str(REPO / "scripts" / "code_server.sh"), "install"], "installing code-server", 1800)
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(index dir, corpus folder): `stackcoder index build` over a few standard-library files."""
+    import importlib
+
+    corpus = tmp_path_factory.mktemp("corpus")
+    lib = corpus / "cpython" / "Lib"
+    lib.mkdir(parents=True)
+    for name in CORPUS_MODULES:
+        shutil.copy(importlib.import_module(name).__file__, lib / f"{name}.py")
+    (corpus / "cpython" / "LICENSE").write_text(
+        "PYTHON SOFTWARE FOUNDATION LICENSE VERSION 2\n\n"
+        '1. This LICENSE AGREEMENT is between the Python Software Foundation ("PSF"), and\n'
+        'the Individual or Organization ("Licensee") accessing and otherwise using this software.\n'
+    )
+    out = tmp_path_factory.mktemp("index") / "stdlib"
+    _run(
+        [
+            str(STACKCODER),
+            "index",
+            "build",
+            str(corpus),
+            "--out",
+            str(out),
+            "--ext",
+            "py",
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+        "stackcoder index build",
+        600,
+    )
+    return out, corpus
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def e2e_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the sample workspace plus empty files the scenarios type and paste into."""
+    ws = tmp_path_factory.mktemp("workspace") / "project"
+    shutil.copytree(REPO / "vscode-extension" / "sample-workspace", ws)
+    (ws / "ghost.py").write_text("")
+    (ws / "pasted.py").write_text("")
+    return ws
+
+
+@pytest.fixture(scope="session")
+def code_server(
+    vsix: Path,
+    code_server_installed: None,
+    corpus_index: tuple[Path, Path],
+    e2e_workspace: Path,
+    default_model_dir: Path,
+    engine_cache_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """code-server on a free loopback port with the extension, the model and the index; yields the URL."""
+    home = tmp_path_factory.mktemp("code-server")
+    settings = {
+        "stackcoder.server.path": str(STACKCODER),
+        "stackcoder.server.extraArgs": ["--log-file", str(ARTIFACTS / "server.log")],
+        "stackcoder.model.path": str(default_model_dir),
+        "stackcoder.provenance.indexPath": str(corpus_index[0]),
+        "stackcoder.completion.maxNewTokens": 24,
+        "stackcoder.chat.maxNewTokens": 96,
+        "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
+        "editor.suggestOnTriggerCharacters": False,
+        "editor.inlineSuggest.enabled": True,
+        "editor.autoClosingBrackets": "never",
+        "editor.formatOnPaste": False,
+        "workbench.startupEditor": "none",
+        "workbench.tips.enabled": False,
+        "security.workspace.trust.enabled": False,
+        "telemetry.telemetryLevel": "off",
+        "extensions.autoUpdate": False,
+        "extensions.autoCheckUpdates": False,
+    }
+    settings_file = home / "settings.json"
+    settings_file.write_text(json.dumps(settings, indent=2))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "STACKCODER_CS_HOME": str(home),
+        "STACKCODER_CS_SETTINGS": str(settings_file),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    log = (ARTIFACTS / "code-server.log").open("w")
+    proc = subprocess.Popen(
+        [str(REPO / "scripts" / "code_server.sh"), "start", str(vsix), str(e2e_workspace), str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"code-server did not start; see {ARTIFACTS / 'code-server.log'}")
+                time.sleep(0.5)
+        yield f"{url}/?folder={e2e_workspace}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def vscode_run(
+    code_server: str, corpus_index: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict:
+    """Runs every scenario once in one browser session; each test asserts on its part."""
+    _needs("node")
+    corpus_text = (corpus_index[1] / "cpython" / "Lib" / f"{PASTED_MODULE}.py").read_text()
+    # A whole function of the indexed file: long enough for an exact 50-character span.
+    start = corpus_text.index("def rgb_to_hls")
+    end = corpus_text.index("def hls_to_rgb")
+    config = {
+        "url": code_server,
+        "shots": str(ARTIFACTS),
+        "profile": str(tmp_path_factory.mktemp("chromium")),
+        "scenarios": ["ghost", "explain", "chat", "provenance"],
+        "question": "How do I add an item to the inventory?",
+        "corpusText": corpus_text[start:end],
+    }
+    config_file = tmp_path_factory.mktemp("driver") / "config.json"
+    config_file.write_text(json.dumps(config))
+    result = subprocess.run(
+        ["node", str(Path(__file__).with_name("vscode_driver.mjs")), str(config_file)],
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
+    (ARTIFACTS / "driver.log").write_text(result.stderr)
+    if result.returncode != 0:
+        pytest.fail(f"the browser driver failed:\n{result.stderr[-4000:]}")
+    results = json.loads(result.stdout.strip().splitlines()[-1])
+    (ARTIFACTS / "results.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2), file=sys.stderr)
+    return results

@@ -1,0 +1,59 @@
+"""The product in a real VS Code: code-server 4.100.3 (VS Code 1.100.3) in Debian's Chromium,
+driven by playwright-core, with the extension talking to the real `stackcoder serve` and model.
+Screenshots land in artifacts/e2e/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
+
+
+def _scenario(results: dict, name: str) -> dict:
+    outcome = results[name]
+    assert "error" not in outcome, (
+        f"{name}: {outcome['error']} (screenshot {ARTIFACTS / (name + '-failure.png')})"
+    )
+    return outcome
+
+
+def test_status_bar_shows_the_running_server(vscode_run: dict) -> None:
+    assert vscode_run["statusBar"].startswith("stackcoder")
+    assert "stackcoder:" in (vscode_run["statusBarEnd"] or ""), vscode_run["statusBarEnd"]
+
+
+def test_ghost_text_appears_while_typing_and_tab_accepts_it(vscode_run: dict, e2e_workspace: Path) -> None:
+    outcome = _scenario(vscode_run, "ghost")
+    assert outcome["ghost"].strip(), "ghost text was empty"
+    saved = (e2e_workspace / "ghost.py").read_text()
+    typed = "def add(a, b):\n    return a"
+    assert saved.startswith(typed), saved
+    assert len(saved) > len(typed), "Tab did not insert the suggestion"
+    first_piece = outcome["ghost"].replace("\u00a0", " ").strip().split()[0]
+    assert first_piece in saved, (first_piece, saved)
+    assert (ARTIFACTS / "ghost-text.png").stat().st_size > 10_000
+
+
+def test_explain_streams_into_the_chat_panel(vscode_run: dict) -> None:
+    outcome = _scenario(vscode_run, "explain")
+    assert "Explain this code" in outcome["question"]
+    assert "class Item" in outcome["question"] or "dataclass" in outcome["question"]
+    assert outcome["note"] is None, outcome["note"]
+    assert outcome["text"].strip(), "the explanation was empty"
+    assert len(outcome["partialLengths"]) >= 2, f"the answer did not stream: {outcome['partialLengths']}"
+
+
+def test_a_chat_question_gets_an_answer(vscode_run: dict) -> None:
+    outcome = _scenario(vscode_run, "chat")
+    assert outcome["note"] is None, outcome["note"]
+    assert outcome["text"].strip(), "the answer was empty"
+
+
+def test_provenance_warning_for_code_pasted_from_the_corpus(vscode_run: dict) -> None:
+    outcome = _scenario(vscode_run, "provenance")
+    problems = outcome["problemsText"]
+    assert "cpython" in problems and "colorsys.py" in problems, problems
+    assert "cpython" in outcome["provenanceView"], outcome["provenanceView"]

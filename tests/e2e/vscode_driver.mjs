@@ -1,0 +1,198 @@
+// Drives a real VS Code (code-server in Debian's Chromium, through playwright-core) through the
+// stackcoder scenarios and prints one JSON object with each scenario's observations.
+//
+//   node tests/e2e/vscode_driver.mjs CONFIG.json
+//
+// CONFIG: {url, shots, profile, scenarios: [...], corpusText, question}. Every scenario runs even
+// when an earlier one failed; a failure is reported as {error} with a screenshot.
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const require = createRequire(path.join(repo, "vscode-extension", "package.json"));
+const { chromium } = require("playwright-core");
+
+const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const log = (...args) => console.error(new Date().toISOString(), ...args);
+const GHOST = ".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text";
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(config.shots, `${name}.png`) });
+}
+
+async function command(page, title) {
+  await page.keyboard.press("Control+Shift+P");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ state: "visible" });
+  await input.fill(`>${title}`);
+  await page.locator(".quick-input-list .monaco-list-row").first().waitFor();
+  await page.waitForTimeout(300);
+  await page.keyboard.press("Enter");
+}
+
+async function openFile(page, name) {
+  await page.keyboard.press("Control+P");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ state: "visible" });
+  await input.fill(name);
+  await page.locator(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`).first().waitFor();
+  await page.keyboard.press("Enter");
+  await page.locator(`.tab.active[aria-label*="${name}"]`).waitFor();
+  const editor = page.locator(".editor-instance .monaco-editor .view-lines").first();
+  await editor.click();
+  return editor;
+}
+
+/** The chat webview's inner frame (VS Code nests it in two iframes). */
+async function chatFrame(page) {
+  for (let i = 0; i < 120; i++) {
+    for (const frame of page.frames()) {
+      try {
+        if (await frame.evaluate(() => !!document.getElementById("log") && !!document.getElementById("send"))) return frame;
+      } catch {
+        // frames come and go while the workbench loads
+      }
+    }
+    await page.waitForTimeout(500);
+  }
+  throw new Error("the chat webview did not appear");
+}
+
+/** Records every text the streaming answer shows, to prove it arrived in pieces. */
+async function watchStreaming(frame) {
+  await frame.evaluate(() => {
+    window.__seen = [];
+    const observer = new MutationObserver(() => {
+      const el = document.querySelector(".message.assistant.streaming .body");
+      if (el) window.__seen.push(el.textContent.length);
+    });
+    observer.observe(document.getElementById("log"), { subtree: true, childList: true, characterData: true });
+  });
+}
+
+async function waitAnswer(frame, before) {
+  await frame.waitForFunction(
+    (n) => document.querySelectorAll(".message.assistant:not(.streaming)").length > n,
+    before,
+    { timeout: 120_000 },
+  );
+  return frame.evaluate(() => {
+    const all = document.querySelectorAll(".message.assistant:not(.streaming)");
+    const last = all[all.length - 1];
+    const seen = [...new Set(window.__seen ?? [])].filter((n) => n > 1);
+    return {
+      text: last.querySelector(".body").textContent,
+      note: last.querySelector(".note")?.textContent ?? null,
+      partialLengths: seen,
+      codeButtons: last.querySelectorAll("button.insert").length,
+    };
+  });
+}
+
+const scenarios = {
+  async ghost(page) {
+    const editor = await openFile(page, "ghost.py");
+    await page.keyboard.type("def add(a, b):\n");
+    await page.keyboard.type("return a");
+    await page.locator(GHOST).first().waitFor({ timeout: 120_000 });
+    const ghost = (await page.locator(GHOST).allTextContents()).join("\n");
+    await shot(page, "ghost-text");
+    await page.keyboard.press("Tab");
+    await page.locator(GHOST).first().waitFor({ state: "detached", timeout: 10_000 });
+    await page.keyboard.press("Control+S");
+    await page.waitForTimeout(500);
+    await shot(page, "ghost-accepted");
+    return { ghost, editorText: await editor.innerText() };
+  },
+
+  async explain(page) {
+    await command(page, "stackcoder: Open Chat");
+    const frame = await chatFrame(page);
+    await watchStreaming(frame);
+    const before = await frame.evaluate(() => document.querySelectorAll(".message.assistant:not(.streaming)").length);
+    await openFile(page, "inventory.py");
+    await page.keyboard.press("Control+Home");
+    for (let i = 0; i < 16; i++) await page.keyboard.press("Shift+ArrowDown");
+    await command(page, "stackcoder: Explain Selection");
+    const answer = await waitAnswer(frame, before);
+    const question = await frame.evaluate(() => {
+      const users = document.querySelectorAll(".message.user");
+      return users[users.length - 1]?.textContent ?? "";
+    });
+    await shot(page, "explain");
+    return { ...answer, question };
+  },
+
+  async chat(page) {
+    await command(page, "stackcoder: Open Chat");
+    const frame = await chatFrame(page);
+    await watchStreaming(frame);
+    const before = await frame.evaluate(() => document.querySelectorAll(".message.assistant:not(.streaming)").length);
+    await frame.locator("#input").fill(config.question);
+    await frame.locator("#input").press("Enter");
+    const answer = await waitAnswer(frame, before);
+    await shot(page, "chat");
+    return answer;
+  },
+
+  async provenance(page) {
+    await openFile(page, "pasted.py");
+    await page.evaluate((text) => navigator.clipboard.writeText(text), config.corpusText);
+    await page.keyboard.press("Control+V");
+    let pasted = true;
+    try {
+      await page.locator(".monaco-editor .squiggly-warning").first().waitFor({ timeout: 90_000 });
+    } catch (error) {
+      pasted = false;
+      throw new Error(`no provenance warning appeared after the paste (${error.message.split("\n")[0]})`);
+    }
+    await page.keyboard.press("Control+S");
+    await page.keyboard.press("Control+Shift+M");
+    const problems = page.locator(".markers-panel");
+    await problems.waitFor();
+    await page.waitForTimeout(500);
+    const problemsText = await problems.innerText();
+    await shot(page, "provenance-problems");
+    await command(page, "stackcoder: Focus on Provenance View");
+    await page.waitForTimeout(1000);
+    const view = await page.locator('.pane:has(.pane-header[aria-label*="Provenance"]) .monaco-list').innerText().catch(() => "");
+    await shot(page, "provenance-view");
+    return { pasted, problemsText, provenanceView: view };
+  },
+};
+
+const results = {};
+const context = await chromium.launchPersistentContext(config.profile, {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  viewport: { width: 1440, height: 900 },
+  permissions: ["clipboard-read", "clipboard-write"],
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(30_000);
+  await page.goto(config.url);
+  await page.locator(".monaco-workbench").waitFor({ timeout: 90_000 });
+  const status = page.locator(".statusbar-item", { hasText: "stackcoder" }).first();
+  await status.waitFor({ timeout: 60_000 });
+  results.statusBar = await status.innerText();
+  for (const name of config.scenarios) {
+    const started = Date.now();
+    log(`scenario ${name}`);
+    try {
+      results[name] = await scenarios[name](page);
+    } catch (error) {
+      results[name] = { error: String(error?.message ?? error) };
+      await shot(page, `${name}-failure`).catch(() => undefined);
+      await page.keyboard.press("Escape").catch(() => undefined);
+    }
+    results[name].seconds = (Date.now() - started) / 1000;
+  }
+  results.statusBarEnd = await status.innerText().catch(() => null);
+} finally {
+  await context.close();
+}
+process.stdout.write(`${JSON.stringify(results)}\n`);

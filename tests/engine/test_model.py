@@ -1,0 +1,152 @@
+"""The CodeModel facade (load_model, complete, stream, chat) and the completion scheduler."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine import CancelToken, Completion, Snippet, load_model
+from engine.errors import BackendUnavailableError, ModelNotFoundError
+from engine.scheduler import CompletionScheduler
+
+PREFIX = (
+    "import os\n\n\ndef read_config(path):\n    with open(path) as handle:\n        data = handle.read()\n"
+)
+SUFFIX = "\n\n\ndef main():\n    print(read_config('a.toml'))\n"
+
+
+@pytest.fixture(scope="module")
+def model(tiny_gptbigcode_dir: Path, engine_cache_dir: Path):
+    with load_model(tiny_gptbigcode_dir, threads=1) as loaded:
+        yield loaded
+
+
+def test_load_model_describes_the_model(model) -> None:
+    assert model.family == "gpt_bigcode" and model.backend_name == "ct2"
+    assert model.context_window == 1024
+    assert model.fim is not None and model.fim.middle == "<fim_middle>"
+    assert model.count_tokens("def f(x):\n    return x") == len(
+        model.tokenizer("def f(x):\n    return x", add_special_tokens=False)["input_ids"]
+    )
+
+
+def test_complete_returns_a_completion_and_caches_it(model) -> None:
+    model.cache.clear()
+    first = model.complete(PREFIX, SUFFIX, max_new_tokens=16)
+    assert isinstance(first, Completion)
+    assert first.model == model.name and not first.cached and not first.cancelled
+    assert first.prompt_tokens > 0 and first.generated_tokens > 0 and first.latency_ms > 0
+    assert first.choices[0] == first.text and first.raw
+    again = model.complete(PREFIX, SUFFIX, max_new_tokens=16)
+    if first.text:
+        assert again.cached and again.text == first.text
+        typed = first.text[:1]
+        through = model.complete(PREFIX + typed, SUFFIX, max_new_tokens=16)
+        if len(first.text) > 1:
+            assert through.cached and through.text == first.text[1:]
+
+
+def test_complete_uses_budgeted_fim_prompt(model) -> None:
+    long_prefix = "x = 1\n" * 2000
+    prompt, tokens = model.build_prompt(
+        long_prefix, SUFFIX, snippets=[Snippet("util.py", "def helper():\n    pass\n")]
+    )
+    assert tokens <= model.max_prompt_tokens
+    assert prompt.startswith("<fim_prefix>") or "<fim_prefix>" in prompt
+    assert model.count_tokens(prompt) < model.context_window
+    completion = model.complete(long_prefix, SUFFIX, max_new_tokens=4, use_cache=False)
+    assert completion.prompt_tokens <= model.max_prompt_tokens
+
+
+def test_complete_single_line_mode_keeps_one_line(model) -> None:
+    completion = model.complete("value = compute(", ")\n", max_new_tokens=32, mode="single", use_cache=False)
+    assert "\n" not in completion.text.strip("\n")
+
+
+def test_complete_several_choices(model) -> None:
+    completion = model.complete(PREFIX, SUFFIX, max_new_tokens=8, n=3, seed=1, use_cache=False)
+    assert 1 <= len(completion.choices) <= 3 and completion.text == completion.choices[0]
+
+
+def test_complete_cancelled_before_start(model) -> None:
+    cancel = CancelToken()
+    cancel.cancel()
+    completion = model.complete(PREFIX, SUFFIX, cancel=cancel, use_cache=False)
+    assert completion.cancelled and completion.text == ""
+
+
+def test_stream_and_generate_with_stop_strings(model) -> None:
+    text = model.generate(PREFIX, max_new_tokens=24)
+    assert text == "".join(model.stream(PREFIX, max_new_tokens=24))
+    if len(text) > 4:
+        stop = text[2:4]
+        cut = model.generate(PREFIX, max_new_tokens=24, stop=[stop])
+        assert cut == text[: text.index(stop)]
+
+
+def test_chat_streams_an_answer(model) -> None:
+    messages = [{"role": "user", "content": "Write a function that adds two numbers."}]
+    pieces = list(model.chat(messages, max_new_tokens=16, temperature=0.0))
+    assert pieces and all(isinstance(p, str) for p in pieces)
+    huge = [
+        {"role": "user", "content": "old question " * 400},
+        {"role": "assistant", "content": "answer"},
+    ] + messages
+    assert list(model.chat(huge, context="line\n" * 3000, max_new_tokens=8, temperature=0.0)) is not None
+
+
+def test_starcoder2_through_both_backends(tiny_starcoder2_dir: Path, engine_cache_dir: Path) -> None:
+    ct2 = load_model(tiny_starcoder2_dir, quantization="float32", threads=1)
+    ref = load_model(tiny_starcoder2_dir, backend="transformers", threads=1)
+    assert ct2.family == ref.family == "starcoder2"
+    assert ct2.generate(PREFIX, max_new_tokens=16) == ref.generate(PREFIX, max_new_tokens=16)
+    assert (
+        ct2.complete(PREFIX, SUFFIX, max_new_tokens=16).text
+        == ref.complete(PREFIX, SUFFIX, max_new_tokens=16).text
+    )
+
+
+def test_bundle_and_default_model(
+    tmp_path: Path, tiny_gptbigcode_dir: Path, engine_cache_dir: Path, monkeypatch
+) -> None:
+    shutil.copytree(tiny_gptbigcode_dir, tmp_path / "hf")
+    (tmp_path / "stackcoder.json").write_text(json.dumps({"format": 1, "name": "mini", "hf": "hf"}))
+    monkeypatch.setenv("STACKCODER_MODEL", str(tmp_path))
+    model = load_model(threads=1)
+    assert model.name == "mini"
+    model.close()
+
+
+def test_bad_backend_and_path(tmp_path: Path) -> None:
+    with pytest.raises(BackendUnavailableError, match="choose one of"):
+        load_model(tmp_path, backend="onnx")
+    with pytest.raises(ModelNotFoundError):
+        load_model(tmp_path / "missing")
+
+
+def test_scheduler_newest_request_supersedes(model) -> None:
+    scheduler = CompletionScheduler(model, workers=1)
+    try:
+        older = scheduler.submit(
+            "file:///a.py", PREFIX, SUFFIX, max_new_tokens=400, mode="multi", use_cache=False
+        )
+        newer = scheduler.submit("file:///a.py", PREFIX + "    ", SUFFIX, max_new_tokens=8, use_cache=False)
+        other = scheduler.submit("file:///b.py", PREFIX, SUFFIX, max_new_tokens=8, use_cache=False)
+        assert older.result(timeout=60).cancelled
+        assert not newer.result(timeout=60).cancelled
+        assert not other.result(timeout=60).cancelled
+        assert scheduler.superseded == 1
+    finally:
+        scheduler.close()
+
+
+async def test_scheduler_async(model) -> None:
+    scheduler = CompletionScheduler(model)
+    try:
+        completion = await scheduler.complete("file:///c.py", PREFIX, SUFFIX, max_new_tokens=4)
+        assert isinstance(completion, Completion)
+    finally:
+        scheduler.close()

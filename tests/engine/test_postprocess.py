@@ -1,0 +1,189 @@
+"""Each post-processing rule on its own, then the whole pipeline."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.postprocess import (
+    balance_brackets,
+    decide_mode,
+    is_useless,
+    postprocess_completion,
+    stop_at_block_end,
+    trim_repetition,
+    trim_suffix_overlap,
+    truncate_to_single_line,
+)
+
+# --------------------------------------------------------------------------- single vs multi line
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "mode"),
+    [
+        ("def f(x):\n    ", "\n", "multi"),  # empty line inside a block
+        ("def f(x):", "\n", "multi"),  # end of a line that opens a block
+        ("const o = {", "\n}", "multi"),
+        ("x = compute(", ")\n", "single"),  # inside brackets closing on this line
+        ("    total = su", "\n", "single"),  # middle of a statement
+        ("print(", "x, y)\n", "single"),  # code after the cursor on the same line
+        ("", "", "multi"),  # an empty file
+    ],
+)
+def test_decide_mode(prefix: str, suffix: str, mode: str) -> None:
+    assert decide_mode(prefix, suffix) == mode
+
+
+def test_truncate_to_single_line() -> None:
+    assert truncate_to_single_line("m(a, b)\n    return c\n") == "m(a, b)"
+    assert truncate_to_single_line("\n\ny = 2\nz = 3") == "\ny = 2"
+    assert truncate_to_single_line("\n\n") == ""
+
+
+# --------------------------------------------------------------------------- block end
+
+
+def test_stops_when_the_block_of_an_opener_ends() -> None:
+    text = "\n    return x + 1\n\nprint(f(2))\n"
+    assert stop_at_block_end(text, "def f(x):") == "\n    return x + 1\n"
+
+
+def test_stops_at_a_dedent_below_the_cursor_line() -> None:
+    prefix = "def f(xs):\n    for x in xs:\n        "
+    text = "y = x * 2\n        print(y)\n    return xs\ndef g():\n    pass"
+    assert stop_at_block_end(text, prefix) == "y = x * 2\n        print(y)"
+
+
+def test_block_end_keeps_a_closing_brace_at_the_opener_indent() -> None:
+    text = "\n    return 1;\n}\nfunction g() {}"
+    assert stop_at_block_end(text, "function f() {") == "\n    return 1;\n}"
+
+
+def test_a_block_the_completion_opens_does_not_end_the_cursor_block() -> None:
+    prefix = "def f(x):\n    "
+    text = "if x:\n        return 1\n    return 2\n\nprint(f(1))"
+    assert stop_at_block_end(text, prefix) == "if x:\n        return 1\n    return 2\n"
+
+
+def test_writing_a_block_header_keeps_only_its_body() -> None:
+    text = ":\n        return 1\n    return 2"
+    assert stop_at_block_end(text, "def f(x):\n    if x") == ":\n        return 1"
+
+
+def test_top_level_code_is_not_cut() -> None:
+    text = "import os\nimport sys\n"
+    assert stop_at_block_end(text, "") == text
+
+
+# --------------------------------------------------------------------------- repetition
+
+
+def test_cuts_a_repeated_line() -> None:
+    assert trim_repetition("a = 1\nb = 2\nb = 2\nb = 2\nb = 2") == "a = 1\nb = 2"
+
+
+def test_cuts_a_repeated_block() -> None:
+    block = "x += 1\nprint(x)\n"
+    assert trim_repetition("start()\n" + block * 4) == "start()\nx += 1\nprint(x)"
+
+
+def test_two_equal_lines_are_not_repetition() -> None:
+    text = "    pass\n\ndef g():\n    pass"
+    assert trim_repetition(text) == text
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "))))))))))", "= = = = = = = = = ="])
+def test_useless_output(text: str) -> None:
+    assert is_useless(text)
+
+
+@pytest.mark.parametrize("text", ["x", "return a + b", "# ---- section ----"])
+def test_useful_output(text: str) -> None:
+    assert not is_useless(text)
+
+
+# --------------------------------------------------------------------------- suffix overlap
+
+
+def test_trims_lines_that_rewrite_what_follows_the_cursor() -> None:
+    suffix = "\n    return result\n\nprint(f(1))\n"
+    text = "\n    result = x * 2\n    return result\n\nprint(f(1))"
+    assert trim_suffix_overlap(text, suffix) == "\n    result = x * 2"
+
+
+def test_a_blank_cursor_line_can_repeat_the_next_line_at_once() -> None:
+    suffix = "\n    return result\n"
+    assert trim_suffix_overlap("return result", suffix, "def f():\n    ") == ""
+    assert trim_suffix_overlap("x = 1\n    return result", suffix, "def f():\n    ") == "x = 1"
+    # When the user is writing the cursor's line, its first line is new code.
+    assert trim_suffix_overlap("return result", suffix, "def f():\n    y = ") == "return result"
+
+
+def test_keeps_lines_that_only_resemble_the_suffix() -> None:
+    suffix = "\n    return result\n"
+    text = "\n    result = x * 2\n    result += 1"
+    assert trim_suffix_overlap(text, suffix) == text
+
+
+def test_trims_a_repeated_rest_of_line() -> None:
+    assert trim_suffix_overlap("a, b, key=1)", ", key=1)\n") == "a, b"
+
+
+def test_brackets_alone_are_left_to_the_bracket_rule() -> None:
+    assert trim_suffix_overlap("f(a))", ")\n") == "f(a))"
+
+
+# --------------------------------------------------------------------------- brackets
+
+
+def test_removes_closers_that_follow_the_cursor() -> None:
+    assert balance_brackets("f(a))", "print(", ")\n") == "f(a)"
+    assert balance_brackets("x[0]])", "foo([", "])\n") == "x[0]"
+
+
+def test_keeps_closers_that_close_its_own_brackets() -> None:
+    assert balance_brackets("f(a)", "print(", ")\n") == "f(a)"
+    assert balance_brackets("a", "print(", ")\n") == "a"
+
+
+def test_closes_brackets_it_opened_at_the_end_of_a_line() -> None:
+    assert balance_brackets("compute(a, [1, 2", "x = ", "\n") == "compute(a, [1, 2])"
+
+
+def test_does_not_close_brackets_opened_before_the_cursor() -> None:
+    assert balance_brackets("a,", "call(", "\n") == "a,"
+
+
+def test_brackets_in_strings_and_comments_are_ignored() -> None:
+    assert balance_brackets('print(")")', "x = ", "\n") == 'print(")")'
+    assert balance_brackets("f(a)  # (", "y = ", "\n") == "f(a)  # ("
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def test_pipeline_single_line_in_brackets() -> None:
+    assert postprocess_completion("a, b))\nprint(1)\n", "result = add(", ")\n") == "a, b)"
+
+
+def test_pipeline_multi_line_function_body() -> None:
+    prefix = "def area(r):\n"
+    raw = "    return 3.14 * r * r\n\n\ndef perimeter(r):\n    return 2 * 3.14 * r\n"
+    assert postprocess_completion(raw[4:], prefix + "    ", "\n", mode="auto") == "return 3.14 * r * r"
+    assert postprocess_completion("\n" + raw, "def area(r):", "\n") == "\n    return 3.14 * r * r"
+
+
+def test_pipeline_drops_repetitive_and_empty_output() -> None:
+    assert postprocess_completion("\n\n   \n", "x = ", "\n") == ""
+    assert postprocess_completion("]]]]]]]]]]]]", "x = ", "\n") == ""
+
+
+def test_pipeline_forced_modes() -> None:
+    raw = "a = 1\nb = 2"
+    assert postprocess_completion(raw, "", "", mode="single") == "a = 1"
+    assert postprocess_completion(raw, "x", "", mode="multi") == "a = 1\nb = 2"
+
+
+def test_unknown_mode_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="auto, single, multi"):
+        postprocess_completion("x", "", "", mode="block")

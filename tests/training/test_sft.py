@@ -1,0 +1,83 @@
+"""SFT: response-only loss, training that lowers the loss, LoRA merged, output the engine loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.errors import ConfigError, CorpusError
+from training.sft import SFTConfig, run_sft
+from training.sft_data import IGNORE_INDEX, PROMPT_TEMPLATE, encode_pair, load_pairs
+
+PAIRS = [
+    {"instruction": f"Write a function `add_{i}(x)` that returns x plus {i}.", "response": f"```python\ndef add_{i}(x):\n    return x + {i}\n```"}
+    for i in range(8)
+]
+
+
+@pytest.fixture()
+def data_file(tmp_path: Path) -> Path:
+    path = tmp_path / "dataset.jsonl"
+    path.write_text("".join(json.dumps({"id": str(i), **p}) + "\n" for i, p in enumerate(PAIRS)))
+    return path
+
+
+def test_loss_is_on_the_response_only(tiny_gptbigcode_dir) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_gptbigcode_dir)
+    pair = PAIRS[0]
+    encoded = encode_pair(tokenizer, pair["instruction"], pair["response"], max_len=512)
+    assert encoded is not None
+    prompt_len = len(tokenizer(PROMPT_TEMPLATE.format(instruction=pair["instruction"]), add_special_tokens=False)["input_ids"])
+    assert encoded["labels"][:prompt_len] == [IGNORE_INDEX] * prompt_len
+    assert encoded["labels"][prompt_len:] == encoded["input_ids"][prompt_len:]
+    assert encoded["input_ids"][-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(encoded["input_ids"][prompt_len:-1]) == pair["response"]
+    # Too long a prompt: dropped; a long response: cut to fit.
+    assert encode_pair(tokenizer, "word " * 400, "x", max_len=16) is None
+    assert len(encode_pair(tokenizer, "hi", pair["response"] * 20, max_len=24)["input_ids"]) == 24
+
+
+def test_full_fine_tuning_lowers_the_loss(tiny_gptbigcode_dir, data_file: Path, tmp_path: Path) -> None:
+    cfg = SFTConfig(model=str(tiny_gptbigcode_dir), data=str(data_file), out=str(tmp_path / "sft"), epochs=6, lr=3e-3,
+                    batch_size=4, max_seq_len=128, warmup_ratio=0.0, schedule="constant_with_warmup")  # fmt: skip
+    summary = run_sft(cfg, progress=False)
+    assert summary["steps"] == 12 and summary["examples"] == 8
+    assert summary["last_loss"] < summary["first_loss"]
+    log = [json.loads(line) for line in (tmp_path / "sft" / "sft_log.jsonl").read_text().splitlines()]
+    assert len(log) == 12
+    assert (tmp_path / "sft" / "hf" / "config.json").exists()
+
+
+def test_lora_is_merged_and_the_engine_chats_in_the_instruct_format(
+    tiny_gptbigcode_dir, data_file: Path, tmp_path: Path, engine_cache_dir
+) -> None:
+    from engine import load_model
+
+    cfg = SFTConfig(model=str(tiny_gptbigcode_dir), data=str(data_file), out=str(tmp_path / "lora"), epochs=1,
+                    lr=1e-3, batch_size=8, max_seq_len=128, lora=True, lora_r=4, optimizer="sgd")  # fmt: skip
+    summary = run_sft(cfg, progress=False)
+    hf_dir = Path(summary["hf_dir"])
+    assert not (hf_dir / "adapter_config.json").exists()  # merged into plain weights
+    model = load_model(hf_dir, backend="transformers")
+    try:
+        assert model.chat_style == "instruct"
+        assert isinstance(model.generate(PROMPT_TEMPLATE.format(instruction="hi"), max_new_tokens=4), str)
+    finally:
+        model.close()
+
+
+def test_bad_options_and_data_name_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--optimizer"):
+        SFTConfig(model="m", data="d", out="o", optimizer="lion")
+    with pytest.raises(ConfigError, match="--lr"):
+        SFTConfig(model="m", data="d", out="o", lr=0)
+    with pytest.raises(CorpusError, match="does not exist"):
+        load_pairs(tmp_path / "missing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "x"}\n')
+    with pytest.raises(CorpusError, match="line 1"):
+        load_pairs(bad)

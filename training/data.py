@@ -1,0 +1,134 @@
+"""Packed training batches: documents -> FIM transform -> tokens + EOD -> fixed-length rows.
+
+The stream is deterministic and resumable: documents are visited in a permutation drawn per
+epoch from the seed, each document's FIM cut comes from a generator seeded by (seed, epoch,
+document), and the state (epoch, position, leftover tokens) fits in a small JSON object. Under
+data parallelism rank r of w takes every w-th document of the permutation.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from training.fim import FimTokens, fim_encode, fim_split
+
+__all__ = ["PackedStream", "heldout_blocks", "token_byte_lengths"]
+
+
+class PackedStream:
+    """Rows of ``seq_len + 1`` token ids packed from documents with EOD between them."""
+
+    def __init__(
+        self,
+        docs: Sequence[str],
+        tokenizer,
+        *,
+        seq_len: int,
+        micro_batch: int,
+        seed: int = 0,
+        fim_rate: float = 0.5,
+        spm_rate: float = 0.5,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        if not docs:
+            from training.errors import CorpusError
+
+            raise CorpusError("the training split is empty; build a corpus with `stackcoder train corpus`.")
+        self.docs, self.seq_len, self.micro_batch = docs, seq_len, micro_batch
+        self.seed, self.fim_rate, self.spm_rate, self.rank, self.world = seed, fim_rate, spm_rate, rank, world
+        self._encode_fast = tokenizer.backend_tokenizer
+        self.fim_ids = FimTokens.from_tokenizer(tokenizer)
+        self.eod = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+        self.epoch, self.position = 0, 0
+        self.buffer: list[int] = []
+        self._order = self._permutation(self.epoch)
+
+    def _encode(self, text: str) -> list[int]:
+        return self._encode_fast.encode(text, add_special_tokens=False).ids
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.docs))
+        return order[self.rank :: self.world] if len(order) >= self.world else order
+
+    def _next_document(self) -> list[int]:
+        if self.position >= len(self._order):
+            self.epoch += 1
+            self.position = 0
+            self._order = self._permutation(self.epoch)
+        index = int(self._order[self.position])
+        self.position += 1
+        rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
+        split = fim_split(self.docs[index], rng, self.fim_rate, self.spm_rate)
+        return [*fim_encode(split, self._encode, self.fim_ids), self.eod]
+
+    def next_batch(self) -> torch.Tensor:
+        """A (micro_batch, seq_len + 1) LongTensor; inputs are [:, :-1], targets [:, 1:]."""
+        need = self.micro_batch * (self.seq_len + 1)
+        while len(self.buffer) < need:
+            self.buffer.extend(self._next_document())
+        rows, self.buffer = self.buffer[:need], self.buffer[need:]
+        return torch.tensor(rows, dtype=torch.long).view(self.micro_batch, self.seq_len + 1)
+
+    def state_dict(self) -> dict:
+        """Position of the stream (JSON-serialisable)."""
+        return {"epoch": self.epoch, "position": self.position, "buffer": list(self.buffer)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a saved position."""
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self.buffer = [int(t) for t in state["buffer"]]
+        self._order = self._permutation(self.epoch)
+
+
+def heldout_blocks(docs: Sequence[str], tokenizer, *, seq_len: int, max_blocks: int) -> torch.Tensor:
+    """Fixed evaluation rows of ``seq_len + 1`` tokens from held-out documents (no FIM)."""
+    eod = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    backend = tokenizer.backend_tokenizer
+    tokens: list[int] = []
+    need = max_blocks * (seq_len + 1)
+    for doc in docs:
+        tokens.extend(backend.encode(doc, add_special_tokens=False).ids)
+        tokens.append(eod)
+        if len(tokens) >= need:
+            break
+    n = len(tokens) // (seq_len + 1)
+    if n == 0:
+        from training.errors import CorpusError
+
+        raise CorpusError("the held-out split is shorter than one sequence; hold out more repositories.")
+    return torch.tensor(tokens[: n * (seq_len + 1)], dtype=torch.long).view(n, seq_len + 1)
+
+
+def token_byte_lengths(tokenizer, vocab_size: int) -> torch.Tensor:
+    """UTF-8 length in bytes of each token id (special tokens count 0) for bits-per-byte."""
+    from tokenizers.decoders import ByteLevel  # noqa: F401  (the vocabulary is byte-level)
+
+    byte_decoder = {c: b for b, c in _bytes_to_unicode().items()}
+    special = set(tokenizer.all_special_ids)
+    lengths = torch.zeros(vocab_size, dtype=torch.float64)
+    for token, idx in tokenizer.get_vocab().items():
+        if idx < vocab_size and idx not in special:
+            lengths[idx] = sum(1 for ch in token if ch in byte_decoder)
+    return lengths
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character table used by byte-level BPE."""
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, (chr(c) for c in cs), strict=True))

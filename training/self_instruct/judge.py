@@ -1,0 +1,24 @@
+"""Docstring-quality judgement: the model answers a few-shot yes/no question per seed, greedily."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from training.self_instruct.generation import Sampling
+from training.self_instruct.prompts import judge_prompt
+
+__all__ = ["SAMPLING", "prompt", "parse"]
+
+SAMPLING = Sampling(max_new_tokens=3, temperature=0.0, stop=("\n",))
+
+
+def prompt(seed: dict[str, Any]) -> str:
+    return judge_prompt(seed["code"])
+
+
+def parse(seed: dict[str, Any], texts: list[str]) -> tuple[dict[str, Any] | None, str]:
+    """Keep the seed when the model's answer starts with "yes"."""
+    answer = texts[0].strip().lower()
+    if answer.startswith("yes"):
+        return dict(seed), "yes"
+    return None, "docstring_judged_poor" if answer.startswith("no") else "judge_unclear_answer"

@@ -1,0 +1,209 @@
+"""``stackcoder train self-instruct``: the Self-OSS-Instruct pipeline, stage by stage, resumable.
+
+seeds -> judge (docstring quality) -> concepts (S->C) -> instructions (C->I) -> responses (I->R)
+-> validated (sandbox) -> dataset (deduplicated), each stage a jsonl file in the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.errors import ConfigError, CorpusError
+from training.sandbox import Limits, Sandbox
+from training.self_instruct import concepts, instructions, judge, responses
+from training.self_instruct.generation import TextGenerator
+from training.self_instruct.stage import run_prompt_stage
+from training.self_instruct.store import StageFile
+from training.self_instruct.validate import build_dataset, validate
+
+__all__ = ["SelfInstructConfig", "STAGES", "run_pipeline", "format_summary"]
+
+log = logging.getLogger(__name__)
+
+STAGES = ("seeds", "judge", "concepts", "instructions", "responses", "validated", "dataset")
+
+
+@dataclass
+class SelfInstructConfig:
+    """Settings of one self-instruct run (logged once and saved to config.json)."""
+
+    max_seeds: int | None = None  # stop gathering after this many seeds (None: all)
+    typecheck: bool = True  # pyright, 0 errors required
+    judge: bool = True  # docstring-quality judgement by the model
+    dedup_threshold: float = 0.5  # MinHash Jaccard above which seeds are near-duplicates
+    responses_per_instruction: int = 5  # I->R samples per instruction
+    temperature: float = 0.7  # sampling temperature of S->C, C->I and I->R
+    concurrency: int = 1  # generation requests in flight (raise it for a remote server)
+    seed: int = 0  # sampling seed
+    until: str = "dataset"  # last stage to run
+    limits: Limits = field(default_factory=lambda: Limits(cpu_seconds=10, wall_seconds=20))
+
+    def __post_init__(self) -> None:
+        if self.until not in STAGES:
+            raise ConfigError(f"unknown --until stage {self.until!r}; choose one of {', '.join(STAGES)}")
+        if self.responses_per_instruction < 1:
+            raise ConfigError("--responses must be at least 1")
+        if not 0 < self.dedup_threshold <= 1:
+            raise ConfigError("--dedup-threshold must be in (0, 1]")
+        if self.max_seeds is not None and self.max_seeds < 1:
+            raise ConfigError("--max-seeds must be at least 1")
+        if self.temperature < 0:
+            raise ConfigError("--temperature must be 0 or positive")
+
+
+def gather_seeds(
+    sources: Sequence[str], out: StageFile, config: SelfInstructConfig, progress: bool = True
+) -> dict:
+    """Stage 1: extract, filter, type-check, decontaminate and near-deduplicate seed functions."""
+    from tqdm import tqdm
+
+    from attribution.sources import SkipStats, iter_source_files
+    from training.self_instruct.seeds import decontaminate, extract_seeds, near_dedup
+    from training.self_instruct.typecheck import pyright_errors
+
+    if not sources:
+        raise CorpusError("no seed sources given; pass corpus folders, .jsonl(.gz) or .parquet files")
+    missing = [s for s in sources if not Path(s).exists()]
+    if missing:
+        raise CorpusError(f"seed source {missing[0]} does not exist; pass an existing folder or corpus file")
+    drops: Counter = Counter()
+    stats = SkipStats()
+    files = tqdm(
+        iter_source_files(sources, extensions=[".py"], stats=stats),
+        desc="seeds: files",
+        unit="file",
+        disable=not progress,
+    )
+    extracted = list(extract_seeds(files, drops))
+    found = len(extracted) + sum(drops.values()) - drops["unparsable_file"]
+    seeds = near_dedup(extracted, drops, config.dedup_threshold)
+    seeds = decontaminate(seeds, drops)
+    if config.typecheck and seeds:
+        errors = pyright_errors([s.code for s in seeds])
+        drops["pyright_errors"] += sum(1 for e in errors if e)
+        seeds = [s for s, e in zip(seeds, errors, strict=True) if e == 0]
+    if config.max_seeds is not None and len(seeds) > config.max_seeds:
+        drops["over_max_seeds"] += len(seeds) - config.max_seeds
+        seeds = seeds[: config.max_seeds]
+    out.reset()
+    for seed in seeds:
+        out.append({**seed.to_dict(), "kept": True})
+    counts = {"input": found, "kept": len(seeds), "dropped": dict(drops), "skipped_files": dict(stats.counts)}
+    out.finish(counts)
+    return counts
+
+
+def _kept(stage: StageFile) -> list[dict[str, Any]]:
+    return [r for r in stage.read() if r.get("kept")]
+
+
+def run_pipeline(
+    sources: Sequence[str],
+    out_dir: str | Path,
+    model: TextGenerator | None,
+    config: SelfInstructConfig,
+    *,
+    sandbox: Sandbox | None = None,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """Run (or resume) every stage up to ``config.until``; returns each stage's counts.
+
+    A finished stage is skipped; an interrupted one continues where it stopped.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(
+        json.dumps({**asdict(config), "limits": config.limits.to_dict()}, indent=2)
+    )
+    log.info("self-instruct config %s", config)
+    files = {name: StageFile(out, name) for name in STAGES}
+    summary: dict[str, dict] = {}
+
+    def needs_model() -> TextGenerator:
+        if model is None:
+            raise ConfigError(
+                "this stage prompts the model; pass --model PATH (or a server URL with --backend http)"
+            )
+        return model
+
+    common = {"concurrency": config.concurrency, "seed": config.seed, "progress": progress}
+    for name in STAGES:
+        stage = files[name]
+        if stage.complete and name != "dataset":
+            summary[name] = stage.counts()
+        elif name == "seeds":
+            summary[name] = gather_seeds(sources, stage, config, progress)
+        elif name == "judge":
+            if config.judge:
+                summary[name] = run_prompt_stage(
+                    needs_model(),
+                    _kept(files["seeds"]),
+                    stage,
+                    prompt=judge.prompt,
+                    sampling=judge.SAMPLING,
+                    parse=judge.parse,
+                    desc="judge docstrings",
+                    **common,
+                )
+            else:
+                stage.reset()
+                for record in _kept(files["seeds"]):
+                    stage.append(record)
+                summary[name] = {
+                    "input": len(_kept(stage)),
+                    "kept": len(_kept(stage)),
+                    "dropped": {},
+                    "skipped": True,
+                }
+                stage.finish(summary[name])
+        elif name in ("concepts", "instructions", "responses"):
+            module = {"concepts": concepts, "instructions": instructions, "responses": responses}[name]
+            previous = files[STAGES[STAGES.index(name) - 1]]
+            sampling = module.SAMPLING
+            if sampling.temperature > 0:
+                sampling = type(sampling)(
+                    sampling.max_new_tokens, config.temperature, sampling.top_p, sampling.stop
+                )
+            summary[name] = run_prompt_stage(
+                needs_model(),
+                _kept(previous),
+                stage,
+                prompt=module.prompt,
+                sampling=sampling,
+                parse=module.parse,
+                samples=config.responses_per_instruction if name == "responses" else 1,
+                desc={"concepts": "S->C", "instructions": "C->I", "responses": "I->R"}[name],
+                **common,
+            )
+        elif name == "validated":
+            sandbox = sandbox or Sandbox(config.limits)
+            summary[name] = validate(files["responses"].read(), stage, sandbox, progress=progress)
+        else:
+            summary[name] = build_dataset(files["validated"], stage)
+        if name == config.until:
+            break
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def format_summary(summary: dict[str, dict]) -> str:
+    """A table of every stage's input, kept and dropped counts with the drop reasons."""
+    lines = [f"{'stage':<13}{'input':>8}{'kept':>8}{'dropped':>9}  reasons", "-" * 78]
+    for name, counts in summary.items():
+        dropped = counts.get("dropped", {})
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(dropped.items(), key=lambda kv: -kv[1]) if v)
+        lines.append(
+            f"{name:<13}{counts.get('input', 0):>8}{counts.get('kept', 0):>8}{sum(dropped.values()):>9}  {reasons}"
+        )
+        if name == "validated" and counts.get("executed"):
+            lines.append(
+                f"{'':<13}sandbox ({counts.get('isolation')}): {counts['passed']}/{counts['executed']} responses "
+                f"passed their tests ({counts['pass_rate'] * 100:.1f}%)"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""I->R: several sampled responses per instruction, each an implementation plus assert-based tests."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from training.self_instruct.generation import Sampling
+from training.self_instruct.prompts import STOPS, response_prompt
+
+__all__ = ["SAMPLING", "prompt", "parse", "split_response"]
+
+SAMPLING = Sampling(max_new_tokens=768, temperature=0.7, stop=STOPS)
+_BLOCK_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.S)
+
+
+def split_response(text: str) -> tuple[str, str] | None:
+    """The (implementation, tests) code blocks of a response, or None when it lacks either.
+
+    The tests are the last block that contains an ``assert``; the implementation is every block
+    before it.
+    """
+    blocks = [b.strip("\n") for b in _BLOCK_RE.findall(text)]
+    test_index = next((i for i in range(len(blocks) - 1, 0, -1) if "assert" in blocks[i]), None)
+    if test_index is None:
+        return None
+    implementation = "\n\n".join(blocks[:test_index]).strip()
+    if not implementation:
+        return None
+    return implementation, blocks[test_index]
+
+
+def prompt(record: dict[str, Any]) -> str:
+    return response_prompt(record["instruction"])
+
+
+def parse(record: dict[str, Any], texts: list[str]) -> tuple[dict[str, Any] | None, str]:
+    """Keep the instruction with every response that has an implementation and tests."""
+    candidates = []
+    for text in texts:
+        text = text.strip()
+        parts = split_response(text)
+        if parts is not None:
+            candidates.append({"response": text, "implementation": parts[0], "tests": parts[1]})
+    if not candidates:
+        return None, "no_response_with_tests"
+    return {
+        "seed_id": record["seed_id"],
+        "concepts": record["concepts"],
+        "instruction": record["instruction"],
+        "candidates": candidates,
+        "samples": len(texts),
+    }, "ok"

@@ -1,0 +1,34 @@
+/** Chat history kept per workspace: bounded, and turned into the server's message list. Pure. */
+import type { ChatMessage } from "../protocol";
+import type { HistoryEntry } from "./messages";
+
+/** Most entries kept in workspace state. */
+export const MAX_ENTRIES = 200;
+
+export function appendEntry(entries: readonly HistoryEntry[], entry: HistoryEntry, max = MAX_ENTRIES): HistoryEntry[] {
+  const next = [...entries, entry];
+  return next.length > max ? next.slice(next.length - max) : next;
+}
+
+/**
+ * The conversation sent to the server: the last `maxTurns` entries with content, starting with a
+ * user message (the server's prompt builder fits them into the context window).
+ */
+export function toServerMessages(entries: readonly HistoryEntry[], maxTurns = 12): ChatMessage[] {
+  const usable = entries.filter((e) => e.content.trim() !== "");
+  let recent = usable.slice(-maxTurns);
+  while (recent.length > 0 && recent[0].role !== "user") recent = recent.slice(1);
+  return recent.map((e) => ({ role: e.role, content: e.content }));
+}
+
+/** Reads history from storage, dropping anything malformed. */
+export function sanitizeHistory(value: unknown): HistoryEntry[] {
+  if (!Array.isArray(value)) return [];
+  return value.filter(
+    (e): e is HistoryEntry =>
+      typeof e === "object" &&
+      e !== null &&
+      (e.role === "user" || e.role === "assistant") &&
+      typeof e.content === "string",
+  );
+}

@@ -1,0 +1,129 @@
+/**
+ * Custom protocol of the stackcoder language server, declared once on this side.
+ * Mirrors lsp_server/protocol.py; keep the two in step.
+ */
+import type { Position, Range, TextDocumentIdentifier } from "vscode-languageclient";
+import { ProgressType, RequestType } from "vscode-languageclient";
+
+export type Role = "user" | "assistant";
+
+export interface ChatMessage {
+  role: Role;
+  content: string;
+}
+
+export interface ChatContext {
+  uri?: string;
+  selection?: string;
+  fileText?: string;
+  languageId?: string;
+}
+
+export interface ChatParams {
+  messages: ChatMessage[];
+  context?: ChatContext;
+  partialResultToken?: string | number;
+}
+
+export interface TextResult {
+  text: string;
+}
+
+/** `$/progress` value streamed for chat and explain: one delta of the answer. */
+export interface TextDelta {
+  text: string;
+}
+
+export interface ExplainParams {
+  textDocument: TextDocumentIdentifier;
+  range: Range;
+  partialResultToken?: string | number;
+}
+
+export interface AttributionParams {
+  text: string;
+}
+
+export type Verdict = "copied" | "similar" | "original";
+export type MatchKind = "exact" | "near" | "bm25";
+
+export interface AttributionMatch {
+  repo: string;
+  path: string;
+  license: string;
+  url: string | null;
+  source_start_line: number;
+  source_end_line: number;
+  query_start_line: number;
+  query_end_line: number;
+  kind: MatchKind;
+  score: number;
+}
+
+export interface AttributionReport {
+  verdict: Verdict;
+  matches: AttributionMatch[];
+}
+
+export interface ModelStatus {
+  name: string | null;
+  path: string | null;
+  backend: string | null;
+  loaded: boolean;
+  error: string | null;
+}
+
+export interface IndexStatus {
+  path: string | null;
+  loaded: boolean;
+  error: string | null;
+}
+
+export interface LatencyStatus {
+  p50: number | null;
+  p95: number | null;
+  last: number | null;
+  count: number;
+}
+
+export interface ServerStatus {
+  model: ModelStatus;
+  index: IndexStatus;
+  latency_ms: LatencyStatus;
+  completions: { shown: number; accepted: number };
+  version: string;
+}
+
+/** Argument of the `stackcoder.didAcceptCompletion` command carried by every inline completion item. */
+export interface AcceptedCompletion {
+  id: string;
+  uri: string;
+  text: string;
+  range: Range;
+}
+
+/** `data` of a provenance diagnostic. */
+export interface ProvenanceDiagnosticData {
+  match: AttributionMatch;
+}
+
+export const ChatRequest = new RequestType<ChatParams, TextResult, void>("stackcoder/chat");
+export const ExplainRequest = new RequestType<ExplainParams, TextResult, void>("stackcoder/explain");
+export const AttributionRequest = new RequestType<AttributionParams, AttributionReport, void>(
+  "stackcoder/attribution",
+);
+export const StatusRequest = new RequestType<Record<string, never>, ServerStatus, void>("stackcoder/status");
+export const TextDeltaProgress = new ProgressType<TextDelta>();
+
+/** Server-side commands run through `workspace/executeCommand` with arguments `[uri, range]`. */
+export const ServerCommands = {
+  infill: "stackcoder.infill",
+  explain: "stackcoder.explain",
+  checkProvenance: "stackcoder.checkProvenance",
+  didAcceptCompletion: "stackcoder.didAcceptCompletion",
+} as const;
+
+/** Source of the diagnostics the server publishes for provenance findings. */
+export const DIAGNOSTIC_SOURCE = "stackcoder";
+
+export type { Position, Range };

@@ -1,0 +1,50 @@
+/** Wording and arithmetic for provenance findings. Pure: unit-tested without VS Code. */
+import type { AttributionMatch, AttributionReport } from "./protocol";
+
+export function sourceLines(match: AttributionMatch): string {
+  return match.source_start_line === match.source_end_line
+    ? `line ${match.source_start_line}`
+    : `lines ${match.source_start_line}–${match.source_end_line}`;
+}
+
+/** One line naming where code came from, e.g. `cpython: Lib/json/decoder.py lines 3–9 (PSF-2.0)`. */
+export function describeMatch(match: AttributionMatch): string {
+  return `${match.repo}: ${match.path} ${sourceLines(match)} (${match.license || "unknown license"})`;
+}
+
+/** Short summary of a report for a message or a code lens. */
+export function summarizeReport(report: AttributionReport): string {
+  if (report.verdict === "original" || report.matches.length === 0) return "No match in the indexed corpus.";
+  const best = [...report.matches].sort((a, b) => b.score - a.score)[0];
+  const more = report.matches.length > 1 ? ` and ${report.matches.length - 1} more` : "";
+  const verb = report.verdict === "copied" ? "Copied from" : "Similar to";
+  return `${verb} ${describeMatch(best)}${more}.`;
+}
+
+/** Validates a report received from the server; throws with what is wrong. */
+export function parseReport(value: unknown): AttributionReport {
+  const report = value as AttributionReport;
+  if (!report || typeof report !== "object" || !["copied", "similar", "original"].includes(report.verdict)) {
+    throw new Error("The server sent a malformed attribution report; update the stackcoder server.");
+  }
+  if (!Array.isArray(report.matches)) throw new Error("The attribution report has no matches list.");
+  return report;
+}
+
+export interface Pos {
+  line: number;
+  character: number;
+}
+
+/** Position after inserting `text` at `start` (0-based lines and UTF-16 columns, like LSP). */
+export function endOfInsertion(start: Pos, text: string): Pos {
+  const lines = text.split(/\r\n|\r|\n/);
+  if (lines.length === 1) return { line: start.line, character: start.character + lines[0].length };
+  return { line: start.line + lines.length - 1, character: lines[lines.length - 1].length };
+}
+
+/** Extracts the first fenced code block of a markdown text (the source shown by the server's hover). */
+export function firstCodeBlock(markdown: string): string | null {
+  const match = /^(```|~~~)[^\n]*\n([\s\S]*?)^\1\s*$/m.exec(markdown);
+  return match ? match[2].replace(/\n$/, "") : null;
+}

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { appendEntry, sanitizeHistory, toServerMessages } from "../src/chat/history";
+import { parseFromWebview } from "../src/chat/messages";
+import { closeOpenFence, createRenderer } from "../src/webview/render";
+
+test("webview messages are validated", () => {
+  assert.deepEqual(parseFromWebview({ type: "ask", text: "why?", attach: "file" }), { type: "ask", text: "why?", attach: "file" });
+  assert.equal(parseFromWebview({ type: "ask", text: "  ", attach: "file" }), null);
+  assert.equal(parseFromWebview({ type: "ask", text: "x", attach: "disk" }), null);
+  assert.equal(parseFromWebview({ type: "insert" }), null);
+  assert.equal(parseFromWebview({ type: "eval", code: "x" }), null);
+  assert.equal(parseFromWebview("stop"), null);
+  assert.deepEqual(parseFromWebview({ type: "stop", extra: 1 }), { type: "stop" });
+});
+
+test("history is bounded and the server gets a conversation starting with the user", () => {
+  let h = [] as ReturnType<typeof sanitizeHistory>;
+  for (let i = 0; i < 5; i++) h = appendEntry(h, { role: i % 2 ? "assistant" : "user", content: `m${i}` }, 4);
+  assert.deepEqual(h.map((e) => e.content), ["m1", "m2", "m3", "m4"]);
+  assert.deepEqual(toServerMessages(h), [
+    { role: "user", content: "m2" },
+    { role: "assistant", content: "m3" },
+    { role: "user", content: "m4" },
+  ]);
+  assert.deepEqual(sanitizeHistory([{ role: "user", content: "ok" }, { role: "system", content: "x" }, null, 3]), [{ role: "user", content: "ok" }]);
+  assert.deepEqual(sanitizeHistory("junk"), []);
+});
+
+test("markdown renders with highlighted code blocks that carry their source", () => {
+  const render = createRenderer();
+  const r = render("Use this:\n\n```python\ndef f(x):\n    return x + 1\n```\n\nand `g`.");
+  assert.deepEqual(r.codeBlocks, ["def f(x):\n    return x + 1\n"]);
+  assert.match(r.html, /class="hljs language-python"/);
+  assert.match(r.html, /<span class="hljs-keyword">def<\/span>/);
+  assert.match(r.html, /<button class="insert" data-index="0"/);
+  assert.match(r.html, /<code>g<\/code>/);
+  // A second render starts counting blocks again.
+  assert.equal(render("```\na\n```\n```js\nb\n```").codeBlocks.length, 2);
+});
+
+test("raw HTML from the model is escaped", () => {
+  const r = createRenderer()("<img src=x onerror=alert(1)> ```\n<script>x</script>\n```");
+  assert.doesNotMatch(r.html, /<img|<script>/);
+});
+
+test("an unterminated fence renders as code while streaming", () => {
+  assert.equal(closeOpenFence("a\n```py\nx = 1"), "a\n```py\nx = 1\n```");
+  assert.equal(closeOpenFence("```\nx\n```"), "```\nx\n```");
+  assert.equal(createRenderer()("```py\nx = 1").codeBlocks[0], "x = 1\n");
+});
