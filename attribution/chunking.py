@@ -9,7 +9,6 @@ module-level code. Other files, and the parts a parse leaves over, are cut into 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -131,6 +130,3 @@ def chunk_text(text: str, path: str = "") -> list[Chunk]:
         ]
     module_name, types = GRAMMARS[grammar]
     return _fill_gaps(_parsed_chunks(text, module_name, types), lines)
-
-
-ChunkFunction = Callable[[str, str], list[Chunk]]

@@ -151,9 +151,9 @@ def is_hit(sample: Sample, report: Report, kinds: Iterable[str], near_threshold:
     for m in report.matches:
         if m.kind not in kinds or (m.kind == "near" and m.score < near_threshold):
             continue
-        if m.repo == sample.repo and m.path == sample.path:
-            if m.source_start_line <= sample.end_line and sample.start_line <= m.source_end_line:
-                return True
+        same_file = m.repo == sample.repo and m.path == sample.path
+        if same_file and m.source_start_line <= sample.end_line and sample.start_line <= m.source_end_line:
+            return True
     return False
 
 

@@ -17,7 +17,6 @@ from attribution.shingles import (
     DEFAULT_SHINGLE_SIZE,
     code_tokens,
     minhash_signatures,
-    normalized_tokens,
     shingle_hashes,
     token_hashes,
 )
@@ -68,16 +67,43 @@ class FileFingerprint:
 
 def bm25_tokens(tokens: list[str]) -> list[str]:
     """Words for BM25: identifiers and keywords, lower-cased (punctuation carries no meaning there)."""
-    return [t.lower() for t in tokens if t[0].isalpha() or t[0] == "_"]
+    return [t.lower() for t in tokens if t[0] in _WORD_START]
 
 
-def _chunk_sets(per_chunk: list[np.ndarray], params: FingerprintParams) -> ChunkSets:
-    sets = [np.unique(h) for h in per_chunk]
-    offsets = np.zeros(len(sets) + 1, dtype=np.int64)
-    if sets:
-        np.cumsum([len(s) for s in sets], out=offsets[1:])
-    flat = np.concatenate(sets) if sets else np.empty(0, dtype=np.uint32)
-    flat = flat.astype(np.uint32, copy=False)
+_WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+def _per_chunk_shingles(hashes: np.ndarray, bounds: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shingles of each chunk's token run (none crosses a chunk border): ``(hashes, owner chunk)``."""
+    whole = shingle_hashes(hashes, size)
+    parts: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    for c in range(len(bounds) - 1):
+        lo, hi = int(bounds[c]), int(bounds[c + 1])
+        if hi - lo >= size:
+            part = whole[lo : hi - size + 1]
+        elif hi > lo:
+            part = shingle_hashes(hashes[lo:hi], size)
+        else:
+            continue
+        parts.append(part)
+        owners.append(np.full(len(part), c, dtype=np.int64))
+    if not parts:
+        return np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64)
+    return np.concatenate(parts), np.concatenate(owners)
+
+
+def _chunk_sets(
+    hashes: np.ndarray, owners: np.ndarray, n_chunks: int, params: FingerprintParams
+) -> ChunkSets:
+    """Sorted unique shingles per chunk, concatenated, with their MinHash signatures."""
+    order = np.lexsort((hashes, owners))
+    hashes, owners = hashes[order], owners[order]
+    keep = np.ones(len(hashes), dtype=bool)
+    keep[1:] = (hashes[1:] != hashes[:-1]) | (owners[1:] != owners[:-1])
+    flat = hashes[keep].astype(np.uint32, copy=False)
+    offsets = np.zeros(n_chunks + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owners[keep], minlength=n_chunks), out=offsets[1:])
     return ChunkSets(flat, offsets, minhash_signatures(flat, offsets, params.num_perm, params.seed))
 
 
@@ -87,22 +113,28 @@ def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool 
     hashes, offsets = window_hashes(norm.text, 1 if query else params.build_stride)
     lines = text.splitlines()
     chunks: list[Chunk] = chunk_text(textwrap.dedent(text) if query else text, path or "query.py")
-    raw_sets: list[np.ndarray] = []
-    norm_sets: list[np.ndarray] = []
+    tokens: list[str] = []
+    bounds = [0]
     words: list[list[str]] = []
     for chunk in chunks:
-        body = "\n".join(lines[chunk.start_line - 1 : chunk.end_line])
-        tokens = code_tokens(body)
-        raw_sets.append(shingle_hashes(token_hashes(tokens), params.shingle_size))
-        norm_sets.append(shingle_hashes(token_hashes(normalized_tokens(tokens)), params.shingle_size))
-        words.append(bm25_tokens(tokens))
+        chunk_tokens = code_tokens("\n".join(lines[chunk.start_line - 1 : chunk.end_line]))
+        tokens += chunk_tokens
+        bounds.append(len(tokens))
+        words.append(bm25_tokens(chunk_tokens))
+    bound_array = np.asarray(bounds, dtype=np.int64)
+    streams = {}
+    for stream, normalized in (("raw", False), ("norm", True)):
+        shingles, owners = _per_chunk_shingles(
+            token_hashes(tokens, normalized=normalized), bound_array, params.shingle_size
+        )
+        streams[stream] = _chunk_sets(shingles, owners, len(chunks), params)
     return FileFingerprint(
         n_lines=len(lines),
         window_hashes=hashes,
         window_offsets=offsets,
         chunk_starts=np.asarray([c.start_line for c in chunks], dtype=np.int32),
         chunk_ends=np.asarray([c.end_line for c in chunks], dtype=np.int32),
-        streams={"raw": _chunk_sets(raw_sets, params), "norm": _chunk_sets(norm_sets, params)},
+        streams=streams,
         bm25=words,
         normalized=norm if query else None,
     )

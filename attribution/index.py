@@ -47,7 +47,11 @@ class QueryConfig:
 
 _SPAN_EXTENSION_LIMIT = 4_000
 # Detector name -> the method that runs it.
-_DETECTORS = {"exact": "_exact", "near": "_near", "bm25": "_bm25"}  # characters a span may grow beyond its aligned windows
+_DETECTORS = {
+    "exact": "_exact",
+    "near": "_near",
+    "bm25": "_bm25",
+}  # characters a span may grow beyond its aligned windows
 
 
 @dataclass

@@ -27,13 +27,9 @@ from datasketch.minhash import _fmix
 
 from attribution.errors import StorageConfigError
 
-__all__ = ["LSHParams", "band_keys", "ArrayLSH", "RedisLSH", "LSH_BACKENDS", "lsh_backend", "optimal_bands"]
+__all__ = ["band_keys", "ArrayLSH", "RedisLSH", "LSH_BACKENDS", "lsh_backend", "optimal_bands"]
 
 _BAND_BASE = np.uint64(0xC2B2AE3D27D4EB4F)
-
-
-class LSHParams(tuple):
-    """``(b, r)``: bands and rows per band."""
 
 
 def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:

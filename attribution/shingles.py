@@ -172,25 +172,42 @@ def signature_array(mh: LeanMinHash) -> np.ndarray:
 # all shingles of many chunks in one numpy operation. ``minhash_signatures`` returns exactly what
 # ``MinHash(num_perm, seed, hashfunc=<the shingle hash>).update_batch`` would.
 
-_TOKEN_HASH_CACHE: dict[str, int] = {}
+
+class _HashCache(dict):
+    """token -> 64-bit hash, filled on first use (looked up from C through ``map``)."""
+
+    def __init__(self, transform=None) -> None:
+        super().__init__()
+        self.transform = transform
+
+    def __missing__(self, token: str) -> int:
+        if len(self) > _TOKEN_CACHE_LIMIT:
+            self.clear()
+        text = self.transform(token) if self.transform else token
+        value = self[token] = xxhash.xxh3_64_intdigest(text.encode("utf-8", errors="surrogatepass"))
+        return value
+
+
+def _normalized_token(token: str) -> str:
+    return normalized_tokens((token,))[0]
+
+
 _TOKEN_CACHE_LIMIT = 2_000_000
+_RAW_HASHES = _HashCache()
+_NORM_HASHES = _HashCache(_normalized_token)
 _POLY = np.uint64(0x9E3779B97F4A7C15)
 _PERMUTATIONS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 _SIGNATURE_BLOCK = 8_192  # shingles per numpy block (bounds memory to block * num_perm * 4 bytes)
 
 
-def token_hashes(tokens: Sequence[str]) -> np.ndarray:
-    """64-bit hash of each token (xxh3), as a uint64 array."""
-    cache = _TOKEN_HASH_CACHE
-    if len(cache) > _TOKEN_CACHE_LIMIT:
-        cache.clear()
-    out = np.empty(len(tokens), dtype=np.uint64)
-    for i, tok in enumerate(tokens):
-        h = cache.get(tok)
-        if h is None:
-            h = cache[tok] = xxhash.xxh3_64_intdigest(tok.encode("utf-8"))
-        out[i] = h
-    return out
+def token_hashes(tokens: Sequence[str], *, normalized: bool = False) -> np.ndarray:
+    """64-bit hash (xxh3) of each token, as a uint64 array.
+
+    With ``normalized``, each token is first normalised as :func:`normalized_tokens` does, so
+    ``token_hashes(t, normalized=True)`` equals ``token_hashes(normalized_tokens(t))``.
+    """
+    cache = _NORM_HASHES if normalized else _RAW_HASHES
+    return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
 
 
 def shingle_hashes(hashes: np.ndarray, size: int = DEFAULT_SHINGLE_SIZE) -> np.ndarray:

@@ -19,7 +19,6 @@ import argparse
 import os
 import resource
 import shutil
-import statistics
 import sys
 import sysconfig
 import tempfile
@@ -53,7 +52,9 @@ def _stdlib_corpus(root: Path, limit: int | None) -> Path:
     repo = root / "cpython"
     repo.mkdir(parents=True)
     shutil.copy(STDLIB / "LICENSE.txt", repo / "LICENSE")
-    files = sorted(p for p in STDLIB.rglob("*.py") if "site-packages" not in p.parts and "__pycache__" not in p.parts)
+    files = sorted(
+        p for p in STDLIB.rglob("*.py") if "site-packages" not in p.parts and "__pycache__" not in p.parts
+    )
     if limit:
         files = files[:: max(1, len(files) // limit)][:limit]
     for p in files:
@@ -68,7 +69,9 @@ def _du(path: Path) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", type=int, default=0, help="index this many stdlib files (default: all)")
     parser.add_argument("--samples", type=int, default=100, help="copies per transformation (and outside)")
     parser.add_argument("--workers", type=int, default=0, help="build processes (default: CPU cores)")
@@ -80,7 +83,9 @@ def main() -> int:
         out = args.keep or Path(tmp) / "index"
         if args.keep:
             shutil.rmtree(out, ignore_errors=True)
-        result = build_index([corpus], out, BuildConfig(workers=args.workers, extensions=[".py"], progress=False))
+        result = build_index(
+            [corpus], out, BuildConfig(workers=args.workers, extensions=[".py"], progress=False)
+        )
         size = _du(out)
         rss0 = _rss_mb()
         t = time.perf_counter()
@@ -92,7 +97,10 @@ def main() -> int:
         corpus_files = list(iter_source_files([corpus], extensions=[".py"]))
         positives = make_samples(corpus_files, args.samples, seed=7)
         outside_files = [
-            f for pkg in OUTSIDE_PACKAGES if (SITE / pkg).is_dir() for f in iter_source_files([SITE / pkg], extensions=[".py"])
+            f
+            for pkg in OUTSIDE_PACKAGES
+            if (SITE / pkg).is_dir()
+            for f in iter_source_files([SITE / pkg], extensions=[".py"])
         ]
         negatives = outside_samples(outside_files, args.samples * 2, seed=3)
         latencies = []
@@ -129,13 +137,23 @@ def main() -> int:
     print("|---|---|")
     print(f"| files indexed | {result.files} ({result.lines} lines, {result.chunks} chunks) |")
     print(f"| build time | {result.seconds:.1f} s |")
-    print(f"| build rate | {result.files_per_second:.0f} files/s, {result.lines / result.seconds:.0f} lines/s |")
-    print(f"| size on disk | {size / 1e6:.1f} MB ({size / max(1, result.lines):.0f} bytes per indexed line) |")
+    print(
+        f"| build rate | {result.files_per_second:.0f} files/s, {result.lines / result.seconds:.0f} lines/s |"
+    )
+    print(
+        f"| size on disk | {size / 1e6:.1f} MB ({size / max(1, result.lines):.0f} bytes per indexed line) |"
+    )
     print(f"| open (mmap arrays) | {open_ms:.1f} ms |")
     print(f"| baseline: rebuild datasketch MinHashLSH from signatures | {lsh_rebuild_s * 1000:.0f} ms |")
-    print(f"| RSS before open / after open / after queries | {rss0:.0f} / {rss_open:.0f} / {rss_end:.0f} MB |")
-    print(f"| query p50 / p95, 30-line snippets (n={len(snippet_ms)}) | {p(snippet_ms, 50):.1f} / {p(snippet_ms, 95):.1f} ms |")
-    print(f"| query p50 / p95, all labelled queries (n={len(latencies)}) | {p(latencies, 50):.1f} / {p(latencies, 95):.1f} ms |")
+    print(
+        f"| RSS before open / after open / after queries | {rss0:.0f} / {rss_open:.0f} / {rss_end:.0f} MB |"
+    )
+    print(
+        f"| query p50 / p95, 30-line snippets (n={len(snippet_ms)}) | {p(snippet_ms, 50):.1f} / {p(snippet_ms, 95):.1f} ms |"
+    )
+    print(
+        f"| query p50 / p95, all labelled queries (n={len(latencies)}) | {p(latencies, 50):.1f} / {p(latencies, 95):.1f} ms |"
+    )
     print()
     header = " | ".join(f"recall {t}" for t in TRANSFORMS)
     print(f"| detector | {header} | precision | flags on outside code |")
@@ -143,8 +161,12 @@ def main() -> int:
     rows = list(tallies.items()) + [("baseline: near (raw shingles only)", raw_only)]
     for name, tally in rows:
         recalls = " | ".join(f"{tally.recall(t):.3f}" for t in TRANSFORMS)
-        print(f"| {name} | {recalls} | {tally.precision:.3f} | {tally.outside_flags} / {tally.totals.get('outside', 0)} |")
-    print(f"\nsamples: {len(positives)} copies ({args.samples} per transformation), {len(negatives)} outside functions")
+        print(
+            f"| {name} | {recalls} | {tally.precision:.3f} | {tally.outside_flags} / {tally.totals.get('outside', 0)} |"
+        )
+    print(
+        f"\nsamples: {len(positives)} copies ({args.samples} per transformation), {len(negatives)} outside functions"
+    )
     print(f"load average after: {os.getloadavg()}")
     return 0
 
@@ -160,7 +182,9 @@ def _raw_only(index: Index, sample) -> tuple[bool, bool]:
     for c in range(len(fp.chunk_starts)):
         if len(sets.of(c)) < minimum:
             continue
-        for seg_index, ids in index._finder.candidates("raw", sets.signatures[c], index.config.max_candidates).items():
+        for seg_index, ids in index._finder.candidates(
+            "raw", sets.signatures[c], index.config.max_candidates
+        ).items():
             segment = index.segments[seg_index]
             mine = segment.informative("raw", sets.of(c))
             for chunk_id in ids:
@@ -170,7 +194,11 @@ def _raw_only(index: Index, sample) -> tuple[bool, bool]:
                     fired = True
                     record = segment.file_record(int(segment.chunk_file[chunk_id]))
                     start, end = int(segment.chunk_start[chunk_id]), int(segment.chunk_end[chunk_id])
-                    if (record.repo, record.path) == (sample.repo, sample.path) and start <= sample.end_line and sample.start_line <= end:
+                    if (
+                        (record.repo, record.path) == (sample.repo, sample.path)
+                        and start <= sample.end_line
+                        and sample.start_line <= end
+                    ):
                         correct = True
     return fired, correct
 
@@ -181,7 +209,9 @@ def _datasketch_rebuild(index: Index) -> float:
 
     t = time.perf_counter()
     for stream in ("raw", "norm"):
-        lsh = MinHashLSH(num_perm=index.fp_params.num_perm, params=(index.seg_params.bands, index.seg_params.rows))
+        lsh = MinHashLSH(
+            num_perm=index.fp_params.num_perm, params=(index.seg_params.bands, index.seg_params.rows)
+        )
         for segment in index.segments:
             sizes = np.diff(np.asarray(segment.offsets[stream]))
             eligible = np.flatnonzero(sizes >= index.seg_params.min_shingles[stream])

@@ -5,9 +5,9 @@ lines nearest the cursor (its tail), the suffix its head, snippets their first l
 given. The budget is split by shares, and what one part does not use flows to the others.
 
 Tokens are counted with the model's own tokenizer. Lines are counted in blocks (one tokenizer call
-per block, a binary search inside the block where the budget ends), so the work grows with the
-budget, not with the size of the file; the assembled texts are then counted exactly as returned,
-so the result never exceeds the budget.
+per block, line by line only where a part's allowance ends), each part only as far as its
+allowance reaches, so the work grows with the budget, not with the size of the file; the assembled
+texts are then counted exactly as returned, so the result never exceeds the budget.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["FittedPrompt", "fit_prompt", "snippet_text"]
 
 CountTokens = Callable[[str], int]
 
-# Lines counted together in one tokenizer call.
+# Lines counted together in one tokenizer call (the block where the budget ends is counted by line).
 BLOCK_LINES = 16
 
 # Lines further than this many characters per budget token from the cursor are never counted:
@@ -77,7 +77,8 @@ class _Lines:
 
     ``lines`` is nearest first; ``join`` writes a run of them (nearest first) as the document reads
     (reversed for the prefix). A block is counted as one text, so a file costs one tokenizer call
-    per block; only the block where the allowance ends is searched line by line.
+    per block; only in the block where the allowance ends are lines counted one by one. Every
+    count is remembered, so taking more lines later re-counts nothing.
     """
 
     def __init__(
@@ -93,7 +94,7 @@ class _Lines:
             available += 1
         self.lines = lines[:available]
         self._blocks: list[int] = []
-        self._partials: dict[int, int] = {}
+        self._line_costs: dict[int, int] = {}
         self.kept = 0
         self.used = 0
 
@@ -103,39 +104,28 @@ class _Lines:
             self._blocks.append(self.count(self.join(self.lines[i : i + BLOCK_LINES])))
         return self._blocks[b]
 
+    def _line(self, i: int) -> int:
+        if i not in self._line_costs:
+            self._line_costs[i] = self.count(self.lines[i])
+        return self._line_costs[i]
+
     def cost(self, k: int) -> int:
-        """Tokens of the ``k`` nearest lines (whole blocks, then the rest counted together)."""
-        full, rest = divmod(k, BLOCK_LINES)
-        total = sum(self._block(b) for b in range(full))
-        if rest:
-            if k not in self._partials:
-                self._partials[k] = self.count(self.join(self.lines[full * BLOCK_LINES : k]))
-            total += self._partials[k]
-        return total
+        """Tokens of the ``k`` nearest lines: whole blocks, then the rest line by line."""
+        full = k // BLOCK_LINES
+        return sum(self._block(b) for b in range(full)) + sum(
+            self._line(i) for i in range(full * BLOCK_LINES, k)
+        )
 
     def fit(self, limit: int) -> int:
-        """The most lines ``k`` with ``cost(k) <= limit``."""
-        spent, b = 0, 0
-        while b * BLOCK_LINES < len(self.lines):
-            if spent + self._block(b) > limit:
-                break
-            spent += self._block(b)
-            b += 1
-        else:
-            return len(self.lines)
-        lo, hi = b * BLOCK_LINES, min((b + 1) * BLOCK_LINES, len(self.lines)) - 1
-        while lo < hi:  # binary search inside the block that does not fit whole
-            mid = (lo + hi + 1) // 2
-            if self.cost(mid) <= limit:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
-
-    def need(self, limit: int) -> int:
-        """Tokens for every available line; anything over ``limit`` means "more than that"."""
-        k = self.fit(limit)
-        return self.cost(k) if k == len(self.lines) else limit + 1
+        """The most lines ``k`` whose cost is at most ``limit``."""
+        spent, k = 0, 0
+        while k + BLOCK_LINES <= len(self.lines) and spent + self._block(k // BLOCK_LINES) <= limit:
+            spent += self._block(k // BLOCK_LINES)
+            k += BLOCK_LINES
+        while k < len(self.lines) and spent + self._line(k) <= limit:
+            spent += self._line(k)
+            k += 1
+        return k
 
     def keep(self, allowance: int) -> int:
         """Keep as many lines as fit in ``allowance`` tokens; returns the tokens they cost."""
@@ -180,15 +170,6 @@ class _Snippets:
             self._parts[index] = header, _Lines(self.count, lines, _in_order, self.char_cap)
         return self._parts[index]
 
-    def need(self, limit: int) -> int:
-        total = 0
-        for index, snippet in enumerate(self.snippets):
-            header, part = self._part(index)
-            total += header + part.need(limit)
-            if total > limit or len(part.lines) < len(snippet.text.splitlines()):
-                return limit + 1
-        return total
-
     def keep(self, allowance: int) -> int:
         """Take snippets while they fit in ``allowance`` tokens in all; returns the tokens used."""
         self.kept, self.used = [], 0
@@ -219,18 +200,6 @@ class _Snippets:
 
 
 # --------------------------------------------------------------------------- fitting
-
-
-def _allowances(needs: list[int], shares: list[int], remaining: int) -> list[int]:
-    """Water-filling: each part gets what it needs up to its share; what is left goes to the parts
-    still wanting more, in priority order."""
-    allowances = [min(need, share) for need, share in zip(needs, shares, strict=True)]
-    spare = remaining - sum(allowances)
-    for i, need in enumerate(needs):
-        extra = min(spare, need - allowances[i])
-        allowances[i] += extra
-        spare -= extra
-    return allowances
 
 
 def fit_prompt(
@@ -281,10 +250,10 @@ def fit_prompt(
 
     suffix_tokens, snippet_tokens = int(remaining * suffix_share), int(remaining * snippet_share)
     shares = [remaining - suffix_tokens - snippet_tokens, suffix_tokens, snippet_tokens]
-    allowances = _allowances([p.need(remaining) for p in parts], shares, remaining)
-    for part, allowance in zip(parts, allowances, strict=True):
-        part.keep(allowance)
-    # Whole lines rarely fill an allowance exactly: offer what is left once more, in priority order.
+    for part, share in zip(parts, shares, strict=True):
+        part.keep(share)  # counts only as far as the share reaches
+    # What a part leaves unused (it is short, or whole lines did not fill its share) flows to the
+    # others in priority order.
     for part in parts:
         leftover = remaining - sum(p.used for p in parts)
         if leftover > 0:

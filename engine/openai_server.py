@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from typing import Any, Literal
 
@@ -138,7 +138,7 @@ class BlockingStream:
                 close()
 
 
-async def _iterate(stream: BlockingStream) -> AsyncIterator[str]:
+async def _iterate(stream: BlockingStream) -> AsyncGenerator[str, None]:
     """Drive ``stream`` from the event loop; however the consumer stops, the generation stops too."""
     try:
         while (piece := await run_in_threadpool(stream.step)) is not None:
@@ -179,8 +179,12 @@ def create_app(model: Any, *, token: str | None = None, max_concurrency: int = 1
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise ApiError(401, "missing or wrong bearer token; send 'Authorization: Bearer <token>'.",
-                           "authentication_error", "invalid_api_key")  # fmt: skip
+            raise ApiError(
+                401,
+                "missing or wrong bearer token; send 'Authorization: Bearer <token>'.",
+                "authentication_error",
+                "invalid_api_key",
+            )
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -195,8 +199,9 @@ def create_app(model: Any, *, token: str | None = None, max_concurrency: int = 1
 
     def check_model(requested: str | None) -> None:
         if requested and requested != model.name:
-            raise ApiError(404, f"model {requested!r} is not served here; use {model.name!r}.",
-                           code="model_not_found")  # fmt: skip
+            raise ApiError(
+                404, f"model {requested!r} is not served here; use {model.name!r}.", code="model_not_found"
+            )
 
     def check_length(prompt_tokens: int, max_tokens: int) -> None:
         if prompt_tokens + max_tokens > model.context_window:
@@ -241,24 +246,35 @@ def create_app(model: Any, *, token: str | None = None, max_concurrency: int = 1
         def run(index: int, prompt: str, cancel: CancelToken) -> Iterator[str]:
             seed = None if body.seed is None else body.seed + index
             return model.stream(
-                prompt, max_new_tokens=body.max_tokens, temperature=body.temperature, top_p=body.top_p,
-                top_k=body.top_k, seed=seed, stop=stops, cancel=cancel,
-            )  # fmt: skip
+                prompt,
+                max_new_tokens=body.max_tokens,
+                temperature=body.temperature,
+                top_p=body.top_p,
+                top_k=body.top_k,
+                seed=seed,
+                stop=stops,
+                cancel=cancel,
+            )
 
         rid = _new_id("cmpl")
 
         def chunk(index: int, text: str, finish: str | None) -> dict[str, Any]:
             choice = {"index": index, "text": text, "logprobs": None, "finish_reason": finish}
-            return {"id": rid, "object": "text_completion", "created": int(time.time()), "model": model.name,
-                    "choices": [choice]}  # fmt: skip
+            return {
+                "id": rid,
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": model.name,
+                "choices": [choice],
+            }
 
         if body.stream:
-            return _stream_response(slots, jobs, run, chunk, body.max_tokens)
+            return _stream_response(rid, slots, jobs, run, chunk, body.max_tokens)
 
         choices, completion_tokens = [], 0
         async with slots:
             for index, prompt in jobs:
-                text, finish, used = await _generate(run, index, prompt, body.max_tokens)
+                text, finish, used = await _generate(rid, run, index, prompt, body.max_tokens)
                 completion_tokens += used
                 choices.append(chunk(index, text, finish)["choices"][0])
         usage = _usage(sum(counts) * body.n, completion_tokens)
@@ -286,19 +302,29 @@ def create_app(model: Any, *, token: str | None = None, max_concurrency: int = 1
 
         def chunk(index: int, text: str, finish: str | None) -> dict[str, Any]:
             delta = {"role": "assistant", "content": text} if text or finish is None else {}
-            return {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
-                    "model": model.name, "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+            return {
+                "id": rid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model.name,
+                "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+            }
 
         limit = body.max_tokens or 0
         if body.stream:
-            return _stream_response(slots, [(0, "")], run, chunk, limit, stops)
+            return _stream_response(rid, slots, [(0, "")], run, chunk, limit, stops)
         async with slots:
-            text, finish, used = await _generate(run, 0, "", limit, stops)
+            text, finish, used = await _generate(rid, run, 0, "", limit, stops)
         prompt_tokens = sum(model.count_tokens(m["content"]) for m in messages) + model.count_tokens(context)
         message = {"role": "assistant", "content": text}
-        return {"id": rid, "object": "chat.completion", "created": int(time.time()), "model": model.name,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": _usage(prompt_tokens, used)}  # fmt: skip
+        return {
+            "id": rid,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model.name,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": _usage(prompt_tokens, used),
+        }
 
     return app
 
@@ -308,8 +334,15 @@ Chunker = Callable[[int, str, "str | None"], dict[str, Any]]
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}  # fmt: skip
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
 
 def _finish(used: int, limit: int) -> str:
@@ -317,12 +350,13 @@ def _finish(used: int, limit: int) -> str:
 
 
 async def _generate(
-    run: Runner, index: int, prompt: str, limit: int, stops: tuple[str, ...] = ()
+    rid: str, run: Runner, index: int, prompt: str, limit: int, stops: tuple[str, ...] = ()
 ) -> tuple[str, str, int]:
     """Run one generation to the end; returns its text, finish reason and pieces generated.
 
     The model yields about one piece per token, so pieces stand for generated tokens.
     """
+    started = time.perf_counter()
     cancel = CancelToken()
     gate = StopMatcher(stops)
     parts: list[str] = []
@@ -339,10 +373,13 @@ async def _generate(
     except EngineError as exc:
         raise ApiError(500, str(exc), "server_error") from None
     text = "".join(parts) + ("" if gate.stopped else gate.flush())
-    return text, "stop" if gate.stopped else _finish(used, limit), used
+    finish = "stop" if gate.stopped else _finish(used, limit)
+    log.info("%s choice %d: %d pieces, finish %s, %.0f ms", rid, index, used, finish, _ms(started))
+    return text, finish, used
 
 
 def _stream_response(
+    rid: str,
     slots: asyncio.Semaphore,
     jobs: list[tuple[int, str]],
     run: Runner,
@@ -358,6 +395,7 @@ def _stream_response(
     async def events() -> AsyncIterator[str]:
         async with slots:
             for index, prompt in jobs:
+                started = time.perf_counter()
                 cancel = CancelToken()
                 gate = StopMatcher(stops)
                 used = 0
@@ -377,6 +415,14 @@ def _stream_response(
                     yield _sse(_error_body(str(exc), "server_error"))
                     return
                 finish = "stop" if gate.stopped else _finish(used, limit)
+                log.info(
+                    "%s choice %d streamed: %d pieces, finish %s, %.0f ms",
+                    rid,
+                    index,
+                    used,
+                    finish,
+                    _ms(started),
+                )
                 yield _sse(chunk(index, "", finish))
             yield _sse("[DONE]")
 
@@ -405,8 +451,14 @@ def check_bind(host: str, token: str | None) -> None:
         )
 
 
-def serve(model: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None,
-          max_concurrency: int = 1) -> None:  # fmt: skip
+def serve(
+    model: Any,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    token: str | None = None,
+    max_concurrency: int = 1,
+) -> None:
     """Serve ``model`` until interrupted (blocking)."""
     import uvicorn
 

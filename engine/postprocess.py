@@ -61,10 +61,11 @@ def decide_mode(prefix: str, suffix: str) -> str:
     return "multi" if before.rstrip().endswith(BLOCK_OPENERS) else "single"
 
 
-def truncate_to_single_line(text: str) -> str:
-    """Keep the first line; when the text starts on a new line, keep that newline and the next line."""
+def truncate_to_single_line(text: str, *, may_start_new_line: bool = True) -> str:
+    """Keep the first line; when the text starts on a new line (and ``may_start_new_line``, i.e.
+    nothing follows the cursor on its line), keep that newline and the next line."""
     lead = len(text) - len(text.lstrip("\n"))
-    if lead and text.strip():
+    if lead and text.strip() and may_start_new_line:
         return "\n" + text[lead:].split("\n", 1)[0]
     return text.split("\n", 1)[0]
 
@@ -216,7 +217,7 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
         elif stack and stack[-1][0] == CLOSERS[ch]:
             stack.pop()
     # The closing brackets the text after the cursor starts with.
-    leading = re.match(r"[\s\)\]\}]*", after).group()
+    leading = after[: len(after) - len(after.lstrip(" \t)]}"))]
     extra = []  # closers after the cursor that find no opener
     for ch in leading:
         if ch not in CLOSERS:
@@ -241,15 +242,15 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
 # --------------------------------------------------------------------------- pipeline
 
 
-def _single(text: str, prefix: str) -> str:
-    return truncate_to_single_line(text)
+def _single(text: str, prefix: str, suffix: str) -> str:
+    return truncate_to_single_line(text, may_start_new_line=not cursor_line(prefix, suffix)[1].strip())
 
 
-def _multi(text: str, prefix: str) -> str:
+def _multi(text: str, prefix: str, suffix: str) -> str:
     return stop_at_block_end(text, prefix)
 
 
-MODES: dict[str, Callable[[str, str], str]] = {"single": _single, "multi": _multi}
+MODES: dict[str, Callable[[str, str, str], str]] = {"single": _single, "multi": _multi}
 
 
 def postprocess_completion(text: str, prefix: str, suffix: str, *, mode: str = "auto") -> str:
@@ -263,7 +264,7 @@ def postprocess_completion(text: str, prefix: str, suffix: str, *, mode: str = "
         shape = MODES[mode]
     except KeyError:
         raise ValueError(f"unknown completion mode {mode!r}; known modes: auto, {', '.join(MODES)}") from None
-    text = shape(text, prefix)
+    text = shape(text, prefix, suffix)
     text = trim_repetition(text)
     text = trim_suffix_overlap(text, suffix, prefix)
     text = balance_brackets(text, prefix, suffix)

@@ -66,7 +66,7 @@ class CompletionChoice:
 
     insert_text: str
     range: types.Range
-    report: dict[str, Any] | None = None  # attribution report when the completion matched the corpus
+    report: Any | None = None  # attribution Report when the completion matched the corpus
 
 
 @dataclass
@@ -221,7 +221,7 @@ async def run_completion(
                 if provenance.policy == "suppress":
                     out.suppressed += 1
                     continue
-                report = rep.to_dict()
+                report = rep
         out.choices.append(CompletionChoice(insert_text=lead + choice, range=rng, report=report))
     out.timings_ms["provenance"] = (time.perf_counter() - t2) * 1000
     return out
@@ -241,7 +241,7 @@ def to_inline_list(outcome: CompletionOutcome, uri: str, command: str) -> types.
             },
         }
         if choice.report is not None:
-            arg["attribution"] = choice.report
+            arg["attribution"] = choice.report.to_dict()
         items.append(
             types.InlineCompletionItem(
                 insert_text=choice.insert_text,

@@ -19,7 +19,15 @@ from lsp_server.errors import IndexUnavailableError
 from lsp_server.protocol import DIAGNOSTIC_SOURCE
 from lsp_server.status import ComponentState
 
-__all__ = ["ProvenanceHost", "Finding", "default_index_path", "findings_for", "diagnostic_of", "hover_for"]
+__all__ = [
+    "ProvenanceHost",
+    "Finding",
+    "default_index_path",
+    "findings_for",
+    "diagnostic_of",
+    "hover_for",
+    "match_json",
+]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +110,7 @@ class ProvenanceHost:
             return ""
 
 
-def _match_json(match: Any) -> dict[str, Any]:
+def match_json(match: Any) -> dict[str, Any]:
     if isinstance(match, dict):
         return match
     if hasattr(match, "to_dict"):
@@ -125,7 +133,7 @@ def findings_for(
     """
     out = []
     for match in report.matches:
-        m = _match_json(match)
+        m = match_json(match)
         q_start = max(int(m.get("query_start_line", 1)) - 1, 0)
         q_end = max(int(m.get("query_end_line", q_start + 1)) - 1, q_start)
         q_end = min(q_end, max(len(line_lengths) - 1, 0))

@@ -71,7 +71,9 @@ class StackCoderServer(LanguageServer):
         self.context_index: Any | None = None
         self.pending: dict[str, Any] = {}  # uri -> CancelToken of the newest completion request
         self.shown: set[str] = set()  # user messages already shown once
-        self.offered: OrderedDict[str, dict[str, Any]] = OrderedDict()  # completion id -> attribution report
+        self.offered: OrderedDict[str, Any] = (
+            OrderedDict()
+        )  # completion id -> attribution Report of a marked item
         self.model_ready = asyncio.Event()
         self._background: set[asyncio.Task] = set()
 
@@ -369,10 +371,9 @@ async def on_inline_completion(
     )
     result = completion.to_inline_list(outcome, uri, protocol.CMD_DID_ACCEPT)
     ls.status.shown += len(result.items)
-    for item in result.items:
-        arg = item.command.arguments[0] if item.command and item.command.arguments else None
-        if arg and "attribution" in arg:
-            ls.offered[arg["id"]] = arg["attribution"]
+    for item, choice in zip(result.items, outcome.choices, strict=True):
+        if choice.report is not None and item.command and item.command.arguments:
+            ls.offered[item.command.arguments[0]["id"]] = choice.report
             while len(ls.offered) > MAX_TRACKED_ACCEPTS:
                 ls.offered.popitem(last=False)
     return result
@@ -391,14 +392,12 @@ def on_accept(ls: StackCoderServer, *args: Any) -> None:
         return
     start = accepted.range.start
     lines = accepted.text.split("\n")
-    findings = []
-    for m in report.get("matches", []):
-        end_line = start.line + len(lines) - 1
-        end_char = (start.character if len(lines) == 1 else 0) + ls.units.count(lines[-1])
-        rng = types.Range(start=start, end=types.Position(line=end_line, character=end_char))
-        findings.append(
-            provenance.Finding(rng, m, ls.provenance.source_text(m) if ls.provenance.index else "")
-        )
+    end_char = (start.character if len(lines) == 1 else 0) + ls.units.count(lines[-1])
+    rng = types.Range(start=start, end=types.Position(line=start.line + len(lines) - 1, character=end_char))
+    findings = [
+        provenance.Finding(rng, provenance.match_json(m), ls.provenance.source_text(m))
+        for m in report.matches
+    ]
     publish_findings(ls, accepted.uri, ls.provenance.findings.get(accepted.uri, []) + findings)
 
 
@@ -591,5 +590,12 @@ async def on_attribution(ls: StackCoderServer, params: Any) -> dict[str, Any]:
 
 @server.feature(protocol.STATUS)
 def on_status(ls: StackCoderServer, params: Any) -> dict[str, Any]:
-    """`stackcoder/status`: what is loaded and recent latencies."""
-    return ls.status.to_json()
+    """`stackcoder/status`: what is loaded and recent latencies (plus the workspace index's state)."""
+    result = ls.status.to_json()
+    index = ls.context_index
+    result["context"] = (
+        {"files": index.file_count, "chunks": index.chunk_count, "ready": index.ready, "error": index.error}
+        if index is not None
+        else None
+    )
+    return result

@@ -216,8 +216,9 @@ class WorkspaceIndex:
                     log.exception("re-indexing %s failed", p)
             try:
                 self._embed_pending()
-            except Exception:
+            except Exception as exc:
                 log.exception("embedding new chunks failed")
+                self.error = f"Embedding workspace chunks failed ({exc}); retrieval uses BM25 only."
 
     # ---- files -----------------------------------------------------------------------------
 
@@ -315,14 +316,17 @@ class WorkspaceIndex:
 
     def _embed_pending(self) -> None:
         if self._embedder_factory is None:
+            with self._lock:
+                self._pending_embed.clear()
             return
         if self._embedder is None:
             self._embedder = self._embedder_factory()
         with self._lock:
             todo = [cid for cid in self._pending_embed if cid in self._chunks]
-            self._pending_embed.clear()
             texts = [self._chunks[cid].text for cid in todo]
         if not todo:
+            with self._lock:
+                self._pending_embed.clear()
             return
         vectors = self._embedder.embed(texts)
         import faiss
@@ -330,6 +334,8 @@ class WorkspaceIndex:
         with self._lock:
             if self._faiss is None:
                 self._faiss = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+            done = set(todo)
+            self._pending_embed = [cid for cid in self._pending_embed if cid not in done]
             live = [i for i, cid in enumerate(todo) if cid in self._chunks]
             if live:
                 self._faiss.add_with_ids(vectors[live], np.asarray([todo[i] for i in live], dtype=np.int64))
@@ -337,6 +343,12 @@ class WorkspaceIndex:
             self._cache.clear()
 
     # ---- search ----------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Whether the first scan is done and every chunk has its embedding (when dense vectors are on)."""
+        with self._lock:
+            return self._ready.is_set() and (not self._pending_embed or self.error is not None)
 
     @property
     def chunk_count(self) -> int:

@@ -6,4 +6,5 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 scripts/system_deps.sh
 make install
 .venv/bin/ruff check .
+vscode-extension/build.sh --test  # the extension: npm ci, tsc, unit tests (node --test)
 .venv/bin/python -m pytest -q "$@"

@@ -172,17 +172,17 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict[str, Any]:
         generator=torch.Generator().manual_seed(cfg.seed),
         collate_fn=lambda batch: collate(batch, pad_id),
     )
-    steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
-    total_steps = (
-        steps_per_epoch * cfg.epochs
-        if cfg.max_steps is None
-        else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
-    )
+    # Steps of each process; accelerate advances the prepared scheduler once per process and step.
+    procs = accelerator.num_processes
+    steps_per_epoch = math.ceil(math.ceil(len(loader) / procs) / cfg.grad_accum)
+    total_steps = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total_steps = min(cfg.max_steps, total_steps)
     scheduler = get_scheduler(
         cfg.schedule,
         optimizer,
-        num_warmup_steps=int(cfg.warmup_ratio * total_steps),
-        num_training_steps=total_steps,
+        num_warmup_steps=int(cfg.warmup_ratio * total_steps) * procs,
+        num_training_steps=total_steps * procs,
     )
     trainable, optimizer, loader, scheduler = accelerator.prepare(trainable, optimizer, loader, scheduler)
     trainable.train()

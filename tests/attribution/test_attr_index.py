@@ -11,7 +11,14 @@ import pytest
 
 from attribution import Index
 from attribution.errors import QueryError
-from attribution.evaluation import functions_of, is_hit, make_samples, outside_samples, reformat, rename_identifiers
+from attribution.evaluation import (
+    functions_of,
+    is_hit,
+    make_samples,
+    outside_samples,
+    reformat,
+    rename_identifiers,
+)
 from attribution.sources import SourceFile
 
 
@@ -56,7 +63,9 @@ def test_copy_embedded_in_new_code_reports_query_lines(index: Index, corpus_file
 
 
 @pytest.mark.parametrize("transform", ["renamed", "reformatted"])
-def test_transformed_function_found_by_near_duplicate_search(index: Index, corpus_files, transform: str) -> None:
+def test_transformed_function_found_by_near_duplicate_search(
+    index: Index, corpus_files, transform: str
+) -> None:
     source = _file(corpus_files, "Lib/statistics.py")
     fn = next(f for f in functions_of(source) if f.text.startswith("def _sum("))
     query = rename_identifiers(fn.text) if transform == "renamed" else reformat(fn.text)

@@ -136,9 +136,13 @@ def code_server(
         "extensions.autoUpdate": False,
         "extensions.autoCheckUpdates": False,
     }
+    # Extra user settings for a run, e.g. STACKCODER_E2E_SETTINGS='{"stackcoder.model.backend": "transformers"}'.
+    settings.update(json.loads(os.environ.get("STACKCODER_E2E_SETTINGS", "{}")))
     settings_file = home / "settings.json"
     settings_file.write_text(json.dumps(settings, indent=2))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.iterdir():
+        old.unlink()
     port = _free_port()
     env = {
         **os.environ,

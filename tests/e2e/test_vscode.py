@@ -21,8 +21,11 @@ def _scenario(results: dict, name: str) -> dict:
 
 
 def test_status_bar_shows_the_running_server(vscode_run: dict) -> None:
-    assert vscode_run["statusBar"].startswith("stackcoder")
-    assert "stackcoder:" in (vscode_run["statusBarEnd"] or ""), vscode_run["statusBarEnd"]
+    assert vscode_run["statusBar"].strip().startswith("stackcoder")
+    ready = vscode_run["statusBarReady"].strip()
+    assert ready.startswith("stackcoder: ") and "no model" not in ready, ready
+    end = (vscode_run["statusBarEnd"] or "").strip()
+    assert end.startswith("stackcoder: ") and " ms" in end, end  # model name and last latency
 
 
 def test_ghost_text_appears_while_typing_and_tab_accepts_it(vscode_run: dict, e2e_workspace: Path) -> None:

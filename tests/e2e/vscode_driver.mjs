@@ -179,6 +179,15 @@ try {
   const status = page.locator(".statusbar-item", { hasText: "stackcoder" }).first();
   await status.waitFor({ timeout: 60_000 });
   results.statusBar = await status.innerText();
+  // Type only once the server has its model: wait for the status bar to name it.
+  const loaded = Date.now();
+  while (Date.now() - loaded < 240_000) {
+    const text = await status.innerText();
+    if (/stackcoder: /.test(text) && !/loading model/.test(text)) break;
+    await page.waitForTimeout(500);
+  }
+  results.statusBarReady = await status.innerText();
+  results.modelLoadSeconds = (Date.now() - loaded) / 1000;
   for (const name of config.scenarios) {
     const started = Date.now();
     log(`scenario ${name}`);

@@ -275,9 +275,19 @@ def test_base_url_gets_v1() -> None:
 # --------------------------------------------------------------------------- binding policy
 
 
-@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("localhost", True), ("::1", True),
-                                                 ("127.0.0.2", True), ("0.0.0.0", False), ("10.1.2.3", False),
-                                                 ("::", False), ("gpu-box.lan", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("127.0.0.2", True),
+        ("0.0.0.0", False),
+        ("10.1.2.3", False),
+        ("::", False),
+        ("gpu-box.lan", False),
+    ],
+)
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
@@ -309,8 +319,18 @@ def test_cli_serves_the_model(tiny_gptbigcode_dir, local_model) -> None:
     sock.close()
     env = {**os.environ, "STACKCODER_API_KEY": TOKEN, "PYTHONPATH": str(REPO_ROOT)}
     launcher = "import sys; from stackcoder_cli.main import main; sys.exit(main(sys.argv[1:]))"
-    command = [sys.executable, "-c", launcher, "serve-openai", "--model", str(tiny_gptbigcode_dir),
-               "--port", str(port), "--threads", "1"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        launcher,
+        "serve-openai",
+        "--model",
+        str(tiny_gptbigcode_dir),
+        "--port",
+        str(port),
+        "--threads",
+        "1",
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 90

@@ -38,6 +38,12 @@ def test_truncate_to_single_line() -> None:
     assert truncate_to_single_line("m(a, b)\n    return c\n") == "m(a, b)"
     assert truncate_to_single_line("\n\ny = 2\nz = 3") == "\ny = 2"
     assert truncate_to_single_line("\n\n") == ""
+    assert truncate_to_single_line("\ny = 2", may_start_new_line=False) == ""
+
+
+def test_no_new_line_inside_a_line_that_continues_after_the_cursor() -> None:
+    assert postprocess_completion("\nfoo(1)", "print(", ")\n") == ""
+    assert postprocess_completion("\nfoo(1)", "x = 1", "\n") == "\nfoo(1)"
 
 
 # --------------------------------------------------------------------------- block end

@@ -45,6 +45,12 @@ class RawServer:
         self.send_bytes(json.dumps(message).encode("utf-8"))
 
     def _read(self) -> None:
+        try:
+            self._read_frames()
+        except (OSError, ValueError):  # the server exited or the test closed the pipes
+            return
+
+    def _read_frames(self) -> None:
         out = self.proc.stdout
         assert out is not None
         while True:

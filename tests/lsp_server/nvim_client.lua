@@ -32,7 +32,9 @@ local ok, err = pcall(function()
   -- wait for the model
   local loaded = vim.wait(240000, function()
     local r = client.request_sync("stackcoder/status", {}, 5000, bufnr)
-    return r and r.result and (r.result.model.loaded or r.result.model.error ~= vim.NIL)
+    if not (r and r.result) then return false end
+    local m = r.result.model
+    return m.loaded == true or (m.error ~= nil and m.error ~= vim.NIL)
   end, 250)
   table.insert(result.steps, "model=" .. tostring(loaded))
   -- code actions on the selection of lines 1-3

@@ -45,7 +45,7 @@ def test_neovim_code_actions_and_infill_edit(tmp_path: Path, default_model_dir: 
     assert result["steps"] == ["initialized=true", "model=true"], result
     assert result["inline_completion_provider"] is True
     assert set(result["actions"]) == {"stackcoder.infill", "stackcoder.explain", "stackcoder.checkProvenance"}
-    assert result.get("infill", {}).get("applied") is True, result
+    assert result.get("infill", {}).get("applied") is True, json.dumps(result)
     # Neovim applied the server's edit: the marker is gone and the filled text is in the buffer
     assert "<FILL_HERE>" not in result["buffer"]
     assert result["buffer"].startswith(

@@ -62,7 +62,9 @@ def test_all_164_canonical_solutions_pass_and_broken_ones_fail() -> None:
     problems = load_problems()
     assert len(problems) == 164
     report = evaluate_completions(problems, _canonical(problems), sandbox, k=(1,), progress=False)
-    assert report["passed_samples"] == 164, {t: v["samples"][0]["reason"] for t, v in report["per_problem"].items() if not v["correct"]}
+    assert report["passed_samples"] == 164, {
+        t: v["samples"][0]["reason"] for t, v in report["per_problem"].items() if not v["correct"]
+    }
     broken = {t: ["    return None\n"] for t in problems}
     assert evaluate_completions(problems, broken, sandbox, k=(1,), progress=False)["passed_samples"] == 0
 
@@ -101,7 +103,9 @@ def test_config_validation_names_the_flag() -> None:
     assert HumanEvalConfig(greedy=True, k=(1, 10)).reported_k == (1,)
 
 
-def test_end_to_end_with_a_tiny_model(tiny_gptbigcode_dir, engine_cache_dir, sandbox: Sandbox, tmp_path) -> None:
+def test_end_to_end_with_a_tiny_model(
+    tiny_gptbigcode_dir, engine_cache_dir, sandbox: Sandbox, tmp_path
+) -> None:
     from engine import load_model
 
     model = load_model(tiny_gptbigcode_dir, backend="transformers")
@@ -111,3 +115,23 @@ def test_end_to_end_with_a_tiny_model(tiny_gptbigcode_dir, engine_cache_dir, san
     assert 0.0 <= report["scores"]["pass@1"] <= 1.0
     assert (tmp_path / "results.json").exists()
     assert len((tmp_path / "samples.jsonl").read_text().splitlines()) == 2
+
+
+def test_cli_prints_json(tiny_gptbigcode_dir, engine_cache_dir, capsys) -> None:
+    import json
+
+    from stackcoder_cli.main import main
+
+    status = main(["train", "humaneval", "--model", str(tiny_gptbigcode_dir), "--backend", "transformers",
+                   "--greedy", "--limit", "1", "--max-new-tokens", "8", "--json", "--workers", "1"])  # fmt: skip
+    assert status == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == 1 and "pass@1" in report["scores"]
+    assert report["isolation"] in ("bwrap", "unshare", "rlimits")
+
+
+def test_cli_rejects_a_bad_k(capsys) -> None:
+    from stackcoder_cli.main import main
+
+    assert main(["train", "humaneval", "--model", "x", "--k", "one"]) == 1
+    assert "--k" in capsys.readouterr().err

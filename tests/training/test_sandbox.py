@@ -178,3 +178,37 @@ def test_unknown_isolation_lists_the_known_ones() -> None:
 def test_invalid_limits_are_rejected() -> None:
     with pytest.raises(ValueError, match="memory_bytes"):
         Limits(memory_bytes=1024)
+
+
+def _sandbox_uid_processes() -> list[int]:
+    """Pids of processes running as one of the sandbox's throw-away uids (root callers only)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid >= 1_000_000_000:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_daemonised_children_do_not_outlive_the_execution(sandbox: Sandbox) -> None:
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "print('parent done')\n"
+    )
+    start = time.monotonic()
+    result = sandbox.run(code)
+    assert result.passed and result.stdout == "parent done\n", result
+    assert time.monotonic() - start < FAST.wall_seconds + 2
+    if os.geteuid() == 0:
+        deadline = time.monotonic() + 3
+        while _sandbox_uid_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _sandbox_uid_processes() == []

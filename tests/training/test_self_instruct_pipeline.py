@@ -46,7 +46,8 @@ PASSING = _response("def double(x):\n    return 2 * x", "assert double(2) == 4\n
 FAILING = _response("def double(x):\n    return x + 2", "assert double(3) == 6")
 LOOPING = _response("def double(x):\n    while True:\n        pass", "assert double(1) == 2")
 SNOOPING = _response(
-    "import os\n\ndef double(x):\n    return open(os.path.expanduser('~/.ssh/id_rsa')).read()", "assert double(1)"
+    "import os\n\ndef double(x):\n    return open(os.path.expanduser('~/.ssh/id_rsa')).read()",
+    "assert double(1)",
 )
 
 
@@ -59,7 +60,9 @@ def sandbox() -> Sandbox:
 def corpus(tmp_path: Path) -> Path:
     repo = tmp_path / "corpus" / "demo"
     repo.mkdir(parents=True)
-    (repo / "LICENSE").write_text("MIT License\n\nPermission is hereby granted, free of charge, to any person")
+    (repo / "LICENSE").write_text(
+        "MIT License\n\nPermission is hereby granted, free of charge, to any person"
+    )
     (repo / "lib.py").write_text(SEED_LIB)
     return tmp_path / "corpus"
 
@@ -70,13 +73,18 @@ def _candidate(text: str) -> dict:
 
 
 def test_split_response_finds_implementation_and_tests() -> None:
-    assert split_response(PASSING) == ("def double(x):\n    return 2 * x", "assert double(2) == 4\nassert double(-1) == -2")
+    assert split_response(PASSING) == (
+        "def double(x):\n    return 2 * x",
+        "assert double(2) == 4\nassert double(-1) == -2",
+    )
     assert split_response("no code at all") is None
     assert split_response("```python\ndef f():\n    return 1\n```") is None  # no tests
     assert split_response("```python\nassert 1\n```") is None  # tests without implementation
 
 
-def test_self_validation_keeps_one_passing_response_and_deduplicates(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_self_validation_keeps_one_passing_response_and_deduplicates(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
     responses = StageFile(tmp_path, "responses")
     records = [
         ("a", "Write double(x).", [FAILING, LOOPING, PASSING, PASSING]),
@@ -91,7 +99,10 @@ def test_self_validation_keeps_one_passing_response_and_deduplicates(sandbox: Sa
     counts = validate(responses.read(), validated, sandbox, progress=False)
     by_id = {r["id"]: r for r in validated.read()}
     assert by_id["a"]["kept"] and by_id["a"]["response"] == PASSING
-    assert by_id["a"]["statuses"] == ["failed", "cpu_limit", "passed", "passed"] or by_id["a"]["statuses"][1] == "timeout"
+    assert (
+        by_id["a"]["statuses"] == ["failed", "cpu_limit", "passed", "passed"]
+        or by_id["a"]["statuses"][1] == "timeout"
+    )
     assert not by_id["b"]["kept"] and by_id["b"]["statuses"] == ["failed", "failed"]
     assert counts["executed"] == 8 and counts["passed"] == 4 and counts["kept"] == 3
     dataset = StageFile(tmp_path, "dataset")
@@ -134,7 +145,9 @@ def test_pipeline_runs_every_stage_and_resumes(corpus: Path, tmp_path: Path, san
     summary = run_pipeline([str(corpus)], tmp_path / "run", model, config, sandbox=sandbox, progress=False)
     assert list(summary) == list(STAGES)
     assert summary["seeds"]["kept"] == 3
-    assert summary["judge"]["kept"] == 2 and summary["judge"]["dropped"] == {"dropped: docstring_judged_poor": 1}
+    assert summary["judge"]["kept"] == 2 and summary["judge"]["dropped"] == {
+        "dropped: docstring_judged_poor": 1
+    }
     assert summary["responses"]["kept"] == 2
     assert summary["validated"]["kept"] == 1  # clamp's instruction never got a passing response
     assert summary["dataset"]["kept"] == 1
@@ -150,7 +163,9 @@ def test_pipeline_runs_every_stage_and_resumes(corpus: Path, tmp_path: Path, san
     assert again["dataset"] == summary["dataset"]
 
 
-def test_interrupted_stage_resumes_without_repeating_requests(corpus: Path, tmp_path: Path, sandbox: Sandbox) -> None:
+def test_interrupted_stage_resumes_without_repeating_requests(
+    corpus: Path, tmp_path: Path, sandbox: Sandbox
+) -> None:
     model = ScriptedModel()
     config = SelfInstructConfig(until="concepts", judge=False, limits=LIMITS)
     run_pipeline([str(corpus)], tmp_path / "run", model, config, sandbox=sandbox, progress=False)
@@ -187,7 +202,9 @@ def test_generation_through_the_engines_http_server(
             time.sleep(0.02)
         remote = load_model(f"http://127.0.0.1:{sock.getsockname()[1]}/v1", backend="http")
         config = SelfInstructConfig(until="instructions", limits=LIMITS, typecheck=False)
-        summary = run_pipeline([str(corpus)], tmp_path / "run", remote, config, sandbox=sandbox, progress=False)
+        summary = run_pipeline(
+            [str(corpus)], tmp_path / "run", remote, config, sandbox=sandbox, progress=False
+        )
         remote.close()
     finally:
         server.should_exit = True
@@ -199,3 +216,31 @@ def test_generation_through_the_engines_http_server(
     assert all(r.get("reason") != "generation_error" for r in judged)
     assert summary["judge"]["input"] == summary["seeds"]["kept"] == 3
     assert summary["concepts"]["input"] == summary["judge"]["kept"]
+
+
+def test_prompts_end_with_the_new_item() -> None:
+    from training.self_instruct import prompts
+
+    for build, text in (
+        (prompts.judge_prompt, "def zeta_fn(q):\n    return q"),
+        (prompts.concepts_prompt, "def zeta_fn(q):\n    return q"),
+        (prompts.instruction_prompt, "zeta concepts"),
+        (prompts.response_prompt, "Write zeta_fn."),
+    ):
+        prompt = build(text)
+        last = prompt.rsplit("### Example", 1)[1]
+        assert text.strip() in last, build.__name__
+        assert prompt.count("### Example") >= 3
+
+
+def test_cli_gathers_seeds_and_prints_the_summary(corpus: Path, tmp_path: Path, capsys) -> None:
+    from stackcoder_cli.main import main
+
+    status = main(["train", "self-instruct", str(corpus), "--out", str(tmp_path / "cli"), "--until", "seeds",
+                   "--no-typecheck"])  # fmt: skip
+    assert status == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("stage") and "seeds" in out
+    assert len((tmp_path / "cli" / "seeds.jsonl").read_text().splitlines()) == 3
+    assert main(["train", "self-instruct", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 1
+    assert "does not exist" in capsys.readouterr().err

@@ -12,7 +12,10 @@ from training.sft import SFTConfig, run_sft
 from training.sft_data import IGNORE_INDEX, PROMPT_TEMPLATE, encode_pair, load_pairs
 
 PAIRS = [
-    {"instruction": f"Write a function `add_{i}(x)` that returns x plus {i}.", "response": f"```python\ndef add_{i}(x):\n    return x + {i}\n```"}
+    {
+        "instruction": f"Write a function `add_{i}(x)` that returns x plus {i}.",
+        "response": f"```python\ndef add_{i}(x):\n    return x + {i}\n```",
+    }
     for i in range(8)
 ]
 
@@ -31,7 +34,11 @@ def test_loss_is_on_the_response_only(tiny_gptbigcode_dir) -> None:
     pair = PAIRS[0]
     encoded = encode_pair(tokenizer, pair["instruction"], pair["response"], max_len=512)
     assert encoded is not None
-    prompt_len = len(tokenizer(PROMPT_TEMPLATE.format(instruction=pair["instruction"]), add_special_tokens=False)["input_ids"])
+    prompt_len = len(
+        tokenizer(PROMPT_TEMPLATE.format(instruction=pair["instruction"]), add_special_tokens=False)[
+            "input_ids"
+        ]
+    )
     assert encoded["labels"][:prompt_len] == [IGNORE_INDEX] * prompt_len
     assert encoded["labels"][prompt_len:] == encoded["input_ids"][prompt_len:]
     assert encoded["input_ids"][-1] == tokenizer.eos_token_id
@@ -81,3 +88,19 @@ def test_bad_options_and_data_name_the_fix(tmp_path: Path) -> None:
     bad.write_text('{"instruction": "x"}\n')
     with pytest.raises(CorpusError, match="line 1"):
         load_pairs(bad)
+
+
+@pytest.mark.slow
+def test_data_parallel_launch_with_torchrun(tiny_gptbigcode_dir, data_file: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    torchrun = Path(sys.executable).parent / "torchrun"
+    command = [str(torchrun), "--nproc-per-node", "2", "-m", "stackcoder_cli.main", "train", "sft",
+               "--model", str(tiny_gptbigcode_dir), "--data", str(data_file), "--out", str(tmp_path / "ddp"),
+               "--epochs", "2", "--batch-size", "2", "--lr", "1e-3", "--max-seq-len", "64"]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "ddp" / "sft.json").read_text())
+    assert summary["processes"] == 2
+    assert summary["steps"] == 4  # 8 examples / (2 processes x batch 2) x 2 epochs

@@ -10,7 +10,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ class SelfInstructConfig:
     dedup_threshold: float = 0.5  # MinHash Jaccard above which seeds are near-duplicates
     responses_per_instruction: int = 5  # I->R samples per instruction
     temperature: float = 0.7  # sampling temperature of S->C, C->I and I->R
+    instruction_tokens: int = 256  # C->I generation budget
+    response_tokens: int = 768  # I->R generation budget
     concurrency: int = 1  # generation requests in flight (raise it for a remote server)
     seed: int = 0  # sampling seed
     until: str = "dataset"  # last stage to run
@@ -55,6 +57,8 @@ class SelfInstructConfig:
             raise ConfigError("--max-seeds must be at least 1")
         if self.temperature < 0:
             raise ConfigError("--temperature must be 0 or positive")
+        if self.instruction_tokens < 16 or self.response_tokens < 16:
+            raise ConfigError("--instruction-tokens and --response-tokens must be at least 16")
 
 
 def gather_seeds(
@@ -165,11 +169,12 @@ def run_pipeline(
         elif name in ("concepts", "instructions", "responses"):
             module = {"concepts": concepts, "instructions": instructions, "responses": responses}[name]
             previous = files[STAGES[STAGES.index(name) - 1]]
-            sampling = module.SAMPLING
-            if sampling.temperature > 0:
-                sampling = type(sampling)(
-                    sampling.max_new_tokens, config.temperature, sampling.top_p, sampling.stop
-                )
+            budget = {"instructions": config.instruction_tokens, "responses": config.response_tokens}
+            sampling = replace(
+                module.SAMPLING,
+                temperature=config.temperature,
+                max_new_tokens=budget.get(name, module.SAMPLING.max_new_tokens),
+            )
             summary[name] = run_prompt_stage(
                 needs_model(),
                 _kept(previous),

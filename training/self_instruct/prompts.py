@@ -173,8 +173,8 @@ def instruction_prompt(concepts: str) -> str:
         "Write a self-contained Python coding task that exercises the given concepts. The task names the "
         "function to write and says exactly what it returns, so that it can be tested with asserts."
     ]
-    for _, example_concepts, instruction in _SEED_EXAMPLES:
-        parts.append(f"### Example\n### Concepts\n{example_concepts}\n### Instruction\n{instruction}")
+    for _, example_concepts, example_instruction in _SEED_EXAMPLES:
+        parts.append(f"### Example\n### Concepts\n{example_concepts}\n### Instruction\n{example_instruction}")
     parts.append(f"### Example\n### Concepts\n{concepts.strip()}\n### Instruction\n")
     return "\n\n".join(parts)
 
@@ -186,7 +186,7 @@ def response_prompt(instruction: str) -> str:
         "a ```python block, then tests made of assert statements in a second ```python block. Use only the "
         "standard library."
     ]
-    for instruction, response in _RESPONSE_EXAMPLES:
-        parts.append(f"### Example\n### Instruction\n{instruction}\n### Response\n{response}")
+    for example_instruction, example_response in _RESPONSE_EXAMPLES:
+        parts.append(f"### Example\n### Instruction\n{example_instruction}\n### Response\n{example_response}")
     parts.append(f"### Example\n### Instruction\n{instruction.strip()}\n### Response\n")
     return "\n\n".join(parts)

@@ -6,16 +6,7 @@
 import * as vscode from "vscode";
 import { ExecuteCommandRequest, type LanguageClient } from "vscode-languageclient/node";
 import { ServerCommands } from "./protocol";
-import { endOfInsertion, parseReport } from "./provenanceFormat";
-
-/** An insertion counts as a paste from this many characters and lines on. */
-export const MIN_PASTE_CHARS = 80;
-export const MIN_PASTE_LINES = 2;
-
-/** True for an insertion worth checking (pure; unit-tested through provenanceFormat helpers). */
-export function looksLikePaste(text: string): boolean {
-  return text.length >= MIN_PASTE_CHARS && text.split("\n").length >= MIN_PASTE_LINES;
-}
+import { endOfInsertion, looksLikePaste, parseReport } from "./provenanceFormat";
 
 export class PasteCheck implements vscode.Disposable {
   private readonly subscription: vscode.Disposable;

@@ -48,3 +48,12 @@ export function firstCodeBlock(markdown: string): string | null {
   const match = /^(```|~~~)[^\n]*\n([\s\S]*?)^\1\s*$/m.exec(markdown);
   return match ? match[2].replace(/\n$/, "") : null;
 }
+
+/** An insertion counts as a paste worth checking from this many characters and lines on. */
+export const MIN_PASTE_CHARS = 80;
+export const MIN_PASTE_LINES = 2;
+
+/** True for an inserted text large enough to be checked against the corpus. */
+export function looksLikePaste(text: string): boolean {
+  return text.length >= MIN_PASTE_CHARS && text.split("\n").length >= MIN_PASTE_LINES;
+}

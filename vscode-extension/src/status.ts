@@ -53,9 +53,15 @@ export class StatusBar implements vscode.Disposable {
       failed: "$(error)",
     };
     const off = this.enabled ? "" : " (off)";
-    this.item.text = `${icons[this.state]} stackcoder${this.state === "running" ? `: ${model}${latency}${off}` : ""}`;
-    this.item.backgroundColor =
-      this.state === "failed" ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
+    const m = this.server?.model;
+    if (this.state === "running" && m && !m.loaded) {
+      // The server is up but its model is not (yet): say so instead of showing a latency.
+      this.item.text = m.error ? "$(warning) stackcoder: no model" : "$(loading~spin) stackcoder: loading model";
+    } else {
+      this.item.text = `${icons[this.state]} stackcoder${this.state === "running" ? `: ${model}${latency}${off}` : ""}`;
+    }
+    const failed = this.state === "failed" || Boolean(m?.error);
+    this.item.backgroundColor = failed ? new vscode.ThemeColor("statusBarItem.warningBackground") : undefined;
     this.item.tooltip = this.tooltip();
   }
 

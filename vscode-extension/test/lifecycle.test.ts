@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { endOfInsertion, firstCodeBlock, parseReport, summarizeReport } from "../src/provenanceFormat";
+import { endOfInsertion, firstCodeBlock, looksLikePaste, parseReport, summarizeReport } from "../src/provenanceFormat";
 import { RestartLimiter } from "../src/restart";
 import { SessionStats, percentile } from "../src/session";
 
@@ -48,4 +48,11 @@ test("the end of an inserted text", () => {
 test("the first code block of a hover", () => {
   assert.equal(firstCodeBlock("**from** x\n\n```python\ndef f():\n    pass\n```\nmore"), "def f():\n    pass");
   assert.equal(firstCodeBlock("no code"), null);
+});
+
+test("only multi-line insertions of some size count as pastes", () => {
+  assert.equal(looksLikePaste("x"), false);
+  assert.equal(looksLikePaste("a".repeat(200)), false);
+  assert.equal(looksLikePaste("def f(x):\n    return x\n"), false);
+  assert.equal(looksLikePaste(`def rgb_to_hls(r, g, b):\n    maxc = max(r, g, b)\n    minc = min(r, g, b)\n${" ".repeat(20)}`), true);
 });

