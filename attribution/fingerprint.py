@@ -56,6 +56,7 @@ class FileFingerprint:
     """Everything the index stores about one text."""
 
     n_lines: int
+    line_offsets: np.ndarray  # uint32, n_lines + 1: normalised offset where each line starts
     window_hashes: np.ndarray  # uint64
     window_offsets: np.ndarray  # uint32, offset in the normalised text
     chunk_starts: np.ndarray  # int32, 1-based
@@ -128,8 +129,10 @@ def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool 
             token_hashes(tokens, normalized=normalized), bound_array, params.shingle_size
         )
         streams[stream] = _chunk_sets(shingles, owners, len(chunks), params)
+    line_offsets = np.searchsorted(norm.lines, np.arange(1, len(lines) + 2), side="left").astype(np.uint32)
     return FileFingerprint(
         n_lines=len(lines),
+        line_offsets=line_offsets,
         window_hashes=hashes,
         window_offsets=offsets,
         chunk_starts=np.asarray([c.start_line for c in chunks], dtype=np.int32),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attribution.errors import AttributionError, QueryError
+from attribution.errors import AttributionError, CorruptIndexError, QueryError
 from attribution.fingerprint import STREAMS, FileFingerprint, fingerprint
 from attribution.lsh import RedisLSH, lsh_backend
 from attribution.manifest import params_of, read_manifest
@@ -41,11 +41,12 @@ class QueryConfig:
     max_candidates: int = 32  # LSH candidates re-scored per query chunk and stream
     max_matches: int = 10  # matches in a report
     max_query_bytes: int = 1_000_000  # longer queries are refused
-    source_cache: int = 64  # normalised source files kept for span extension
+    source_cache: int = 64  # source files (split in lines) kept for span extension
     detectors: tuple[str, ...] = ("exact", "near", "bm25")  # which detectors run
 
 
 _SPAN_EXTENSION_LIMIT = 4_000
+_REGION_PAD = 400  # normalised characters of source read around a span, for its extension
 # Detector name -> the method that runs it.
 _DETECTORS = {
     "exact": "_exact",
@@ -77,7 +78,7 @@ class Index:
         self.fp_params, self.seg_params = params_of(manifest)
         self.config = config
         self._by_name = {s.name: i for i, s in enumerate(segments)}
-        self._cache: OrderedDict[tuple[int, int], Normalized] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int], list[str]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._finder = _FINDERS[lsh_backend(lsh)](self, lsh or {"type": "arrays"})
 
@@ -163,19 +164,30 @@ class Index:
             )
         return text
 
-    def _source_normalized(self, segment: int, file_id: int) -> Normalized:
+    def _source_lines(self, segment: int, file_id: int) -> list[str]:
         key = (segment, file_id)
         with self._cache_lock:
             found = self._cache.get(key)
             if found is not None:
                 self._cache.move_to_end(key)
                 return found
-        norm = normalize(self.segments[segment].file_content(file_id))
+        lines = self.segments[segment].file_content(file_id).splitlines()
         with self._cache_lock:
-            self._cache[key] = norm
+            self._cache[key] = lines
             while len(self._cache) > self.config.source_cache:
                 self._cache.popitem(last=False)
-        return norm
+        return lines
+
+    def _source_region(self, segment: int, file_id: int, start: int, end: int) -> tuple[Normalized, int, int]:
+        """The normalised source around offsets ``[start, end)``: ``(text, its offset, its first line - 1)``.
+
+        Only the lines near the span are normalised, located through the stored line offsets.
+        """
+        starts = self.segments[segment].line_starts(file_id)
+        first = max(0, int(np.searchsorted(starts, max(0, start - _REGION_PAD), side="right")) - 1)
+        last = min(len(starts) - 2, int(np.searchsorted(starts, end + _REGION_PAD, side="right")) - 1)
+        lines = self._source_lines(segment, file_id)
+        return normalize("\n".join(lines[first : last + 1])), int(starts[first]), first
 
     def _exact(self, fp: FileFingerprint) -> list[_Candidate]:
         assert fp.normalized is not None
@@ -201,14 +213,22 @@ class Index:
                 cur_file, cur_diag = f, d
             spans.append((cur_file, start, prev + window, start + cur_diag))
             for file_id, q_start, q_end, s_start in spans:
-                source = self._source_normalized(seg_index, file_id)
-                q_start, q_end, s_start, s_end = _extend(query.text, source.text, q_start, q_end, s_start)
+                s_end = s_start + (q_end - q_start)
+                source, base, first_line = self._source_region(seg_index, file_id, s_start, s_end)
+                q_start, q_end, s_start, s_end = _extend(
+                    query.text, source.text, q_start, q_end, s_start - base
+                )
+                if s_end > len(source.text) or s_start < 0:
+                    raise CorruptIndexError(
+                        f"the line offsets of {self.segments[seg_index].folder} disagree with its files; rebuild the index."
+                    )
+                lo, hi = source.line_range(s_start, s_end)
                 out.append(
                     _Candidate(
                         rank=(0, -(q_end - q_start)),
                         segment=seg_index,
                         file_id=file_id,
-                        source=source.line_range(s_start, s_end),
+                        source=(lo + first_line, hi + first_line),
                         query=query.line_range(q_start, q_end),
                         kind="exact",
                         score=(q_end - q_start) / max(1, len(query.text)),

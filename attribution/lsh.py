@@ -42,15 +42,20 @@ def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One uint64 key per band of each signature: a ``(bands, n)`` array."""
-    sig = np.asarray(signatures, dtype=np.uint64)
-    out = np.empty((bands, sig.shape[0]), dtype=np.uint64)
+    sig = np.asarray(signatures, dtype=np.uint64)[:, : bands * rows].reshape(-1, bands, rows)
+    acc = np.zeros(sig.shape[:2], dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for i in range(bands):
-            acc = np.zeros(sig.shape[0], dtype=np.uint64)
-            for j in range(i * rows, (i + 1) * rows):
-                acc = acc * _BAND_BASE + sig[:, j]
-            out[i] = _fmix(acc, 64)
-    return out
+        for j in range(rows):
+            acc = acc * _BAND_BASE + sig[:, :, j]
+        return np.ascontiguousarray(_fmix(acc, 64).T)
+
+
+def _tagged(keys: np.ndarray) -> np.ndarray:
+    """Band keys with the band number in their top bits, so all bands share one sorted array."""
+    bands = keys.shape[0]
+    bits = max(1, int(bands - 1).bit_length())
+    tag = (np.arange(bands, dtype=np.uint64) << np.uint64(64 - bits))[:, None]
+    return (keys >> np.uint64(bits)) | tag
 
 
 class LSHBackend(Protocol):
@@ -62,22 +67,28 @@ class LSHBackend(Protocol):
 
 
 class ArrayLSH:
-    """LSH buckets as sorted arrays, one row per band (memory-mapped when loaded)."""
+    """LSH buckets as one sorted array of band-tagged keys with the chunk ids beside them.
 
-    def __init__(self, keys: np.ndarray, ids: np.ndarray, rows: int, max_bucket: int = 256) -> None:
+    Each band's key carries the band number in its top bits, so one binary search per query
+    finds the buckets of every band (memory-mapped when loaded).
+    """
+
+    def __init__(
+        self, keys: np.ndarray, ids: np.ndarray, bands: int, rows: int, max_bucket: int = 256
+    ) -> None:
         self.keys = keys
         self.ids = ids
-        self.bands = keys.shape[0]
+        self.bands = bands
         self.rows = rows
         self.max_bucket = max_bucket
 
     @classmethod
     def build(cls, signatures: np.ndarray, chunk_ids: np.ndarray, bands: int, rows: int) -> ArrayLSH:
         """Bucket the signatures of the given chunks."""
-        keys = band_keys(signatures, bands, rows)
-        order = np.argsort(keys, axis=1, kind="stable")
-        ids = np.asarray(chunk_ids, dtype=np.uint32)[order]
-        return cls(np.take_along_axis(keys, order, axis=1), ids, rows)
+        keys = _tagged(band_keys(signatures, bands, rows)).ravel()
+        ids = np.broadcast_to(np.asarray(chunk_ids, dtype=np.uint32), (bands, len(chunk_ids))).ravel()
+        order = np.argsort(keys, kind="stable")
+        return cls(keys[order], ids[order], bands, rows)
 
     def save(self, prefix: Path) -> list[Path]:
         """Write ``<prefix>_lsh_keys.npy`` and ``<prefix>_lsh_ids.npy``."""
@@ -90,26 +101,23 @@ class ArrayLSH:
         return paths
 
     @classmethod
-    def load(cls, prefix: Path, rows: int) -> ArrayLSH:
+    def load(cls, prefix: Path, bands: int, rows: int) -> ArrayLSH:
         """Memory-map the arrays written by :meth:`save`."""
         keys = np.load(prefix.with_name(prefix.name + "_lsh_keys.npy"), mmap_mode="r", allow_pickle=False)
         ids = np.load(prefix.with_name(prefix.name + "_lsh_ids.npy"), mmap_mode="r", allow_pickle=False)
-        if keys.shape != ids.shape or keys.ndim != 2:
-            raise ValueError("LSH key and id arrays disagree in shape")
-        return cls(keys, ids, rows)
+        if keys.shape != ids.shape or keys.ndim != 1 or keys.dtype != np.uint64:
+            raise ValueError("LSH key and id arrays disagree in shape or type")
+        return cls(np.asarray(keys), np.asarray(ids), bands, rows)
 
     def candidates(self, signature: np.ndarray, limit: int) -> np.ndarray:
-        if self.keys.shape[1] == 0:
+        if len(self.keys) == 0:
             return np.empty(0, dtype=np.uint32)
-        query = band_keys(signature[None, :], self.bands, self.rows)[:, 0]
-        found: list[np.ndarray] = []
-        for i in range(self.bands):
-            row = self.keys[i]
-            lo = int(np.searchsorted(row, query[i], side="left"))
-            hi = int(np.searchsorted(row, query[i], side="right"))
-            # A huge bucket holds generic boilerplate: it would flood the results, so skip it.
-            if 0 < hi - lo <= self.max_bucket:
-                found.append(np.asarray(self.ids[i, lo:hi]))
+        query = _tagged(band_keys(signature[None, :], self.bands, self.rows))[:, 0]
+        lo = np.searchsorted(self.keys, query, side="left")
+        hi = np.searchsorted(self.keys, query, side="right")
+        # A huge bucket holds generic boilerplate: it would flood the results, so skip it.
+        sizes = hi - lo
+        found = [self.ids[a:b] for a, b, n in zip(lo, hi, sizes, strict=True) if 0 < n <= self.max_bucket]
         if not found:
             return np.empty(0, dtype=np.uint32)
         ids, counts = np.unique(np.concatenate(found), return_counts=True)

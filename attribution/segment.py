@@ -77,6 +77,7 @@ class SegmentWriter:
         self._rows: list[tuple] = []
         self.n_files = 0
         self.n_lines = 0
+        self._line_offsets: list[np.ndarray] = []
         self._win_hash: list[np.ndarray] = []
         self._win_file: list[np.ndarray] = []
         self._win_off: list[np.ndarray] = []
@@ -105,6 +106,7 @@ class SegmentWriter:
         )
         if len(self._rows) >= 512:
             self._flush_rows()
+        self._line_offsets.append(fp.line_offsets)
         self._win_hash.append(fp.window_hashes)
         self._win_off.append(fp.window_offsets)
         self._win_file.append(np.full(len(fp.window_hashes), file_id, dtype=np.uint32))
@@ -141,6 +143,13 @@ class SegmentWriter:
         self._save(
             "windows_offset.npy",
             (np.concatenate(self._win_off) if self._win_off else np.empty(0, np.uint32))[order],
+        )
+        file_lines = np.zeros(self.n_files + 1, dtype=np.int64)
+        np.cumsum([len(o) for o in self._line_offsets], out=file_lines[1:])
+        self._save("file_lines.npy", file_lines)
+        self._save(
+            "line_offsets.npy",
+            np.concatenate(self._line_offsets) if self._line_offsets else np.empty(0, np.uint32),
         )
         chunk_file = np.concatenate(self._chunk_file) if self._chunk_file else np.empty(0, np.uint32)
         self._save("chunk_file.npy", chunk_file)
@@ -225,13 +234,15 @@ class Segment:
             self.win_hash = load("windows_hash.npy")
             self.win_file = load("windows_file.npy")
             self.win_off = load("windows_offset.npy")
+            self.file_lines = load("file_lines.npy")
+            self.line_offsets = load("line_offsets.npy")
             self.chunk_file = load("chunk_file.npy")
             self.chunk_start = load("chunk_start.npy")
             self.chunk_end = load("chunk_end.npy")
             self.shingles = {s: load(f"{s}_shingles.npy") for s in STREAMS}
             self.offsets = {s: load(f"{s}_offsets.npy") for s in STREAMS}
             self.common = {s: load(f"{s}_common.npy") for s in STREAMS}
-            self.lsh = {s: ArrayLSH.load(folder / s, params.rows) for s in STREAMS}
+            self.lsh = {s: ArrayLSH.load(folder / s, params.bands, params.rows) for s in STREAMS}
             self._check_shapes()
         except (OSError, ValueError) as exc:
             raise CorruptIndexError(f"index segment {folder} is damaged ({exc}); rebuild the index.") from exc
@@ -251,12 +262,15 @@ class Segment:
         self._local = threading.local()
 
     def _load(self, name: str) -> np.ndarray:
-        return np.load(self.folder / name, mmap_mode="r", allow_pickle=False)
+        # A plain ndarray view of the memory map: slicing it is cheaper than slicing a np.memmap.
+        return np.asarray(np.load(self.folder / name, mmap_mode="r", allow_pickle=False))
 
     def _check_shapes(self) -> None:
         n_chunks = len(self.chunk_file)
         if not (len(self.win_hash) == len(self.win_file) == len(self.win_off)):
             raise ValueError("window arrays disagree in length")
+        if len(self.file_lines) == 0 or self.file_lines[-1] != len(self.line_offsets):
+            raise ValueError("line offsets disagree with the file table")
         if not (n_chunks == len(self.chunk_start) == len(self.chunk_end)):
             raise ValueError("chunk arrays disagree in length")
         for s in STREAMS:
@@ -333,6 +347,10 @@ class Segment:
             np.asarray(self.win_off[positions], dtype=np.int64),
         )
 
+    def line_starts(self, file_id: int) -> np.ndarray:
+        """Normalised offset at which each line of a file starts (``n_lines + 1`` entries)."""
+        return self.line_offsets[self.file_lines[file_id] : self.file_lines[file_id + 1]]
+
     def chunk_set(self, stream: str, chunk_id: int) -> np.ndarray:
         """The informative shingle set of a chunk."""
         offsets = self.offsets[stream]
@@ -349,7 +367,7 @@ class Segment:
         """Top-``k`` chunks by BM25 for a bag of words: ``(chunk id, score)``."""
         if self.bm25 is None:
             return []
-        known = [w for w in words if w in self._bm25_vocab]
+        known = sorted({w for w in words if w in self._bm25_vocab})
         if not known:
             return []
         with self._bm25_lock:

@@ -34,7 +34,14 @@ from helpers.tiny_models import build_model  # noqa: E402
 SHAPES: dict[str, tuple[str, dict]] = {
     "tiny_starcoder_py": (
         "gpt_bigcode",
-        {"n_embd": 768, "n_layer": 20, "n_head": 12, "multi_query": True, "n_positions": 8192, "initializer_range": 0.02},
+        {
+            "n_embd": 768,
+            "n_layer": 20,
+            "n_head": 12,
+            "multi_query": True,
+            "n_positions": 8192,
+            "initializer_range": 0.02,
+        },
     ),
     "gptbigcode-1.1b": (
         "gpt_bigcode",
@@ -181,7 +188,9 @@ def bench_shape(shape: str, args: argparse.Namespace, bandwidth: float) -> list[
             folder = hf_dir
         else:
             folder = convert_checkpoint(hf_dir, quantization=quantization)
-            backend = CT2Backend(folder, tokenizer, source.context_window, threads=args.threads, static_prompt=False)
+            backend = CT2Backend(
+                folder, tokenizer, source.context_window, threads=args.threads, static_prompt=False
+            )
         backend.stop_ids = ()  # random weights may emit EOS: always decode the full length
         time_stream(backend, ids[:32], 4, 1)  # warm-up
         ttft, rate = time_stream(backend, ids, args.new_tokens, args.repeats)
@@ -197,7 +206,9 @@ def bench_shape(shape: str, args: argparse.Namespace, bandwidth: float) -> list[
                 "bound": bound,
             }
         )
-        print(f"  {shape:18s} {label:18s} ttft {ttft * 1000:8.1f} ms  decode {rate:7.2f} tok/s", file=sys.stderr)
+        print(
+            f"  {shape:18s} {label:18s} ttft {ttft * 1000:8.1f} ms  decode {rate:7.2f} tok/s", file=sys.stderr
+        )
         backend.close()
         del backend
         gc.collect()
@@ -212,7 +223,9 @@ def print_table(rows: list[dict]) -> None:
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for row in rows:
-        base = next((r for r in rows if r["model"] == row["model"] and r["backend"].startswith("transformers")), None)
+        base = next(
+            (r for r in rows if r["model"] == row["model"] and r["backend"].startswith("transformers")), None
+        )
         ttft_ratio = f"{base['ttft_ms'] / row['ttft_ms']:.2f}x" if base else "-"
         decode_ratio = f"{row['decode'] / base['decode']:.2f}x" if base else "-"
         print(
@@ -223,8 +236,12 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--large", default="gptbigcode-1.1b", choices=[*SHAPES, "none"], help="the larger model")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--large", default="gptbigcode-1.1b", choices=[*SHAPES, "none"], help="the larger model"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--prompt-tokens", type=int, default=512)
     parser.add_argument("--new-tokens", type=int, default=64)

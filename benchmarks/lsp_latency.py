@@ -133,6 +133,11 @@ async def run_config(
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("HF_HUB_OFFLINE", "1")
     client = LanguageClient("lsp-latency-bench", "1")
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE)
+    def show_message(params: types.ShowMessageParams) -> None:
+        print(f"[{name}] server says: {params.message}", file=sys.stderr, flush=True)
+
     await client.start_io(sys.executable, "-m", "lsp_server", env=env)
     drain = asyncio.ensure_future(_drain(client._server.stderr))  # type: ignore[union-attr]
     settings = {

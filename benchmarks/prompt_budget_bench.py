@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from engine.budget import fit_prompt  # noqa: E402
+from engine.budget import cached_counter, fit_prompt  # noqa: E402
 
 Count = Callable[[str], int]
 
@@ -154,6 +154,41 @@ def main() -> int:
                 count, encoders[counter_name], text[:middle], text[middle:], args.budget, args.repeat
             ):
                 print(f"{doc_name:<17} {counter_name:<13} {method:<11} {ms:>10.2f} {made:>6} {tokens:>7}")
+
+    # Typing: one fit per keystroke while 40 characters are typed on one line; with a cached
+    # counter, the unchanged lines around the cursor are not counted again.
+    text = source * 40
+    middle = text.rfind("\n", 0, len(text) // 2) + 1
+    typed = "result = self._split_chunks(text) + [x"
+    print()
+    print(f"typing {len(typed)} characters in the middle of textwrap.py x40: ms per keystroke (median)")
+    header = f"{'counter':<13} {'method':<11} {'uncached':>9} {'cached':>9} {'calls/keystroke (cached)':>25}"
+    print(header)
+    print("-" * len(header))
+    for counter_name, count in counters.items():
+        for method in ("per-line", "fit_prompt"):
+            cells = []
+            for cached in (False, True):
+                calls = 0
+
+                def counting(t: str, count: Count = count) -> int:
+                    nonlocal calls
+                    calls += 1
+                    return count(t)
+
+                counter = cached_counter(counting) if cached else counting
+                samples = []
+                for i in range(len(typed) + 1):
+                    prefix, suffix = text[:middle] + typed[:i], text[middle:]
+                    start = time.perf_counter()
+                    if method == "per-line":
+                        per_line_fit(counter, prefix, suffix, args.budget)
+                    else:
+                        fit_prompt(counter, prefix, suffix, max_prompt_tokens=args.budget)
+                    samples.append((time.perf_counter() - start) * 1000)
+                cells.append((statistics.median(samples[1:]), calls / len(samples)))
+            (plain, _), (fast, fast_calls) = cells
+            print(f"{counter_name:<13} {method:<11} {plain:>9.2f} {fast:>9.2f} {fast_calls:>25.1f}")
     return 0
 
 

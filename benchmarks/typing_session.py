@@ -63,7 +63,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def run_session(model, before: str, typed: str, after: str, *, use_cache: bool, prefetch: bool, new_tokens: int):
+def run_session(
+    model, before: str, typed: str, after: str, *, use_cache: bool, prefetch: bool, new_tokens: int
+):
     latencies, model_runs, prefetch_runs, prefetch_times, hits = [], 0, 0, [], 0
     model.cache.clear()
     rss_start = rss_bytes()
@@ -81,7 +83,9 @@ def run_session(model, before: str, typed: str, after: str, *, use_cache: bool, 
             model.complete(prefix + completion.text, after, max_new_tokens=new_tokens, use_cache=True)
             prefetch_times.append((time.perf_counter() - t0) * 1000)
             prefetch_runs += 1
-    cache_bytes = sum(len(p) + len(s) + len(t) for (p, s), t in model.cache._entries.items()) if use_cache else 0
+    cache_bytes = (
+        sum(len(p) + len(s) + len(t) for (p, s), t in model.cache._entries.items()) if use_cache else 0
+    )
     return {
         "median": statistics.median(latencies),
         "p95": percentile(latencies, 0.95),
@@ -112,7 +116,12 @@ def load(model_path: str | None, threads: int, static: bool, max_prompt_tokens: 
     backend = CT2Backend(folder, tokenizer, source.context_window, threads=threads, static_prompt=static)
     fim = detect_fim_format(tokenizer.get_vocab().keys())
     return CodeModel(
-        backend, name=source.name, family=source.family, fim=fim, max_prompt_tokens=max_prompt_tokens, backend_name="ct2"
+        backend,
+        name=source.name,
+        family=source.family,
+        fim=fim,
+        max_prompt_tokens=max_prompt_tokens,
+        backend_name="ct2",
     )
 
 
@@ -125,7 +134,9 @@ CONFIGS = (
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default=None, help="model path (default: random tiny_starcoder_py shape)")
     parser.add_argument("--keystrokes", type=int, default=400)
     parser.add_argument("--threads", type=int, default=2)
@@ -146,7 +157,12 @@ def main() -> int:
         model = load(args.model, args.threads, options["static"], args.max_prompt_tokens)
         model.complete(before, after, max_new_tokens=4, use_cache=False)  # warm-up
         stats = run_session(
-            model, before, typed, after, use_cache=options["use_cache"], prefetch=options["prefetch"],
+            model,
+            before,
+            typed,
+            after,
+            use_cache=options["use_cache"],
+            prefetch=options["prefetch"],
             new_tokens=args.new_tokens,
         )
         stats["static_hits"] = model.backend.static_prompt_hits

@@ -13,12 +13,13 @@ texts are then counted exactly as returned, so the result never exceeds the budg
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from engine.types import Snippet
 
-__all__ = ["FittedPrompt", "fit_prompt", "snippet_text"]
+__all__ = ["FittedPrompt", "cached_counter", "fit_prompt", "snippet_text"]
 
 CountTokens = Callable[[str], int]
 
@@ -43,6 +44,15 @@ class FittedPrompt:
 def snippet_text(snippet: Snippet) -> str:
     """The text a snippet is counted as: its path line, then its code."""
     return f"{snippet.path}\n{snippet.text}"
+
+
+def cached_counter(count: CountTokens, maxsize: int = 2048) -> CountTokens:
+    """``count`` with an LRU memory of recent texts (thread-safe).
+
+    While the user types on one line, the blocks of lines around it do not change between
+    keystrokes, so a fit with a cached counter only counts the cursor's line and the final texts.
+    """
+    return functools.lru_cache(maxsize=maxsize)(count)
 
 
 # --------------------------------------------------------------------------- cutting inside a line

@@ -21,7 +21,7 @@ from engine.paths import ct2_cache_dir
 log = logging.getLogger(__name__)
 
 # Bump when the conversion recipe changes (e.g. a loader fix) so cached folders are rebuilt.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 QUANTIZATIONS = (
     "int8",
@@ -86,6 +86,24 @@ def checkpoint_key(hf_dir: Path, quantization: str) -> str:
     return xxhash.xxh3_128_hexdigest("\n".join(parts).encode())
 
 
+def kv_bytes_per_token(hf_dir: Path) -> int | None:
+    """float32 key + value bytes the model caches per token (all layers), from its config."""
+    config = json.loads((hf_dir / "config.json").read_text())
+    if config.get("model_type") == "gpt_bigcode":
+        layers, hidden, heads = config.get("n_layer"), config.get("n_embd"), config.get("n_head")
+        kv_heads = 1 if config.get("multi_query", True) else heads
+    else:
+        layers, hidden, heads = (
+            config.get("num_hidden_layers"),
+            config.get("hidden_size"),
+            config.get("num_attention_heads"),
+        )
+        kv_heads = config.get("num_key_value_heads") or heads
+    if not all(isinstance(v, int) and v > 0 for v in (layers, hidden, heads, kv_heads)):
+        return None
+    return layers * 2 * kv_heads * (hidden // heads) * 4
+
+
 def _convert_into(source: ModelSource, staging: Path, quantization: str) -> None:
     """Run the CTranslate2 converter into ``staging`` and add the tokenizer and the marker."""
     import ctranslate2
@@ -112,6 +130,7 @@ def _convert_into(source: ModelSource, staging: Path, quantization: str) -> None
             "quantization": quantization,
             "ctranslate2": ctranslate2.__version__,
             "recipe": RECIPE_VERSION,
+            "kv_bytes_per_token": kv_bytes_per_token(source.hf_dir),
         }
         (staging / CT2_MARKER).write_text(json.dumps(meta, indent=2) + "\n")  # last: marks completion
         steps.update()

@@ -195,6 +195,8 @@ def create_app(model: Any, *, token: str | None = None, max_concurrency: int = 1
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = f"invalid request: {where or 'body'}: {first.get('msg', 'malformed')}; fix that field."
+        if first.get("type") == "json_invalid":
+            message = "the request body is not valid JSON; send a JSON object."
         return JSONResponse(_error_body(message, "invalid_request_error"), status_code=400)
 
     def check_model(requested: str | None) -> None:

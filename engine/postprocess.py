@@ -168,7 +168,7 @@ def trim_suffix_overlap(text: str, suffix: str, prefix: str = "") -> str:
             if window and generated[:window] == following[:window]:
                 text = "\n".join(lines[:i]).rstrip()
                 break
-    if after and _meaningful(after):
+    if after.strip("()[]{} \t"):  # more than brackets: those are left to ``balance_brackets``
         body = text.rstrip()
         if body.endswith(after):
             text = body[: len(body) - len(after)]

@@ -39,7 +39,8 @@ cat >"$RUN_DIR/settings.json" <<EOF
   "editor.inlineSuggest.enabled": true,
   "workbench.startupEditor": "none",
   "security.workspace.trust.enabled": false,
-  "telemetry.telemetryLevel": "off"
+  "telemetry.telemetryLevel": "off",
+  "git.openRepositoryInParentFolders": "never"
 }
 EOF
 
@@ -48,10 +49,16 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
   exit 1
 fi
 
+# In its own session, so that stopping it also stops the editor's extension host and the server.
 STACKCODER_CS_HOME="$RUN_DIR/profile" STACKCODER_CS_SETTINGS="$RUN_DIR/settings.json" \
-  scripts/code_server.sh start "$VSIX" "$WORKSPACE" "$PORT" >"$RUN_DIR/code-server.log" 2>&1 &
+  setsid scripts/code_server.sh start "$VSIX" "$WORKSPACE" "$PORT" >"$RUN_DIR/code-server.log" 2>&1 &
 server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null' EXIT INT TERM
+stop() {
+  kill -TERM -- "-$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+}
+trap stop EXIT
+trap 'echo; echo "stopping code-server"; exit 0' INT TERM
 
 for _ in $(seq 1 120); do
   if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then

@@ -74,6 +74,10 @@ def _add_self_instruct(stages: argparse._SubParsersAction) -> None:
         help="sampling temperature of S->C, C->I, I->R (default: 0.7)",
     )
     p.add_argument(
+        "--instruction-tokens", type=int, default=256, help="C->I generation budget (default: 256)"
+    )
+    p.add_argument("--response-tokens", type=int, default=768, help="I->R generation budget (default: 768)")
+    p.add_argument(
         "--concurrency", type=int, default=1, help="generation requests in flight (raise for --backend http)"
     )
     p.add_argument(
@@ -82,6 +86,9 @@ def _add_self_instruct(stages: argparse._SubParsersAction) -> None:
         default=0.5,
         help="MinHash Jaccard of near-duplicate seeds (default: 0.5)",
     )
+    p.add_argument("--decontaminate", action="append", default=[], metavar="FILE",
+                   help="also drop seeds containing a program of this benchmark jsonl (MBPP's code field, or "
+                        "prompt+canonical_solution); HumanEval is always used; repeatable")  # fmt: skip
     p.add_argument("--no-typecheck", action="store_true", help="skip the pyright check of seeds")
     p.add_argument("--no-judge", action="store_true", help="skip the model's docstring-quality judgement")
     p.add_argument("--until", default="dataset", metavar="STAGE",
@@ -101,8 +108,11 @@ def _run_self_instruct(args: argparse.Namespace) -> int:
         typecheck=not args.no_typecheck,
         judge=not args.no_judge,
         dedup_threshold=args.dedup_threshold,
+        benchmark_files=tuple(args.decontaminate),
         responses_per_instruction=args.responses,
         temperature=args.temperature,
+        instruction_tokens=args.instruction_tokens,
+        response_tokens=args.response_tokens,
         concurrency=args.concurrency,
         seed=args.seed,
         until=args.until,
@@ -131,7 +141,8 @@ def _add_sft(stages: argparse._SubParsersAction) -> None:
         help="fine-tune a checkpoint on instruction/response pairs (loss on the response only, optional LoRA)",
         description=(
             "Supervised fine-tuning with the instruct template (### Instruction / ### Response), the loss on the "
-            "response only. Writes OUT/hf, a checkpoint `stackcoder complete --model` and `train export` take. "
+            "response only. Writes OUT/hf (a checkpoint `stackcoder complete --model` loads) and OUT/train_state.json, "
+            "so the export stage turns OUT into an engine bundle. "
             "Data parallel like pretraining: torchrun --nproc-per-node N -m stackcoder_cli.main train sft ... "
             "(or accelerate launch)."
         ),
@@ -233,6 +244,12 @@ def _run_humaneval(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens, prompt_variant=args.prompt_variant, limit=args.limit,
         limits=Limits(cpu_seconds=max(1, int(args.timeout / 2)), wall_seconds=args.timeout),
     )  # fmt: skip
+    skipped = [k for k in config.k if k not in config.reported_k]
+    if skipped:
+        print(
+            f"stackcoder: pass@{','.join(map(str, skipped))} needs --n >= {max(skipped)}; not reported",
+            file=sys.stderr,
+        )
     sandbox = _sandbox(args)
     model = _load(args)
     try:

@@ -232,7 +232,7 @@ def format_table(report: dict[str, Any], title: str = "HumanEval") -> str:
     rows += [(f"status {s}", str(count)) for s, count in sorted(report["statuses"].items())]
     rows.append(("sandbox", f"{report['isolation']} ({', '.join(report['protections'])})"))
     width = max(len(r[0]) for r in rows)
-    lines = [title, "-" * (width + 2 + max(len(r[1]) for r in rows))]
+    lines = [title, "-" * min(72, width + 2 + max(len(r[1]) for r in rows))]
     lines += [f"{name:<{width}}  {value}" for name, value in rows]
     return "\n".join(lines)
 

@@ -50,10 +50,15 @@ REPLACEMENT_IPS = ("172.16.31.10", "172.16.58.3", "192.168.127.12", "10.0.0.17")
 _EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
 _PASSWORD_WORDS = re.compile(r"(?i)pass(?:word|wd|phrase)?|pwd")
-# Lines that can hold a secret a plugin detects: cheap pre-check before running the plugins.
+# Lines that can hold a secret a plugin detects: a quoted value, a key block or a URL with
+# credentials, together with a secret-like name or a known token prefix. Only these lines go
+# through the (slow) plugins.
 _SECRET_HINT = re.compile(
-    r"(?i)key|secret|token|pass|pwd|auth|cred|api|private|AKIA|sk_live|xox|ghp_|glpat|eyJ|://[^/\s]*:[^/\s]*@"
+    r"(?i)(?:key|secret|token|passw|pwd|auth|cred|private|contrase)[\w-]*['\"]?\s*(?:=|:|,|\(|\[)"
+    r"|AKIA|ASIA|AKC|AP[0-9A-F]|AccountKey|sk_live|rk_live|sk-|xox[abprs]|ghp_|gho_|ghs_|glpat|eyJ|pypi-|SG\."
+    r"|sq0|-us\d|\d{8,10}:AA|BEGIN [A-Z ]*PRIVATE|://[^/\s:@]+:[^/\s@]+@"
 )
+_HAS_VALUE = re.compile(r"""["'`]|BEGIN|://""")
 
 
 @dataclass
@@ -97,9 +102,10 @@ def _secrets(lines: list[str]) -> list[list[tuple[str, str]]]:
                 value = secret.secret_value
                 if not value or len(value) < 4:
                     continue
-                kind = (
-                    "password" if secret.type == "Secret Keyword" and _PASSWORD_WORDS.search(line) else "key"
+                is_password = secret.type == "Basic Auth Credentials" or (
+                    secret.type == "Secret Keyword" and _PASSWORD_WORDS.search(line) is not None
                 )
+                kind = "password" if is_password else "key"
                 hits.append((value, kind))
             found.append(hits)
     return found
@@ -109,7 +115,7 @@ def redact(text: str) -> Redaction:
     """Replace e-mails, public IPs, keys and passwords in a source text."""
     counts: Counter[str] = Counter()
     lines = text.split("\n")
-    candidates = [i for i, line in enumerate(lines) if _SECRET_HINT.search(line)]
+    candidates = [i for i, line in enumerate(lines) if _HAS_VALUE.search(line) and _SECRET_HINT.search(line)]
     if candidates:
         for i, hits in zip(candidates, _secrets([lines[i] for i in candidates]), strict=True):
             line = lines[i]

@@ -174,7 +174,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
         rank=ddp.rank,
         world=ddp.world,
     )
-    step, tokens_seen, history = 0, 0, []
+    step, tokens_seen, history, train_seconds = 0, 0, [], 0.0
     checkpoint = find_checkpoint(out) or (find_checkpoint(cfg.resume_from) if cfg.resume_from else None)
     if cfg.resume_from and checkpoint is None and not Path(cfg.resume_from).exists():
         log.warning("--resume-from %s does not exist; starting from random weights", cfg.resume_from)
@@ -187,6 +187,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
             )
         restored = load_weights_into(model, checkpoint, optimizer if checkpoint.parent == out else None)
         step, tokens_seen, history = state["step"], state["tokens"], state.get("history", [])
+        train_seconds = float(state.get("train_seconds", 0.0))
         streams = state.get("data", [])
         if len(streams) == ddp.world:
             stream.load_state_dict(streams[ddp.rank])
@@ -239,6 +240,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
             state = {
                 "step": step,
                 "tokens": tokens_seen,
+                "train_seconds": round(train_seconds, 2),
                 "data": streams,
                 "history": history,
                 "model": asdict(mcfg),
@@ -259,7 +261,8 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
     stop_reason = "max_steps"
     loss_sum = 0.0
     while step < cfg.max_steps:
-        lr = lr_at(step, cfg)
+        step_started = time.time()
+        lr = lr_at(step, cfg, train_seconds)
         for group in optimizer.param_groups:
             group["lr"] = lr
         for micro in range(cfg.grad_accum):
@@ -278,6 +281,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
         optimizer.zero_grad(set_to_none=True)
         step += 1
         tokens_seen += tokens_per_step
+        train_seconds += time.time() - step_started
         bar.update(1)
         if step % cfg.log_every == 0:
             now = time.time()

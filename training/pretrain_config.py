@@ -42,6 +42,7 @@ class PretrainConfig:
     threads: int = 0  # torch intra-op threads (0 = library default)
     bf16: bool = True  # bf16 autocast
     resume_from: str | None = None  # checkpoint/bundle to start from when OUT has no checkpoint
+    schedule_minutes: float | None = None  # decay over this much training time instead of max_steps
 
     def validate(self) -> None:
         """Raise ConfigError naming the flag to fix."""
@@ -61,10 +62,17 @@ class PretrainConfig:
                 raise ConfigError(f"{flag} has an invalid value; see `stackcoder train pretrain --help`.")
 
 
-def lr_at(step: int, cfg: PretrainConfig) -> float:
-    """Learning rate of a step: linear warm-up, cosine decay to min_lr_ratio * lr, then flat."""
+def lr_at(step: int, cfg: PretrainConfig, train_seconds: float = 0.0) -> float:
+    """Learning rate of a step: linear warm-up, cosine decay to min_lr_ratio * lr, then flat.
+
+    The decay runs over ``max_steps``, or over ``schedule_minutes`` of training time (counted
+    across resumptions) when that is set, for runs with a wall-clock budget.
+    """
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    if cfg.schedule_minutes:
+        progress = min(1.0, train_seconds / (cfg.schedule_minutes * 60))
+    else:
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))

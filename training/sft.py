@@ -187,8 +187,11 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict[str, Any]:
     trainable, optimizer, loader, scheduler = accelerator.prepare(trainable, optimizer, loader, scheduler)
     trainable.train()
     log_path = out / "sft_log.jsonl"
+    if accelerator.is_main_process:
+        log_path.unlink(missing_ok=True)
     losses: list[float] = []
-    step = 0
+    history: list[dict[str, float]] = []
+    step = tokens = 0
     started = time.monotonic()
     bar = tqdm(
         total=total_steps, desc="sft", unit="step", disable=not (progress and accelerator.is_main_process)
@@ -204,6 +207,7 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict[str, Any]:
                 scheduler.step()
                 optimizer.zero_grad()
             window.append(accelerator.gather(loss.detach()).mean().item())
+            tokens += int(accelerator.gather(batch["attention_mask"].sum().reshape(1)).sum().item())
             if accelerator.sync_gradients:
                 step += 1
                 mean = sum(window) / len(window)
@@ -211,14 +215,17 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict[str, Any]:
                 losses.append(mean)
                 bar.update(1)
                 bar.set_postfix(loss=f"{mean:.3f}")
+                entry = {
+                    "step": step,
+                    "epoch": epoch,
+                    "tokens": tokens,
+                    "loss": mean,
+                    "lr": scheduler.get_last_lr()[0],
+                }
+                history.append(entry)
                 if accelerator.is_main_process:
                     with open(log_path, "a", encoding="utf-8") as f:
-                        f.write(
-                            json.dumps(
-                                {"step": step, "epoch": epoch, "loss": mean, "lr": scheduler.get_last_lr()[0]}
-                            )
-                            + "\n"
-                        )
+                        f.write(json.dumps(entry) + "\n")
                 if step >= total_steps:
                     done = True
                     break
@@ -243,11 +250,15 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict[str, Any]:
         hf_dir = out / "hf"
         final.save_pretrained(hf_dir, safe_serialization=True)
         tokenizer.chat_template = CHAT_TEMPLATE
-        tokenizer.save_pretrained(hf_dir)
+        # The template inside tokenizer_config.json, so the export stage's copy keeps it.
+        tokenizer.save_pretrained(hf_dir, save_jinja_files=False)
         name = cfg.name or f"{base.parent.name if base.name == 'hf' else base.name}-sft"
         (hf_dir / "stackcoder-sft.json").write_text(
             json.dumps({"name": name, "base": str(base), **summary}, indent=2)
         )
         (out / "sft.json").write_text(json.dumps(summary, indent=2))
+        # The checkpoint state the export stage reads (`stackcoder train export OUT ...`).
+        state = {"stage": "sft", "step": step, "tokens": tokens, "history": history, "base": str(base)}
+        (out / "train_state.json").write_text(json.dumps(state))
         summary["hf_dir"] = str(hf_dir)
     return summary

@@ -54,6 +54,20 @@ def sample_from_logits(
     return int(ids[order[rng.choice(len(order), p=probs)]])
 
 
+def _kv_bytes_per_token(model_dir: Path) -> int:
+    """Bytes of cached key/value state per prompt token, from the conversion marker (an upper
+    estimate of 64 KiB when the folder does not say)."""
+    import json
+
+    from engine.loading import CT2_MARKER
+
+    try:
+        value = json.loads((model_dir / CT2_MARKER).read_text()).get("kv_bytes_per_token")
+    except (OSError, ValueError):
+        value = None
+    return int(value) if isinstance(value, int) and value > 0 else 64 * 1024
+
+
 class CT2Backend(LocalBackend):
     """Generation with ``ctranslate2.Generator`` on a folder converted by ``engine.convert``."""
 
@@ -70,7 +84,7 @@ class CT2Backend(LocalBackend):
         compute_type: str = "default",
         static_prompt: bool = True,
         min_static_tokens: int = 32,
-        max_static_prompts: int = 32,
+        static_cache_bytes: int = 256 * 2**20,
     ) -> None:
         super().__init__(tokenizer, context_window)
         self.model_dir = Path(model_dir)
@@ -79,13 +93,18 @@ class CT2Backend(LocalBackend):
         self.compute_type = compute_type
         self.use_static_prompt = static_prompt
         self.min_static_tokens = min_static_tokens
-        # CTranslate2 keeps every cached static prompt for the Generator's lifetime; past this many
-        # distinct heads the Generator is rebuilt to return that memory (a model reload).
-        self.max_static_prompts = max_static_prompts
+        # CTranslate2 keeps every cached prompt head for the Generator's lifetime (an unbounded
+        # map); past this many bytes of cached state a fresh Generator is built in the background
+        # and swapped in, which returns that memory.
+        self.static_cache_bytes = static_cache_bytes
+        self.kv_bytes_per_token = _kv_bytes_per_token(self.model_dir)
         self._static_heads: OrderedDict[tuple[int, ...], None] = OrderedDict()
+        self._static_bytes = 0
+        self._rebuilding = False
         self._lock = threading.Lock()
         self._generator = self._new_generator()
         self.static_prompt_hits = 0  # requests whose head state came from the cache (for benchmarks)
+        self.rebuilds = 0  # generators rebuilt to free cached prompt heads
 
     def _new_generator(self) -> ctranslate2.Generator:
         try:
@@ -132,14 +151,25 @@ class CT2Backend(LocalBackend):
                 self.static_prompt_hits += 1
                 return
             self._static_heads[head] = None
-            if len(self._static_heads) > self.max_static_prompts:
-                log.debug(
-                    "rebuilding the CTranslate2 generator to drop %d cached prompt heads",
-                    len(self._static_heads),
-                )
-                self._static_heads.clear()
-                self._static_heads[head] = None
-                self._generator = self._new_generator()
+            self._static_bytes += len(head) * self.kv_bytes_per_token
+            if self._static_bytes <= self.static_cache_bytes or self._rebuilding:
+                return
+            self._rebuilding = True
+        log.debug("cached prompt heads hold ~%d MB; rebuilding the generator", self._static_bytes >> 20)
+        threading.Thread(target=self._rebuild, name="ct2-rebuild", daemon=True).start()
+
+    def _rebuild(self) -> None:
+        """Build a fresh Generator (empty prompt cache) and swap it in; requests keep running meanwhile."""
+        try:
+            fresh = self._new_generator()
+        finally:
+            with self._lock:
+                self._rebuilding = False
+        with self._lock:
+            self._generator = fresh
+            self._static_heads.clear()
+            self._static_bytes = 0
+            self.rebuilds += 1
 
     @staticmethod
     def _sampling_kwargs(config: GenerationConfig) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -155,14 +155,16 @@ class HttpBackend:
 
     # ------------------------------------------------------------------ generation
 
-    def _payload(self, prompt: str, config: GenerationConfig) -> dict[str, Any]:
+    def _payload(
+        self, prompt: str | list[str], config: GenerationConfig, *, stream: bool = True
+    ) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "model": self.model_id,
             "prompt": prompt,
             "max_tokens": config.max_new_tokens,
             "temperature": config.temperature,
             "top_p": config.top_p,
-            "stream": True,
+            "stream": stream,
         }
         if config.stop:
             payload["stop"] = list(config.stop)
@@ -202,6 +204,39 @@ class HttpBackend:
                 "check that the server is still running."
             ) from None
 
+    def generate_batch(self, prompts: Sequence[str], config: GenerationConfig) -> list[str]:
+        """Generate for several prompts in one request (the server may batch them); texts in order."""
+        if not prompts:
+            return []
+        try:
+            response = self._client.post(
+                "/completions", json=self._payload(list(prompts), config, stream=False)
+            )
+        except httpx.HTTPError as exc:
+            raise BackendUnavailableError(
+                f"the connection to {self.base_url} failed during generation ({exc.__class__.__name__}); "
+                "check that the server is still running."
+            ) from None
+        self._raise_for_auth(response)
+        if response.status_code != 200:
+            raise GenerationError(
+                f"the completions server answered HTTP {response.status_code} "
+                f"({_error_message(response.text)}); check the request settings."
+            )
+        try:
+            choices = sorted(response.json()["choices"], key=lambda c: c.get("index", 0))
+            texts = [str(c.get("text") or "") for c in choices]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise GenerationError(
+                "the completions server answered without choices; check that it is an OpenAI-compatible server."
+            ) from None
+        if len(texts) != len(prompts):
+            raise GenerationError(
+                f"the completions server returned {len(texts)} answers for {len(prompts)} prompts; "
+                "check that it accepts a list of prompts."
+            )
+        return texts
+
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
@@ -227,7 +262,9 @@ def _parse_event(line: str) -> str | None:
             "the completions server sent an event that is not JSON; check that it is an OpenAI-compatible server."
         ) from None
     if "error" in event:
-        raise GenerationError(f"the completions server failed: {_error_message(event)}.")
+        raise GenerationError(
+            f"the completions server failed ({_error_message(event).rstrip('.')}); check the server's log."
+        )
     choices = event.get("choices") or [{}]
     return choices[0].get("text") or ""
 

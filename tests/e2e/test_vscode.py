@@ -60,3 +60,5 @@ def test_provenance_warning_for_code_pasted_from_the_corpus(vscode_run: dict) ->
     problems = outcome["problemsText"]
     assert "cpython" in problems and "colorsys.py" in problems, problems
     assert "cpython" in outcome["provenanceView"], outcome["provenanceView"]
+    # Clicking the finding shows the matching corpus source side by side.
+    assert "rgb_to_hls" in outcome["besideText"] or "maxc" in outcome["besideText"], outcome["besideText"]

@@ -159,7 +159,13 @@ const scenarios = {
     await page.waitForTimeout(1000);
     const view = await page.locator('.pane:has(.pane-header[aria-label*="Provenance"]) .monaco-list').innerText().catch(() => "");
     await shot(page, "provenance-view");
-    return { pasted, problemsText, provenanceView: view };
+    // A finding opens the matching source beside the pasted code.
+    await page.locator('.pane:has(.pane-header[aria-label*="Provenance"]) .monaco-list-row').first().click();
+    await page.locator(".editor-group-container").nth(1).waitFor({ timeout: 20_000 });
+    await page.waitForTimeout(1000);
+    const besideText = await page.locator(".editor-group-container").nth(1).locator(".view-lines").innerText();
+    await shot(page, "provenance-source");
+    return { pasted, problemsText, provenanceView: view, besideText };
   },
 };
 
@@ -188,6 +194,7 @@ try {
   }
   results.statusBarReady = await status.innerText();
   results.modelLoadSeconds = (Date.now() - loaded) / 1000;
+  await shot(page, "workbench");
   for (const name of config.scenarios) {
     const started = Date.now();
     log(`scenario ${name}`);

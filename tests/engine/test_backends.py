@@ -176,3 +176,22 @@ def test_incremental_decoder_matches_full_decode(tiny_gptbigcode_dir: Path) -> N
     pieces = [decoder.push(i) for i in ids] + [decoder.flush()]
     assert "".join(pieces) == text
     assert all("\ufffd" not in p for p in pieces)
+
+
+def test_prompt_head_cache_is_bounded(backends) -> None:
+    """Past its byte budget the head cache is dropped by swapping in a fresh generator."""
+    ct2, _ = backends
+    bounded = CT2Backend(
+        ct2.model_dir, ct2.tokenizer, 1024, threads=1, min_static_tokens=8, static_cache_bytes=1
+    )
+    assert bounded.kv_bytes_per_token > 0
+    config = GenerationConfig(max_new_tokens=4)
+    outputs = []
+    for i in range(3):
+        ids = bounded.encode(f"import module_{i}\nimport os\nimport sys\n\n\ndef main_{i}(argv):\n    return")
+        outputs.append(list(bounded.generate_ids(ids, config)))
+        assert outputs[-1] == list(ct2.generate_ids(ids, config))
+    deadline = time.monotonic() + 30
+    while bounded.rebuilds == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert bounded.rebuilds >= 1

@@ -179,3 +179,24 @@ def test_budget_holds_even_when_joined_text_costs_more_than_its_parts() -> None:
         total += sum(superadditive(snippet_text(s)) for s in fitted.snippets)
         assert fitted.prompt_tokens == total <= budget
         assert prefix.endswith(fitted.prefix) and suffix.startswith(fitted.suffix)
+
+
+def test_a_cached_counter_gives_the_same_fit_with_fewer_calls(count, source) -> None:
+    from engine.budget import cached_counter
+
+    calls = 0
+
+    def counting(text: str) -> int:
+        nonlocal calls
+        calls += 1
+        return count(text)
+
+    cached = cached_counter(counting)
+    prefix, suffix = _split(source, 250, 4)
+    first = fit_prompt(cached, prefix, suffix, max_prompt_tokens=400)
+    before = calls
+    # The next keystroke: only the cursor's line and the assembled texts are new.
+    second = fit_prompt(cached, prefix + "x", suffix, max_prompt_tokens=400)
+    assert calls - before <= 4
+    assert second == fit_prompt(count, prefix + "x", suffix, max_prompt_tokens=400)
+    assert first.prefix + "x" == second.prefix or second.prompt_tokens <= 400

@@ -23,7 +23,7 @@ import pytest
 
 from engine.backends.base import Backend
 from engine.backends.http import HttpBackend, normalize_base_url
-from engine.errors import BackendUnavailableError
+from engine.errors import BackendUnavailableError, GenerationError
 from engine.generation import CancelToken, GenerationConfig
 from engine.openai_server import check_bind, create_app, is_loopback
 from engine.prompts import FIM_FORMATS, build_fim_prompt
@@ -40,6 +40,7 @@ class CountingModel:
         self._model = model
         self.produced = 0
         self.finished = threading.Event()
+        self.fail_after: int | None = None  # raise a GenerationError after this many pieces
 
     def __getattr__(self, name: str):
         return getattr(self._model, name)
@@ -47,7 +48,9 @@ class CountingModel:
     def stream(self, prompt: str, **kwargs) -> Iterator[str]:
         self.finished.clear()
         try:
-            for piece in self._model.stream(prompt, **kwargs):
+            for count, piece in enumerate(self._model.stream(prompt, **kwargs)):
+                if self.fail_after is not None and count >= self.fail_after:
+                    raise GenerationError("the model failed on purpose; this is a test.")
                 self.produced += 1
                 yield piece
         finally:
@@ -153,6 +156,55 @@ def test_cancel_closes_the_stream_and_stops_the_server(backend, server, local_mo
     assert counting.produced < full_pieces / 2
 
 
+def test_a_failure_during_generation_reaches_the_client(backend, server) -> None:
+    _, counting = server
+    counting.fail_after = 2
+    try:
+        pieces = []
+        with pytest.raises(GenerationError, match="failed on purpose"):
+            for piece in backend.stream(PROMPT, GenerationConfig(max_new_tokens=10)):
+                pieces.append(piece)
+        assert len(pieces) == 2
+    finally:
+        counting.fail_after = None
+
+
+def test_concurrent_requests_each_get_their_own_answer(backend, local_model) -> None:
+    prompts = [PROMPT, "import os\n\ndef main():\n", "class Stack:\n    def push(self, item):\n"]
+    expected = [local_model.generate(p, max_new_tokens=12) for p in prompts]
+    results: dict[int, str] = {}
+
+    def ask(i: int) -> None:
+        results[i] = "".join(backend.stream(prompts[i], GenerationConfig(max_new_tokens=12)))
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [results.get(i) for i in range(len(prompts))] == expected
+
+
+def test_batch_of_prompts_in_one_request(backend, local_model) -> None:
+    prompts = [PROMPT, "import os\n\ndef main():\n"]
+    texts = backend.generate_batch(prompts, GenerationConfig(max_new_tokens=10))
+    assert texts == [local_model.generate(p, max_new_tokens=10) for p in prompts]
+    assert backend.generate_batch([], GenerationConfig()) == []
+
+
+def test_several_choices_over_http(tiny_gptbigcode_dir, server) -> None:
+    from engine import load_model
+
+    url, _ = server
+    remote = load_model(url, backend="http", api_key=TOKEN)
+    try:
+        completion = remote.complete("def add(a, b):\n    ", "\n", n=3, max_new_tokens=8, seed=1)
+        assert completion.model == remote.name and remote.backend_name == "http"
+        assert 1 <= len(completion.choices) <= 3
+    finally:
+        remote.close()
+
+
 def test_non_streaming_completion_wire_format(server, local_model) -> None:
     url, _ = server
     body = {"prompt": PROMPT, "max_tokens": 5, "temperature": 0, "n": 2}
@@ -224,6 +276,14 @@ def test_bad_requests_get_clear_errors(server, path, body, status, fragment) -> 
     response = httpx.post(f"{url}{path}", json=body, headers=_headers(), timeout=60)
     assert response.status_code == status
     assert fragment in response.json()["error"]["message"]
+
+
+def test_malformed_json_is_a_clear_error(server) -> None:
+    url, _ = server
+    headers = {**_headers(), "content-type": "application/json"}
+    response = httpx.post(f"{url}/completions", content=b"{not json", headers=headers, timeout=10)
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["error"]["message"]
 
 
 def test_token_is_required(server) -> None:

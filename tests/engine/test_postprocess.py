@@ -135,6 +135,11 @@ def test_trims_a_repeated_rest_of_line() -> None:
     assert trim_suffix_overlap("a, b, key=1)", ", key=1)\n") == "a, b"
 
 
+def test_trims_repeated_punctuation_after_the_cursor() -> None:
+    assert trim_suffix_overlap("=None, c=3):", "):\n    pass\n") == "=None, c=3"
+    assert trim_suffix_overlap(' world")', '")\n') == " world"
+
+
 def test_brackets_alone_are_left_to_the_bracket_rule() -> None:
     assert trim_suffix_overlap("f(a))", ")\n") == "f(a))"
 

@@ -146,7 +146,7 @@ def test_pipeline_runs_every_stage_and_resumes(corpus: Path, tmp_path: Path, san
     assert list(summary) == list(STAGES)
     assert summary["seeds"]["kept"] == 3
     assert summary["judge"]["kept"] == 2 and summary["judge"]["dropped"] == {
-        "dropped: docstring_judged_poor": 1
+        "docstring_judged_poor": 1
     }
     assert summary["responses"]["kept"] == 2
     assert summary["validated"]["kept"] == 1  # clamp's instruction never got a passing response

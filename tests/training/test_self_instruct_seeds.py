@@ -111,3 +111,39 @@ def test_gather_seeds_type_checks_with_pyright(corpus: Path, tmp_path: Path) -> 
     dropped = dict(counts["dropped"])
     dropped.pop("unparsable_file", None)
     assert counts["input"] == counts["kept"] + sum(dropped.values())
+
+
+def test_a_corpus_folder_is_read_from_its_train_shards(tmp_path: Path) -> None:
+    import gzip
+    import json
+
+    from training.self_instruct.pipeline import expand_sources
+
+    corpus = tmp_path / "corpus"
+    (corpus / "train").mkdir(parents=True)
+    (corpus / "heldout").mkdir()
+    row = {"content": GOOD, "max_stars_repo_name": "demo/repo", "max_stars_repo_path": "lib.py",
+           "max_stars_repo_licenses": ["MIT"]}  # fmt: skip
+    with gzip.open(corpus / "train" / "train-00000.jsonl.gz", "wt") as f:
+        f.write(json.dumps(row) + "\n")
+    with gzip.open(corpus / "heldout" / "heldout-00000.jsonl.gz", "wt") as f:
+        f.write(json.dumps({**row, "content": WITH_IMPORT}) + "\n")
+    assert expand_sources([str(corpus)]) == [str(corpus / "train" / "train-00000.jsonl.gz")]
+    out = StageFile(tmp_path / "run", "seeds")
+    gather_seeds([str(corpus)], out, SelfInstructConfig(typecheck=False), progress=False)
+    assert [(r["name"], r["repo"], r["license"]) for r in out.read()] == [("clamp", "demo/repo", "MIT")]
+
+
+def test_extra_benchmark_files_decontaminate_too(corpus: Path, tmp_path: Path) -> None:
+    import json
+
+    from attribution.sources import iter_source_files
+
+    mbpp = tmp_path / "mbpp.jsonl"
+    code = WITH_IMPORT.strip()  # the benchmark's reference solution appears verbatim in the corpus
+    mbpp.write_text(json.dumps({"task_id": 7, "text": "hypotenuse", "code": code, "test_list": []}) + "\n")
+    drops: Counter = Counter()
+    seeds = list(extract_seeds(iter_source_files([corpus], extensions=[".py"]), drops))
+    kept = {s.name for s in decontaminate(seeds, drops, files=[str(mbpp)])}
+    assert "hypotenuse" not in kept and "clamp" in kept
+    assert drops["benchmark_contamination"] == 2  # HumanEval/0's copy and the MBPP-style program

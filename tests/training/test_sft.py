@@ -57,6 +57,20 @@ def test_full_fine_tuning_lowers_the_loss(tiny_gptbigcode_dir, data_file: Path, 
     log = [json.loads(line) for line in (tmp_path / "sft" / "sft_log.jsonl").read_text().splitlines()]
     assert len(log) == 12
     assert (tmp_path / "sft" / "hf" / "config.json").exists()
+    assert log[-1]["tokens"] > log[0]["tokens"] > 0
+
+
+def test_output_is_exported_to_an_engine_bundle(tiny_gptbigcode_dir, data_file: Path, tmp_path: Path) -> None:
+    from training.export import export_bundle
+
+    cfg = SFTConfig(model=str(tiny_gptbigcode_dir), data=str(data_file), out=str(tmp_path / "sft"), epochs=1,
+                    batch_size=8, max_seq_len=64)  # fmt: skip
+    run_sft(cfg, progress=False)
+    bundle = export_bundle(tmp_path / "sft", tmp_path / "bundle", name="tiny-sft")
+    manifest = json.loads((bundle / "stackcoder.json").read_text())
+    assert manifest["hf"] == "hf" and (bundle / manifest["ct2"]["int8"]).is_dir()
+    tokenizer_config = json.loads((bundle / "hf" / "tokenizer_config.json").read_text())
+    assert "### Instruction" in tokenizer_config["chat_template"]
 
 
 def test_lora_is_merged_and_the_engine_chats_in_the_instruct_format(

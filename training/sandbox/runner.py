@@ -142,10 +142,9 @@ class Sandbox:
     def _execute(self, mode: IsolationMode, code: str, limits: Limits) -> ExecutionResult:
         host_dir = tempfile.mkdtemp(prefix="stackcoder-sandbox-")
         try:
-            job = self._write_job(host_dir, code, limits)
             try:
-                launch = mode.build(job)
-            except OSError as exc:
+                launch = mode.build(self._write_job(host_dir, code, limits))
+            except (OSError, ValueError) as exc:  # disk full, unencodable source text
                 return self._error(mode, f"could not prepare the execution: {exc}")
             return self._spawn(mode, launch, limits)
         finally:

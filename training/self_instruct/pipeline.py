@@ -37,6 +37,7 @@ class SelfInstructConfig:
     typecheck: bool = True  # pyright, 0 errors required
     judge: bool = True  # docstring-quality judgement by the model
     dedup_threshold: float = 0.5  # MinHash Jaccard above which seeds are near-duplicates
+    benchmark_files: tuple[str, ...] = ()  # extra benchmark jsonl files to decontaminate against (MBPP...)
     responses_per_instruction: int = 5  # I->R samples per instruction
     temperature: float = 0.7  # sampling temperature of S->C, C->I and I->R
     instruction_tokens: int = 256  # C->I generation budget
@@ -61,6 +62,25 @@ class SelfInstructConfig:
             raise ConfigError("--instruction-tokens and --response-tokens must be at least 16")
 
 
+_SHARD_PATTERNS = ("*.jsonl.gz", "*.jsonl", "*.parquet")
+
+
+def expand_sources(sources: Sequence[str]) -> list[str]:
+    """Corpus folders (the output of `train corpus`: train/ and heldout/ shards) become their train shards;
+    other folders and files are kept as they are."""
+    expanded: list[str] = []
+    for source in sources:
+        path = Path(source)
+        shard_dir = path / "train" if (path / "train").is_dir() else path
+        shards = (
+            sorted(str(f) for pattern in _SHARD_PATTERNS for f in shard_dir.glob(pattern))
+            if path.is_dir()
+            else []
+        )
+        expanded.extend(shards or [source])
+    return expanded
+
+
 def gather_seeds(
     sources: Sequence[str], out: StageFile, config: SelfInstructConfig, progress: bool = True
 ) -> dict:
@@ -79,7 +99,7 @@ def gather_seeds(
     drops: Counter = Counter()
     stats = SkipStats()
     files = tqdm(
-        iter_source_files(sources, extensions=[".py"], stats=stats),
+        iter_source_files(expand_sources(sources), extensions=[".py"], stats=stats),
         desc="seeds: files",
         unit="file",
         disable=not progress,
@@ -87,7 +107,7 @@ def gather_seeds(
     extracted = list(extract_seeds(files, drops))
     found = len(extracted) + sum(drops.values()) - drops["unparsable_file"]
     seeds = near_dedup(extracted, drops, config.dedup_threshold)
-    seeds = decontaminate(seeds, drops)
+    seeds = decontaminate(seeds, drops, files=config.benchmark_files)
     if config.typecheck and seeds:
         errors = pyright_errors([s.code for s in seeds])
         drops["pyright_errors"] += sum(1 for e in errors if e)

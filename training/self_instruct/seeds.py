@@ -13,10 +13,19 @@ import ast
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["Seed", "FILTERS", "BANNED_IMPORTS", "extract_seeds", "filter_seed", "near_dedup", "decontaminate"]
+__all__ = [
+    "Seed",
+    "FILTERS",
+    "BANNED_IMPORTS",
+    "extract_seeds",
+    "filter_seed",
+    "near_dedup",
+    "decontaminate",
+    "benchmark_file_sequences",
+]
 
 MAX_LINES = 150
 # Modules whose use makes a function about the system rather than about computation (and unsafe or
@@ -206,13 +215,51 @@ def extract_seeds(files: Iterable, drops: Counter) -> Iterator[Seed]:
             )
 
 
+def benchmark_file_sequences(path: str, min_lines: int = 3) -> list[tuple[str, list[str]]]:
+    """Contaminating sequences of a benchmark jsonl (MBPP's ``code``, HumanEval-style
+    ``prompt`` + ``canonical_solution``, or ``solution``): each program of at least ``min_lines``
+    normalised lines."""
+    import json
+
+    from training.decontam import _normalise
+    from training.errors import ConfigError
+
+    sequences = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                code = (
+                    record.get("code")
+                    or record.get("solution")
+                    or (record.get("prompt", "") + record.get("canonical_solution", ""))
+                )
+                lines = _normalise(code or "")
+                if len(lines) >= min_lines:
+                    sequences.append((f"{path}:{record.get('task_id', number)}", lines))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"benchmark file {path} cannot be read as jsonl ({exc}); pass MBPP-style jsonl"
+        ) from exc
+    return sequences
+
+
 def decontaminate(
-    seeds: Iterable[Seed], drops: Counter, benchmarks: tuple[str, ...] = ("humaneval",)
+    seeds: Iterable[Seed],
+    drops: Counter,
+    benchmarks: tuple[str, ...] = ("humaneval",),
+    files: Sequence[str] = (),
 ) -> list[Seed]:
-    """Drop seeds that contain a benchmark problem (``training.decontam``)."""
+    """Drop seeds that contain a benchmark problem: the named benchmarks of ``training.decontam``
+    plus the programs of benchmark jsonl ``files`` (e.g. MBPP's, which no installed package ships)."""
     from training.decontam import Decontaminator
 
     checker = Decontaminator.for_benchmarks(benchmarks)
+    if files:
+        extra = [seq for path in files for seq in benchmark_file_sequences(path)]
+        checker = Decontaminator(checker.sequences + extra)
     kept = []
     for seed in seeds:
         if checker.match(seed.code):

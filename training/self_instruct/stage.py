@@ -51,9 +51,12 @@ def run_prompt_stage(
     generate_all(
         model, jobs, sampling, on_result, concurrency=concurrency, seed=seed, desc=desc, progress=progress
     )
-    counts: Counter = Counter()
+    kept, dropped = 0, Counter()
     for record in out.read():
-        counts["kept" if record.get("kept") else f"dropped: {record.get('reason', 'unknown')}"] += 1
-    result = {"input": len(done) + len(todo), "kept": counts.pop("kept", 0), "dropped": dict(counts)}
+        if record.get("kept"):
+            kept += 1
+        else:
+            dropped[record.get("reason", "unknown")] += 1
+    result = {"input": len(done) + len(todo), "kept": kept, "dropped": dict(dropped)}
     out.finish(result)
     return result
