@@ -212,7 +212,9 @@ class Index:
                 start = prev = q
                 cur_file, cur_diag = f, d
             spans.append((cur_file, start, prev + window, start + cur_diag))
-            for file_id, q_start, q_end, s_start in spans:
+            # Only the longest spans can make it into a report: extend just those.
+            spans.sort(key=lambda span: span[1] - span[2])
+            for file_id, q_start, q_end, s_start in spans[: 3 * self.config.max_matches]:
                 s_end = s_start + (q_end - q_start)
                 source, base, first_line = self._source_region(seg_index, file_id, s_start, s_end)
                 q_start, q_end, s_start, s_end = _extend(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import configparser
 import email.parser
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -458,18 +459,21 @@ def _from_metadata_dirs(repo_dir: Path) -> str | None:
 
 
 def _from_spdx_headers(repo_dir: Path) -> str | None:
+    """The first ``SPDX-License-Identifier`` among the first source files of a walk."""
     seen = 0
-    for path in sorted(repo_dir.rglob("*")):
-        if seen >= _MAX_HEADER_FILES:
-            break
-        if path.suffix not in _SOURCE_SUFFIXES or not path.is_file():
-            continue
-        seen += 1
-        match = _SPDX_HEADER_RE.search(_read_text(path, 4096))
-        if match:
-            found = _spdx_expression(match.group(1))
-            if found:
-                return found
+    for dirpath, dirnames, filenames in os.walk(repo_dir):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "node_modules")
+        for name in sorted(filenames):
+            if os.path.splitext(name)[1] not in _SOURCE_SUFFIXES:
+                continue
+            seen += 1
+            match = _SPDX_HEADER_RE.search(_read_text(Path(dirpath) / name, 4096))
+            if match:
+                found = _spdx_expression(match.group(1))
+                if found:
+                    return found
+            if seen >= _MAX_HEADER_FILES:
+                return None
     return None
 
 

@@ -19,6 +19,7 @@ Backends, built from a plain dict like datasketch's storage (``{"type": "arrays"
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cache
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +33,7 @@ __all__ = ["band_keys", "ArrayLSH", "RedisLSH", "LSH_BACKENDS", "lsh_backend", "
 _BAND_BASE = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
+@cache
 def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     """datasketch's choice of ``(b, r)`` for a Jaccard threshold (equal weights of errors)."""
     from datasketch.lsh import _optimal_param

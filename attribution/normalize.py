@@ -48,26 +48,40 @@ class Normalized:
         return first, last
 
 
+# Characters ``str.split()`` treats as whitespace (all below U+3001), and the line breaks of
+# ``str.splitlines()`` (``\r\n`` counts once), so lines agree with the rest of the package.
+_SPACE_LIMIT = 0x3001
+_IS_SPACE = np.array([chr(i).isspace() for i in range(_SPACE_LIMIT)], dtype=bool)
+_BREAKS = np.array([0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029], dtype=np.uint32)
+
+
 def normalize(text: str) -> Normalized:
-    """Strip indentation and collapse whitespace runs (line breaks included) into single spaces."""
-    parts: list[str] = []
-    line_numbers: list[int] = []
-    lengths: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        squashed = " ".join(line.split())
-        if squashed:
-            parts.append(squashed)
-            line_numbers.append(number)
-            lengths.append(len(squashed) + 1)  # the joining space belongs to the line before it
-    if not parts:
+    """Strip indentation and collapse whitespace runs (line breaks included) into single spaces.
+
+    The result equals ``" ".join(text.split())``; each character keeps its source line (a joining
+    space belongs to the line before it).
+    """
+    codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+    if len(codes) == 0:
         return Normalized("", np.empty(0, dtype=np.int32))
-    joined = " ".join(parts)
-    lines = np.repeat(np.asarray(line_numbers, dtype=np.int32), lengths)[: len(joined)]
-    return Normalized(joined, lines)
+    space = _IS_SPACE[np.minimum(codes, _SPACE_LIMIT - 1)] & (codes < _SPACE_LIMIT)
+    solid = ~space
+    if not solid.any():
+        return Normalized("", np.empty(0, dtype=np.int32))
+    last_solid = int(np.flatnonzero(solid)[-1])
+    separator = np.zeros(len(codes), dtype=bool)
+    separator[1:] = space[1:] & solid[:-1]
+    separator[last_solid:] = False
+    keep = solid | separator
+    breaks = np.isin(codes, _BREAKS)
+    breaks[1:] &= ~((codes[1:] == 0x0A) & (codes[:-1] == 0x0D))
+    line_of = (np.cumsum(breaks) - breaks + 1).astype(np.int32)
+    kept = np.where(separator, np.uint32(0x20), codes)[keep]
+    return Normalized(kept.tobytes().decode("utf-32-le", errors="surrogatepass"), line_of[keep])
 
 
 def _code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32).astype(np.uint64)
 
 
 def window_hashes(text: str, stride: int) -> tuple[np.ndarray, np.ndarray]:

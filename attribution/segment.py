@@ -329,8 +329,23 @@ class Segment:
         if len(self.win_hash) == 0 or len(hashes) == 0:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty, empty
-        lo = np.searchsorted(self.win_hash, hashes, side="left")
-        hi = np.searchsorted(self.win_hash, hashes, side="right")
+        # Sorted needles keep the binary searches cache-friendly; most windows miss, so the
+        # right bound is only searched for the hits.
+        order = np.argsort(hashes, kind="stable")
+        needles = hashes[order]
+        lo_sorted = np.searchsorted(self.win_hash, needles, side="left")
+        inside = lo_sorted < len(self.win_hash)
+        found = np.zeros(len(needles), dtype=bool)
+        found[inside] = self.win_hash[lo_sorted[inside]] == needles[inside]
+        if not found.any():
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty
+        hi_sorted = lo_sorted.copy()
+        hi_sorted[found] = np.searchsorted(self.win_hash, needles[found], side="right")
+        lo = np.empty_like(lo_sorted)
+        hi = np.empty_like(hi_sorted)
+        lo[order] = lo_sorted
+        hi[order] = hi_sorted
         counts = hi - lo
         hit = np.flatnonzero((counts > 0) & (counts <= max_locations))
         if len(hit) == 0:

@@ -267,10 +267,11 @@ def minhash_signatures(
         if hi > lo:
             with np.errstate(over="ignore"):
                 mixed = _fmix(hashes[lo:hi], 32)
-                permuted = mixed[:, None] * a[None, :] + b[None, :]
+                # (num_perm, n) layout: reduceat along the contiguous axis is ~30x faster.
+                permuted = a[:, None] * mixed[None, :] + b[:, None]
             starts = offsets[start_set:end_set] - lo
             nonempty = offsets[start_set + 1 : end_set + 1] > offsets[start_set:end_set]
-            mins = np.minimum.reduceat(permuted, starts[nonempty], axis=0)
-            out[start_set:end_set][nonempty] = mins
+            mins = np.minimum.reduceat(permuted, starts[nonempty], axis=1)
+            out[start_set:end_set][nonempty] = mins.T
         start_set = end_set
     return out

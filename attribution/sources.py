@@ -233,9 +233,13 @@ def _walk_files(root: Path) -> Iterator[Path]:
 
 
 def _iter_repository(name: str, repo_dir: Path, flt: _Filter, recursive: bool = True) -> Iterator[SourceFile]:
-    license_id = detect_license(repo_dir)
+    paths = (
+        list(_walk_files(repo_dir)) if recursive else [p for p in sorted(repo_dir.iterdir()) if p.is_file()]
+    )
+    if not paths:
+        return
+    license_id = detect_license(repo_dir) if recursive else (_license_of_loose_files(repo_dir))
     url = _repo_url(repo_dir)
-    paths = _walk_files(repo_dir) if recursive else (p for p in sorted(repo_dir.iterdir()) if p.is_file())
     for path in paths:
         rel = path.relative_to(repo_dir).as_posix()
         if path.is_symlink() or not flt.wants_path(rel):
@@ -255,6 +259,13 @@ def _iter_repository(name: str, repo_dir: Path, flt: _Filter, recursive: bool = 
             continue
         if flt.keep(content, size):
             yield SourceFile(repo=name, path=rel, license=license_id, content=content, url=url)
+
+
+def _license_of_loose_files(folder: Path) -> str:
+    """License of files lying directly in a folder of repositories: its own license files only."""
+    from attribution.licenses import _from_license_files
+
+    return _from_license_files(folder) or UNKNOWN
 
 
 def _iter_folder(folder: Path, flt: _Filter) -> Iterator[SourceFile]:

@@ -32,6 +32,8 @@ import textwrap as textwrap_module
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -63,40 +65,45 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def run_session(
-    model, before: str, typed: str, after: str, *, use_cache: bool, prefetch: bool, new_tokens: int
-):
-    latencies, model_runs, prefetch_runs, prefetch_times, hits = [], 0, 0, [], 0
-    model.cache.clear()
-    rss_start = rss_bytes()
-    for i in range(1, len(typed) + 1):
-        prefix = before + typed[:i]
+class Session:
+    """One configuration's model and counters while the keystrokes are replayed."""
+
+    def __init__(self, name: str, model, *, use_cache: bool, prefetch: bool) -> None:
+        self.name, self.model, self.use_cache, self.prefetch = name, model, use_cache, prefetch
+        self.latencies: list[float] = []
+        self.model_runs = self.cache_hits = self.prefetch_runs = 0
+        self.prefetch_times: list[float] = []
+
+    def keystroke(self, prefix: str, suffix: str, new_tokens: int) -> None:
         start = time.perf_counter()
-        completion = model.complete(prefix, after, max_new_tokens=new_tokens, use_cache=use_cache)
-        latencies.append((time.perf_counter() - start) * 1000)
+        completion = self.model.complete(prefix, suffix, max_new_tokens=new_tokens, use_cache=self.use_cache)
+        self.latencies.append((time.perf_counter() - start) * 1000)
         if completion.cached:
-            hits += 1
+            self.cache_hits += 1
         else:
-            model_runs += 1
-        if prefetch and completion.text and model.cache.get(prefix + completion.text, after) is None:
-            t0 = time.perf_counter()
-            model.complete(prefix + completion.text, after, max_new_tokens=new_tokens, use_cache=True)
-            prefetch_times.append((time.perf_counter() - t0) * 1000)
-            prefetch_runs += 1
-    cache_bytes = (
-        sum(len(p) + len(s) + len(t) for (p, s), t in model.cache._entries.items()) if use_cache else 0
-    )
-    return {
-        "median": statistics.median(latencies),
-        "p95": percentile(latencies, 0.95),
-        "mean": statistics.fmean(latencies),
-        "model_runs": model_runs,
-        "cache_hits": hits,
-        "prefetch_runs": prefetch_runs,
-        "prefetch_ms": statistics.median(prefetch_times) if prefetch_times else 0.0,
-        "rss_delta": rss_bytes() - rss_start,
-        "cache_bytes": cache_bytes,
-    }
+            self.model_runs += 1
+        if self.prefetch and completion.text:
+            ahead = prefix + completion.text
+            if self.model.cache.get(ahead, suffix) is None:  # idle time before the next keystroke
+                start = time.perf_counter()
+                self.model.complete(ahead, suffix, max_new_tokens=new_tokens, use_cache=True)
+                self.prefetch_times.append((time.perf_counter() - start) * 1000)
+                self.prefetch_runs += 1
+
+    def row(self) -> dict:
+        cache = self.model.cache
+        return {
+            "name": self.name,
+            "median": statistics.median(self.latencies),
+            "p95": percentile(self.latencies, 0.95),
+            "model_runs": self.model_runs,
+            "cache_hits": self.cache_hits,
+            "prefetch_runs": self.prefetch_runs,
+            "prefetch_ms": statistics.median(self.prefetch_times) if self.prefetch_times else 0.0,
+            "head_reuses": self.model.backend.static_prompt_hits,
+            "head_mb": self.model.backend._static_bytes / 2**20,
+            "cache_kb": sum(len(p) + len(s) + len(t) for (p, s), t in cache._entries.items()) / 1e3,
+        }
 
 
 def load(model_path: str | None, threads: int, static: bool, max_prompt_tokens: int):
@@ -149,47 +156,43 @@ def main() -> int:
     before, body, after = session_texts()
     typed = body[: args.keystrokes]
     load_start = os.getloadavg()
-    results = []
     wanted = set(args.only.split(",")) if args.only else None
+    sessions = []
+    rss_before = rss_bytes()
     for name, options in CONFIGS:
         if wanted and name not in wanted:
             continue
         model = load(args.model, args.threads, options["static"], args.max_prompt_tokens)
         model.complete(before, after, max_new_tokens=4, use_cache=False)  # warm-up
-        stats = run_session(
-            model,
-            before,
-            typed,
-            after,
-            use_cache=options["use_cache"],
-            prefetch=options["prefetch"],
-            new_tokens=args.new_tokens,
-        )
-        stats["static_hits"] = model.backend.static_prompt_hits
-        stats["name"] = name
-        results.append(stats)
-        print(f"  {name:10s} median {stats['median']:7.1f} ms  p95 {stats['p95']:7.1f} ms", file=sys.stderr)
-        model.close()
+        sessions.append(Session(name, model, use_cache=options["use_cache"], prefetch=options["prefetch"]))
+    # Interleaved: every keystroke is answered by each configuration in turn, so a change in
+    # machine load hits all of them alike.
+    for i in tqdm(range(1, len(typed) + 1), desc="keystrokes", unit="key"):
+        for session in sessions:
+            session.keystroke(before + typed[:i], after, args.new_tokens)
+    rows = [session.row() for session in sessions]
+    rss_after = rss_bytes()
 
     print(
         f"\n{len(typed)} keystrokes, a completion of up to {args.new_tokens} tokens after each, prompts budgeted to "
-        f"{args.max_prompt_tokens} tokens, {args.threads} threads, CTranslate2 int8; load average at start "
-        f"{load_start[0]:.2f}, at end {os.getloadavg()[0]:.2f}\n"
+        f"{args.max_prompt_tokens} tokens, {args.threads} threads, CTranslate2 int8, model "
+        f"{sessions[0].model.name if sessions else '-'}; load average at start {load_start[0]:.2f}, "
+        f"at end {os.getloadavg()[0]:.2f}; process RSS {rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MB\n"
     )
-    base = results[0]["median"] if results else 1.0
+    base = rows[0]["median"] if rows else 1.0
     print(
-        f"| {'configuration':13s} | {'median ms':>9s} | {'p95 ms':>8s} | {'vs naive':>8s} | {'model runs':>10s} "
-        f"| {'cache hits':>10s} | {'head reuses':>11s} | {'prefetch runs (median ms)':>25s} | {'RSS growth MB':>13s} "
-        f"| {'cache KB':>8s} |"
+        "| configuration | median ms | p95 ms | median vs naive | model runs | cache hits | head reuses "
+        "| prefetch runs (median ms) | cached heads MB | completion cache KB |"
     )
-    print("|" + "|".join(["---------------"] + ["-----------"] * 9) + "|")
-    for r in results:
-        prefetch = f"{r['prefetch_runs']} ({r['prefetch_ms']:.0f})"
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
         print(
-            f"| {r['name']:13s} | {r['median']:9.1f} | {r['p95']:8.1f} | {base / r['median']:7.2f}x | {r['model_runs']:10d} "
-            f"| {r['cache_hits']:10d} | {r['static_hits']:11d} | {prefetch:>25s} | {r['rss_delta'] / 1e6:13.1f} "
-            f"| {r['cache_bytes'] / 1e3:8.1f} |"
+            f"| {r['name']} | {r['median']:.1f} | {r['p95']:.1f} | {base / r['median']:.2f}x | {r['model_runs']} "
+            f"| {r['cache_hits']} | {r['head_reuses']} | {r['prefetch_runs']} ({r['prefetch_ms']:.0f}) "
+            f"| {r['head_mb']:.1f} | {r['cache_kb']:.1f} |"
         )
+    for session in sessions:
+        session.model.close()
     return 0
 
 

@@ -45,7 +45,7 @@ class ModelHost:
 
         return str(default_model_path())
 
-    def load(self, settings: ModelSettings, max_prompt_tokens: int | None = None) -> Any:
+    def load(self, settings: ModelSettings) -> Any:
         """Load (or reload) the model for ``settings``; blocking, call it from a worker thread.
 
         Records success or the error in ``state``; raises the engine's error on failure.
@@ -60,12 +60,7 @@ class ModelHost:
                 from engine import load_model
 
                 target = settings.url if settings.backend == "http" and settings.url else settings.path
-                model = load_model(
-                    target,
-                    backend=settings.backend,
-                    threads=settings.threads,
-                    max_prompt_tokens=max_prompt_tokens,
-                )
+                model = load_model(target, backend=settings.backend, threads=settings.threads)
             except Exception as exc:
                 self.state.error = str(exc) or exc.__class__.__name__
                 old, old_scheduler = self.model, self.scheduler
@@ -87,6 +82,14 @@ class ModelHost:
             self.state.name = getattr(model, "name", None)
             log.info("model %s loaded from %s (%s)", self.state.name, self.state.path, settings.backend)
             return model
+
+    def set_prompt_budget(self, max_prompt_tokens: int, max_new_tokens: int) -> None:
+        """Budget completion prompts to ``max_prompt_tokens``, within the model's context window."""
+        model = self.model
+        if model is not None:
+            window = int(getattr(model, "context_window", 0) or 0)
+            room = window - max_new_tokens if window else max_prompt_tokens
+            model.max_prompt_tokens = max(16, min(max_prompt_tokens, room))
 
     @staticmethod
     def _close(model: Any) -> None:

@@ -111,8 +111,8 @@ class StackCoderServer(LanguageServer):
         if self.model_ready.is_set() or self.status.model.error is not None:
             if new.model != old.model:
                 self.spawn(self.load_model())
-            elif new.completion.max_prompt_tokens != old.completion.max_prompt_tokens and self.models.model:
-                self.models.model.max_prompt_tokens = new.completion.max_prompt_tokens
+            elif new.completion != old.completion:
+                self.models.set_prompt_budget(new.completion.max_prompt_tokens, new.completion.max_new_tokens)
             if new.provenance.index_path != old.provenance.index_path:
                 self.spawn(self.open_index())
         return new
@@ -153,8 +153,9 @@ class StackCoderServer(LanguageServer):
                 progress = False
         settings = self.settings.model
         try:
-            await asyncio.get_running_loop().run_in_executor(
-                None, self.models.load, settings, self.settings.completion.max_prompt_tokens
+            await asyncio.get_running_loop().run_in_executor(None, self.models.load, settings)
+            self.models.set_prompt_budget(
+                self.settings.completion.max_prompt_tokens, self.settings.completion.max_new_tokens
             )
             message = f"model {self.status.model.name} ready"
         except Exception as exc:

@@ -61,7 +61,7 @@ trap stop EXIT
 trap 'echo; echo "stopping code-server"; exit 0' INT TERM
 
 for _ in $(seq 1 120); do
-  if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
+  if .venv/bin/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=2)" 2>/dev/null; then
     echo
     echo "stackcoder is running in VS Code (code-server) at:"
     echo "    http://127.0.0.1:$PORT/?folder=$WORKSPACE"

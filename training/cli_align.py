@@ -57,7 +57,8 @@ def _add_self_instruct(stages: argparse._SubParsersAction) -> None:
             "Self-OSS-Instruct: gather documented Python functions from SOURCE as seeds (filters, pyright, "
             "decontamination, MinHash near-dedup, docstring judgement by the model), turn each seed into concepts "
             "and an instruction, sample responses with tests, execute them in the sandbox, keep one passing response "
-            "per instruction and deduplicate. Every stage writes a jsonl in --out and a rerun resumes where it stopped. "
+            "per instruction and deduplicate. Every stage writes a jsonl in --out and a rerun resumes where it stopped "
+            "(delete a stage's .done.json to recompute it; the later stages follow). "
             "The result, OUT/dataset.jsonl, is what `stackcoder train sft --data` reads."
         ),
     )

@@ -239,8 +239,143 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_eval(stages: argparse._SubParsersAction) -> None:
+    p = stages.add_parser(
+        "eval",
+        help="held-out perplexity and single-line FIM exact match of a checkpoint",
+        description="Evaluate a Hugging Face checkpoint (or a bundle's hf/ folder): held-out loss in nats/token and "
+        "bits/byte, and single-line FIM exact match on held-out functions and HumanEval canonical solutions. "
+        "Prints a table; with --out writes eval.json and eval.png.",
+    )
+    p.add_argument("--model", required=True, help="checkpoint folder, run folder or model bundle")
+    p.add_argument("--corpus", required=True, help="corpus folder whose heldout/ split is evaluated")
+    p.add_argument("--out", help="folder for eval.json and eval.png")
+    p.add_argument("--n-fim", type=int, default=200, help="held-out FIM cases (default: 200)")
+    p.add_argument("--eval-blocks", type=int, default=64, help="held-out rows for the loss (default: 64)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.set_defaults(handler=_run_eval)
+
+
+def _hf_dir(path: str) -> Path:
+    from training.checkpoint import find_checkpoint
+
+    ckpt = find_checkpoint(path)
+    return (
+        ckpt / "hf"
+        if ckpt is not None
+        else (Path(path) / "hf" if (Path(path) / "hf").is_dir() else Path(path))
+    )
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_model, results_table
+
+    results = evaluate_model(
+        _hf_dir(args.model),
+        args.corpus,
+        args.out,
+        n_fim=args.n_fim,
+        eval_blocks=args.eval_blocks,
+        threads=args.threads,
+    )
+    print(results_table(results))
+    return 0
+
+
+def _add_export(stages: argparse._SubParsersAction) -> None:
+    p = stages.add_parser(
+        "export",
+        help="export a checkpoint as the engine's model bundle with a model card",
+        description="Copy a run's checkpoint into a model bundle (stackcoder.json, hf/, ct2-int8/ converted by the "
+        "engine, train_state.json, loss.png), evaluate it (unless --no-eval) and write its README.md model card.",
+    )
+    p.add_argument("run", help="pretrain run folder (or checkpoint folder)")
+    p.add_argument(
+        "--out", default="models/stackcoder-mini", help="bundle folder (default: models/stackcoder-mini)"
+    )
+    p.add_argument("--name", default="stackcoder-mini", help="model name in the manifest")
+    p.add_argument("--corpus", help="corpus folder (for the evaluation and the data section of the card)")
+    p.add_argument("--tokenizer", help="tokenizer folder (for the tokenizer section of the card)")
+    p.add_argument("--no-eval", action="store_true", help="skip the evaluation")
+    p.add_argument("--n-fim", type=int, default=200, help="held-out FIM cases evaluated (default: 200)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads for the evaluation (0 = default)")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle")
+    p.set_defaults(handler=_run_export)
+
+
+def reproduce_commands(state: dict, corpus_card: dict | None) -> list[str]:
+    """The commands that rebuild the corpus, tokenizer and model of a run."""
+    cfg = state.get("config", {})
+    defaults = _pretrain_defaults()
+    flags = " ".join(
+        f"--{k.replace('_', '-')} {v}"
+        for k, v in cfg.items()
+        if k not in ("corpus", "tokenizer", "out", "bf16") and v is not None and defaults.get(k) != v
+    )
+    cmds = []
+    if corpus_card:
+        heldout = ",".join(
+            sorted(r for r, i in corpus_card["repositories"].items() if i.get("split") == "heldout")
+        )
+        cmds.append(
+            "stackcoder train corpus --pypi training/data/pypi_packages.txt --stdlib <python>/lib/python3.11 "
+            f"--heldout-repos '{heldout}' --out {cfg.get('corpus')}"
+        )
+    cmds.append(
+        f"stackcoder train tokenizer --corpus {cfg.get('corpus')} --out {cfg.get('tokenizer')} --vocab-size "
+        f"{state.get('model', {}).get('vocab_size')}"
+    )
+    cmds.append(
+        f"stackcoder train pretrain --corpus {cfg.get('corpus')} --tokenizer {cfg.get('tokenizer')} "
+        f"--out {cfg.get('out')} {flags}".rstrip()
+    )
+    cmds.append(
+        f"stackcoder train export {cfg.get('out')} --out models/stackcoder-mini --corpus {cfg.get('corpus')} "
+        f"--tokenizer {cfg.get('tokenizer')} --force"
+    )
+    return cmds
+
+
+def _pretrain_defaults() -> dict:
+    from dataclasses import asdict
+
+    from training.pretrain_config import PretrainConfig
+
+    return asdict(PretrainConfig(corpus="", tokenizer="", out=""))
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from training.export import export_bundle
+    from training.model_card import write_model_card
+
+    bundle = export_bundle(args.run, args.out, name=args.name, force=args.force)
+    if not args.no_eval:
+        if not args.corpus:
+            from training.errors import ExportError
+
+            raise ExportError("the evaluation needs the corpus; pass --corpus DIR or --no-eval.")
+        from training.evaluate import evaluate_model, results_table
+
+        print(
+            results_table(
+                evaluate_model(bundle / "hf", args.corpus, bundle, n_fim=args.n_fim, threads=args.threads)
+            )
+        )
+    state = json.loads((bundle / "train_state.json").read_text(encoding="utf-8"))
+    card = None
+    if args.corpus and (Path(args.corpus) / "data_card.json").is_file():
+        card = json.loads((Path(args.corpus) / "data_card.json").read_text(encoding="utf-8"))
+    write_model_card(
+        bundle, corpus=args.corpus, tokenizer=args.tokenizer, commands=reproduce_commands(state, card)
+    )
+    print(f"bundle written to {bundle}")
+    return 0
+
+
 def register_stages(stages: argparse._SubParsersAction) -> None:
     """Add the corpus, tokenizer, pretrain, eval and export stages to `stackcoder train`."""
     _add_corpus(stages)
     _add_tokenizer(stages)
     _add_pretrain(stages)
+    _add_eval(stages)
+    _add_export(stages)

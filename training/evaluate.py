@@ -47,7 +47,11 @@ def _maskable_lines(tree: ast.AST, lines: list[str]) -> list[int]:
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         body = node.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(getattr(body[0], "value", None), ast.Constant)
+        ):
             body = body[1:]  # leave the docstring out
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -65,8 +69,9 @@ def _case_at(source: str, lines: list[str], ln: int) -> FimCase:
     indent = line[: len(line) - len(line.lstrip())]
     body = line[len(indent) :]
     # The prefix keeps the indentation, as an editor cursor at the start of the code would.
-    return FimCase(source, prefix + indent, "".join(lines[ln + 1 :]) if body.endswith("\n") else "",
-                   body.rstrip("\n"))
+    return FimCase(
+        source, prefix + indent, "".join(lines[ln + 1 :]) if body.endswith("\n") else "", body.rstrip("\n")
+    )
 
 
 def heldout_fim_cases(files: Iterable[tuple[str, str]], n: int, seed: int = 0) -> list[FimCase]:
@@ -99,7 +104,11 @@ def humaneval_fim_cases(seed: int = 0) -> list[FimCase]:
         text = problem["prompt"] + problem["canonical_solution"]
         lines = text.splitlines(keepends=True)
         start = problem["prompt"].count("\n")
-        choices = [ln for ln in range(start, len(lines)) if len(lines[ln].strip()) >= 4 and not lines[ln].strip().startswith("#")]
+        choices = [
+            ln
+            for ln in range(start, len(lines))
+            if len(lines[ln].strip()) >= 4 and not lines[ln].strip().startswith("#")
+        ]
         if choices:
             cases.append(_case_at(task_id, lines, rng.choice(choices)))
     return cases
@@ -145,7 +154,9 @@ class _HFCompleter:
 def fim_exact_match(completer, cases: list[FimCase], examples: int = 0) -> dict:
     """Exact-match rate of single-line completions, with a few examples and the mean latency."""
     if not cases:
-        raise EvaluationError("no FIM cases to evaluate; check that the held-out split holds Python functions.")
+        raise EvaluationError(
+            "no FIM cases to evaluate; check that the held-out split holds Python functions."
+        )
     hits = 0
     shown = []
     started = time.perf_counter()
@@ -155,12 +166,24 @@ def fim_exact_match(completer, cases: list[FimCase], examples: int = 0) -> dict:
         hits += ok
         if len(shown) < examples:
             shown.append({"source": case.source, "target": case.target, "completion": got, "match": ok})
-    return {"exact_match": hits / len(cases), "n": len(cases),
-            "ms_per_case": round(1000 * (time.perf_counter() - started) / len(cases), 1), "examples": shown}
+    return {
+        "exact_match": hits / len(cases),
+        "n": len(cases),
+        "ms_per_case": round(1000 * (time.perf_counter() - started) / len(cases), 1),
+        "examples": shown,
+    }
 
 
-def evaluate_model(hf_dir: str | Path, corpus: str | Path, out: str | Path | None = None, *, n_fim: int = 200,
-                   eval_blocks: int = 64, threads: int = 0, seed: int = 0) -> dict:
+def evaluate_model(
+    hf_dir: str | Path,
+    corpus: str | Path,
+    out: str | Path | None = None,
+    *,
+    n_fim: int = 200,
+    eval_blocks: int = 64,
+    threads: int = 0,
+    seed: int = 0,
+) -> dict:
     """Evaluate a Hugging Face checkpoint on a corpus' held-out split and HumanEval; writes eval.json/eval.png."""
     from transformers import AutoTokenizer, GPTBigCodeForCausalLM
 
@@ -171,13 +194,20 @@ def evaluate_model(hf_dir: str | Path, corpus: str | Path, out: str | Path | Non
 
     hf_dir = Path(hf_dir)
     if not (hf_dir / "config.json").is_file():
-        raise EvaluationError(f"{hf_dir} holds no Hugging Face checkpoint (config.json); pass a model's hf/ folder.")
+        raise EvaluationError(
+            f"{hf_dir} holds no Hugging Face checkpoint (config.json); pass a model's hf/ folder."
+        )
     if threads > 0:
         torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(str(hf_dir))
     model = GPTBigCodeForCausalLM.from_pretrained(str(hf_dir), attn_implementation="sdpa").eval()
-    held = [(f"{r['max_stars_repo_name']}/{r['max_stars_repo_path']}", r["content"]) for r in read_corpus(corpus, "heldout")]
-    blocks = heldout_blocks([t for _, t in held], tok, seq_len=model.config.n_positions, max_blocks=eval_blocks)
+    held = [
+        (f"{r['max_stars_repo_name']}/{r['max_stars_repo_path']}", r["content"])
+        for r in read_corpus(corpus, "heldout")
+    ]
+    blocks = heldout_blocks(
+        [t for _, t in held], tok, seq_len=model.config.n_positions, max_blocks=eval_blocks
+    )
     ppl = evaluate_loss(model, blocks, token_byte_lengths(tok, model.config.vocab_size), bf16=False)
     completer = _HFCompleter(model, tok)
     fim_held = fim_exact_match(completer, heldout_fim_cases(held, n_fim, seed), examples=10)
@@ -195,8 +225,15 @@ def evaluate_model(hf_dir: str | Path, corpus: str | Path, out: str | Path | Non
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "eval.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-        plot_eval({"held-out FIM EM": fim_held["exact_match"], "HumanEval FIM EM": fim_he["exact_match"],
-                   "bits/byte": ppl["heldout_bpb"]}, out / "eval.png", title=f"evaluation of {hf_dir.name}")
+        plot_eval(
+            {
+                "held-out FIM EM": fim_held["exact_match"],
+                "HumanEval FIM EM": fim_he["exact_match"],
+                "bits/byte": ppl["heldout_bpb"],
+            },
+            out / "eval.png",
+            title=f"evaluation of {hf_dir.name}",
+        )
     return results
 
 
@@ -206,9 +243,13 @@ def results_table(results: dict) -> str:
         ("held-out loss (nats/token)", f"{results['heldout_loss_nats_per_token']:.3f}"),
         ("held-out bits/byte", f"{results['heldout_bits_per_byte']:.3f}"),
         ("held-out perplexity", f"{results['heldout_perplexity']:.1f}"),
-        ("single-line FIM exact match, held-out functions",
-         f"{100 * results['fim_exact_match_heldout']['exact_match']:.1f}% (n={results['fim_exact_match_heldout']['n']})"),
-        ("single-line FIM exact match, HumanEval solutions",
-         f"{100 * results['fim_exact_match_humaneval']['exact_match']:.1f}% (n={results['fim_exact_match_humaneval']['n']})"),
+        (
+            "single-line FIM exact match, held-out functions",
+            f"{100 * results['fim_exact_match_heldout']['exact_match']:.1f}% (n={results['fim_exact_match_heldout']['n']})",
+        ),
+        (
+            "single-line FIM exact match, HumanEval solutions",
+            f"{100 * results['fim_exact_match_humaneval']['exact_match']:.1f}% (n={results['fim_exact_match_humaneval']['n']})",
+        ),
     ]
     return "\n".join(["| metric | value |", "|---|---:|", *(f"| {a} | {b} |" for a, b in rows)])

@@ -18,12 +18,24 @@ __all__ = ["export_bundle", "MANIFEST", "HF_FILES"]
 
 MANIFEST = "stackcoder.json"
 # Files of the hf/ folder that make a loadable checkpoint (others, if any, are left behind).
-HF_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
-            "tokenizer_config.json", "special_tokens_map.json")
+HF_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
 
 
-def export_bundle(run: str | Path, out: str | Path, *, name: str = "stackcoder-mini", quantization: str = "int8",
-                  force: bool = False) -> Path:
+def export_bundle(
+    run: str | Path,
+    out: str | Path,
+    *,
+    name: str = "stackcoder-mini",
+    quantization: str = "int8",
+    force: bool = False,
+) -> Path:
     """Write the bundle for a run folder, checkpoint folder or bundle ``run`` into ``out``."""
     from engine.convert import convert_checkpoint
     from engine.errors import EngineError
@@ -59,7 +71,9 @@ def export_bundle(run: str | Path, out: str | Path, *, name: str = "stackcoder-m
     try:
         convert_checkpoint(hf_out, ct2, quantization=quantization, force=True)
     except EngineError as exc:
-        raise ExportError(f"converting {hf_out} for the engine failed ({exc}); check the checkpoint.") from exc
+        raise ExportError(
+            f"converting {hf_out} for the engine failed ({exc}); check the checkpoint."
+        ) from exc
     manifest = {"format": 1, "name": name, "hf": "hf", "ct2": {quantization: ct2.name}}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return out

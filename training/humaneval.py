@@ -146,6 +146,8 @@ def generate_completions(
     """``config.n`` completions per problem from an engine model (``model.generate``)."""
     from tqdm import tqdm
 
+    from engine.errors import EngineError
+
     to_prompt = PROMPT_VARIANTS[config.prompt_variant][0]
     completions: dict[str, list[str]] = {}
     with tqdm(
@@ -155,14 +157,18 @@ def generate_completions(
             prompt = to_prompt(problem["prompt"])
             samples = []
             for sample in range(config.n):
-                raw = model.generate(
-                    prompt,
-                    max_new_tokens=config.max_new_tokens,
-                    temperature=config.temperature,
-                    top_p=config.top_p if config.temperature > 0 else 1.0,
-                    seed=config.seed + 1000 * index + sample if config.temperature > 0 else None,
-                    stop=STOP_SEQUENCES,
-                )
+                try:
+                    raw = model.generate(
+                        prompt,
+                        max_new_tokens=config.max_new_tokens,
+                        temperature=config.temperature,
+                        top_p=config.top_p if config.temperature > 0 else 1.0,
+                        seed=config.seed + 1000 * index + sample if config.temperature > 0 else None,
+                        stop=STOP_SEQUENCES,
+                    )
+                except EngineError as exc:  # e.g. a prompt longer than the context window: a failed sample
+                    log.warning("generation for %s failed: %s", task_id, exc)
+                    raw = ""
                 samples.append(truncate_completion(raw))
                 bar.update(1)
             completions[task_id] = samples

@@ -15,8 +15,14 @@ def _load(path: Path) -> dict | None:
         return None
 
 
-def write_model_card(bundle: str | Path, *, corpus: str | Path | None = None, tokenizer: str | Path | None = None,
-                     commands: list[str] | None = None, samples: list[dict] | None = None) -> Path:
+def write_model_card(
+    bundle: str | Path,
+    *,
+    corpus: str | Path | None = None,
+    tokenizer: str | Path | None = None,
+    commands: list[str] | None = None,
+    samples: list[dict] | None = None,
+) -> Path:
     """Render README.md in the bundle from train_state.json, eval.json, the data card and the tokenizer summary."""
     from training.evaluate import results_table
 
@@ -52,7 +58,11 @@ def write_model_card(bundle: str | Path, *, corpus: str | Path | None = None, to
         f"| parameters | {state.get('parameters', 0):,} |",
     ]
     lines += [f"| model.{k} | {v} |" for k, v in model.items()]
-    lines += [f"| train.{k} | {v} |" for k, v in cfg.items() if k not in ("corpus", "tokenizer", "out", "resume_from")]
+    lines += [
+        f"| train.{k} | {v} |"
+        for k, v in cfg.items()
+        if k not in ("corpus", "tokenizer", "out", "resume_from")
+    ]
     lines += [
         "",
         "## Training",
@@ -61,12 +71,16 @@ def write_model_card(bundle: str | Path, *, corpus: str | Path | None = None, to
         f"(FIM rate {cfg.get('fim_rate')}, SPM rate {cfg.get('spm_rate')}, packed with `<|endoftext|>` between files).",
     ]
     if rates:
-        lines.append(f"Median throughput: {sorted(rates)[len(rates) // 2]:,.0f} tokens/s on a shared 2-core CPU "
-                     f"({cfg.get('threads')} torch thread(s), bf16 autocast={cfg.get('bf16')}).")
+        lines.append(
+            f"Median throughput: {sorted(rates)[len(rates) // 2]:,.0f} tokens/s on a shared 2-core CPU "
+            f"({cfg.get('threads')} torch thread(s), bf16 autocast={cfg.get('bf16')})."
+        )
     if held:
         last = held[-1]
-        lines.append(f"Last held-out loss during training: {last['heldout_loss']:.3f} nats/token "
-                     f"({last['heldout_bpb']:.3f} bits/byte) at step {last['step']}.")
+        lines.append(
+            f"Last held-out loss during training: {last['heldout_loss']:.3f} nats/token "
+            f"({last['heldout_bpb']:.3f} bits/byte) at step {last['step']}."
+        )
     lines += ["", "![loss curve](loss.png)", ""]
     if evaluation:
         lines += ["## Evaluation", "", results_table(evaluation), "", "![evaluation](eval.png)", ""]
@@ -74,19 +88,24 @@ def write_model_card(bundle: str | Path, *, corpus: str | Path | None = None, to
         if examples:
             lines += ["Held-out single-line FIM examples (masked line → completion):", ""]
             for ex in examples:
-                lines.append(f"- `{ex['source']}`: `{ex['target']}` → `{ex['completion']}` "
-                             f"({'match' if ex['match'] else 'miss'})")
+                lines.append(
+                    f"- `{ex['source']}`: `{ex['target']}` → `{ex['completion']}` "
+                    f"({'match' if ex['match'] else 'miss'})"
+                )
             lines.append("")
     if samples:
         lines += ["## Completions with the engine", ""]
         for s in samples:
             lines += ["```python", s["prompt"] + "⟨" + s["completion"] + "⟩", "```", ""]
     if tok:
-        lines += ["## Tokenizer", "",
-                  f"Byte-level BPE, {tok['vocab_size']} tokens including StarCoder's special tokens "
-                  f"(`<|endoftext|>`, `<fim_prefix>`, `<fim_middle>`, `<fim_suffix>`, `<fim_pad>`, `<file_sep>`, "
-                  f"`<repo_name>`, ...), digits split; {tok['heldout_bytes_per_token']} bytes/token on held-out files.",
-                  ""]
+        lines += [
+            "## Tokenizer",
+            "",
+            f"Byte-level BPE, {tok['vocab_size']} tokens including StarCoder's special tokens "
+            f"(`<|endoftext|>`, `<fim_prefix>`, `<fim_middle>`, `<fim_suffix>`, `<fim_pad>`, `<file_sep>`, "
+            f"`<repo_name>`, ...), digits split; {tok['heldout_bytes_per_token']} bytes/token on held-out files.",
+            "",
+        ]
     if card:
         c = card["counts"]
         lines += [
@@ -109,15 +128,31 @@ def write_model_card(bundle: str | Path, *, corpus: str | Path | None = None, to
         ]
         lines += [f"| {k} | {v} |" for k, v in sorted(card["licenses"].items(), key=lambda kv: -kv[1])]
         lines += ["", "| repository (package-version) | license | split | files kept |", "|---|---|---|---:|"]
-        lines += [f"| {r} | {i['license']} | {i.get('split', '-')} | {i['kept']} |"
-                  for r, i in sorted(card["repositories"].items()) if i["kept"]]
+        lines += [
+            f"| {r} | {i['license']} | {i.get('split', '-')} | {i['kept']} |"
+            for r, i in sorted(card["repositories"].items())
+            if i["kept"]
+        ]
         lines.append("")
     if commands:
-        lines += ["## Reproduce", "", "```sh", *commands, "```", "",
-                  "Re-running the pretrain command continues from the run folder, or from this bundle "
-                  "(`--resume-from`) when the run folder is gone: weights, step, tokens and data position are "
-                  "restored; the AdamW moments are not shipped and restart from zero.", ""]
-    lines += ["## License", "", "The weights are released under Apache-2.0; the training data's licenses are listed above.", ""]
+        lines += [
+            "## Reproduce",
+            "",
+            "```sh",
+            *commands,
+            "```",
+            "",
+            "Re-running the pretrain command continues from the run folder, or from this bundle "
+            "(`--resume-from`) when the run folder is gone: weights, step, tokens and data position are "
+            "restored; the AdamW moments are not shipped and restart from zero.",
+            "",
+        ]
+    lines += [
+        "## License",
+        "",
+        "The weights are released under Apache-2.0; the training data's licenses are listed above.",
+        "",
+    ]
     path = bundle / "README.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

@@ -195,7 +195,7 @@ def vscode_run(
         "url": code_server,
         "shots": str(ARTIFACTS),
         "profile": str(tmp_path_factory.mktemp("chromium")),
-        "scenarios": ["ghost", "explain", "chat", "provenance"],
+        "scenarios": ["ghost", "explain", "chat", "stop", "provenance"],
         "question": "How do I add an item to the inventory?",
         "corpusText": corpus_text[start:end],
     }

@@ -4,6 +4,7 @@ Screenshots land in artifacts/e2e/."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,9 @@ def test_ghost_text_appears_while_typing_and_tab_accepts_it(vscode_run: dict, e2
     first_piece = outcome["ghost"].replace("\u00a0", " ").strip().split()[0]
     assert first_piece in saved, (first_piece, saved)
     assert (ARTIFACTS / "ghost-text.png").stat().st_size > 10_000
+    session = outcome["sessionText"].replace("\n", " ")
+    assert re.search(r"Accepted\s*[1-9]", session), session  # counted by the extension
+    assert re.search(r"Server shown / accepted\s*[1-9]\d* / [1-9]", session), session  # and by the server
 
 
 def test_explain_streams_into_the_chat_panel(vscode_run: dict) -> None:
@@ -53,6 +57,11 @@ def test_a_chat_question_gets_an_answer(vscode_run: dict) -> None:
     outcome = _scenario(vscode_run, "chat")
     assert outcome["note"] is None, outcome["note"]
     assert outcome["text"].strip(), "the answer was empty"
+
+
+def test_stop_ends_a_streaming_answer(vscode_run: dict) -> None:
+    outcome = _scenario(vscode_run, "stop")
+    assert outcome["note"] == "stopped", outcome
 
 
 def test_provenance_warning_for_code_pasted_from_the_corpus(vscode_run: dict) -> None:

@@ -104,7 +104,16 @@ const scenarios = {
     await page.keyboard.press("Control+S");
     await page.waitForTimeout(500);
     await shot(page, "ghost-accepted");
-    return { ghost, editorText: await editor.innerText() };
+    // The acceptance reached the extension and, through stackcoder.didAcceptCompletion, the server.
+    await command(page, "stackcoder: Focus on Session View");
+    const session = page.locator('.pane:has(.pane-header[aria-label*="Session"]) .monaco-list');
+    let sessionText = "";
+    for (let i = 0; i < 30 && !/Server shown \/ accepted\s*\d+ \/ [1-9]/.test(sessionText); i++) {
+      await page.waitForTimeout(500);
+      sessionText = await session.innerText().catch(() => "");
+    }
+    await shot(page, "session");
+    return { ghost, editorText: await editor.innerText(), sessionText };
   },
 
   async explain(page) {
@@ -134,6 +143,20 @@ const scenarios = {
     await frame.locator("#input").press("Enter");
     const answer = await waitAnswer(frame, before);
     await shot(page, "chat");
+    return answer;
+  },
+
+  async stop(page) {
+    await command(page, "stackcoder: Open Chat");
+    const frame = await chatFrame(page);
+    await watchStreaming(frame);
+    const before = await frame.evaluate(() => document.querySelectorAll(".message.assistant:not(.streaming)").length);
+    await frame.locator("#input").fill("Write a long tutorial about Python dataclasses.");
+    await frame.locator("#input").press("Enter");
+    await frame.locator("#stop").waitFor({ state: "visible" });
+    await frame.locator("#stop").click();
+    const answer = await waitAnswer(frame, before);
+    await shot(page, "chat-stopped");
     return answer;
   },
 

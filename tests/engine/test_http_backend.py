@@ -65,7 +65,8 @@ def _free_socket() -> socket.socket:
 
 
 @pytest.fixture(scope="module")
-def local_model(tiny_gptbigcode_dir):
+def local_model(tiny_gptbigcode_dir, engine_cache_dir):
+    """The tiny model through the default (CTranslate2) backend, converted into a private cache."""
     from engine import load_model
 
     model = load_model(tiny_gptbigcode_dir, threads=1)

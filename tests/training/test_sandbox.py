@@ -212,3 +212,16 @@ def test_daemonised_children_do_not_outlive_the_execution(sandbox: Sandbox) -> N
         while _sandbox_uid_processes() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _sandbox_uid_processes() == []
+
+
+def test_auto_falls_back_loudly_when_bubblewrap_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.sandbox import isolation
+
+    real_which = shutil.which
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None if name == "bwrap" else real_which(name))
+    with pytest.warns(RuntimeWarning, match="install bubblewrap"):
+        fallback = Sandbox(FAST, isolation="auto")
+    assert fallback.isolation in ("unshare", "rlimits")
+    result = fallback.run(HOSTILE["opening a socket"][0])
+    assert result.status == "failed" and result.isolation == fallback.isolation
+    assert "mount-namespace" not in result.protections

@@ -145,9 +145,7 @@ def test_pipeline_runs_every_stage_and_resumes(corpus: Path, tmp_path: Path, san
     summary = run_pipeline([str(corpus)], tmp_path / "run", model, config, sandbox=sandbox, progress=False)
     assert list(summary) == list(STAGES)
     assert summary["seeds"]["kept"] == 3
-    assert summary["judge"]["kept"] == 2 and summary["judge"]["dropped"] == {
-        "docstring_judged_poor": 1
-    }
+    assert summary["judge"]["kept"] == 2 and summary["judge"]["dropped"] == {"docstring_judged_poor": 1}
     assert summary["responses"]["kept"] == 2
     assert summary["validated"]["kept"] == 1  # clamp's instruction never got a passing response
     assert summary["dataset"]["kept"] == 1
@@ -244,3 +242,39 @@ def test_cli_gathers_seeds_and_prints_the_summary(corpus: Path, tmp_path: Path, 
     assert len((tmp_path / "cli" / "seeds.jsonl").read_text().splitlines()) == 3
     assert main(["train", "self-instruct", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_prompts_shrink_to_fit_the_context_window(tiny_gptbigcode_dir, engine_cache_dir) -> None:
+    from engine import load_model
+    from training.self_instruct import judge, responses
+    from training.self_instruct.stage import fit_prompt
+
+    model = load_model(tiny_gptbigcode_dir, backend="transformers")
+    try:
+        short = {"code": "def f(x):\n    '''Return x.'''\n    return x\n"}
+        full = fit_prompt(model, judge.prompt, short, judge.SHOTS, 3)
+        assert full == judge.prompt(short, None)  # everything fits
+        instruction = {"instruction": "Write f. " * 10}
+        fitted = fit_prompt(model, responses.prompt, instruction, responses.SHOTS, model.context_window // 2)
+        assert fitted is not None
+        assert model.count_tokens(fitted) + model.context_window // 2 <= model.context_window
+        huge = {"code": "def f(x):\n    '''Return x.'''\n" + "    x = x + 1\n" * 2000 + "    return x\n"}
+        assert fit_prompt(model, judge.prompt, huge, judge.SHOTS, 3) is None
+    finally:
+        model.close()
+
+
+def test_rerunning_an_upstream_stage_refreshes_the_later_ones(corpus: Path, tmp_path: Path, sandbox) -> None:
+    model = ScriptedModel()
+    config = SelfInstructConfig(until="concepts", judge=False, limits=LIMITS, typecheck=False)
+    first = run_pipeline([str(corpus)], tmp_path / "run", model, config, sandbox=sandbox, progress=False)
+    assert first["concepts"]["input"] == 3
+    # Fewer seeds now: the later stages drop the records of the seeds that are gone.
+    StageFile(tmp_path / "run", "seeds").reset()
+    smaller = SelfInstructConfig(until="concepts", judge=False, limits=LIMITS, typecheck=False, max_seeds=1)
+    model.calls = 0
+    second = run_pipeline([str(corpus)], tmp_path / "run", model, smaller, sandbox=sandbox, progress=False)
+    assert second["seeds"]["kept"] == 1
+    assert second["concepts"]["input"] == 1 and second["concepts"]["kept"] == 1
+    assert len(list(StageFile(tmp_path / "run", "concepts").read())) == 1
+    assert model.calls == 0  # the remaining seed's concepts were already there

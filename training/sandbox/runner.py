@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -30,8 +29,6 @@ log = logging.getLogger(__name__)
 
 _CPU_MARKER = "sandbox: CPU-time limit reached"  # written by the launcher on SIGXCPU
 _PROBE_PROGRAM = "import sys\nprint(sys.version_info[0])\n"
-_warned: set[str] = set()
-_warn_lock = threading.Lock()
 
 
 class Sandbox:
@@ -62,7 +59,7 @@ class Sandbox:
         self.mode: IsolationMode = self._choose(isolation)
         self.protections: tuple[str, ...] = self.mode.protections(self.interpreter)
         if self.mode.name != PREFERENCE[0]:
-            _warn_once(
+            _warn_loudly(
                 f"sandbox: bubblewrap isolation is unavailable, programs run with '{self.mode.name}' "
                 f"isolation only ({', '.join(self.protections)}); filesystem isolation is best effort — "
                 "install bubblewrap (apt-get install bubblewrap) for full isolation"
@@ -318,10 +315,7 @@ def _classify(
     return "failed", last or f"exit status {returncode}"
 
 
-def _warn_once(message: str) -> None:
-    with _warn_lock:
-        if message in _warned:
-            return
-        _warned.add(message)
+def _warn_loudly(message: str) -> None:
+    """Log and warn (every time a sandbox is created with less than full isolation)."""
     log.warning(message)
     warnings.warn(message, RuntimeWarning, stacklevel=3)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from training.self_instruct.generation import Sampling
-from training.self_instruct.prompts import STOPS, concepts_prompt
+from training.self_instruct.prompts import MAX_SHOTS, STOPS, concepts_prompt
 
-__all__ = ["SAMPLING", "prompt", "parse"]
+__all__ = ["SAMPLING", "SHOTS", "prompt", "parse"]
 
 SAMPLING = Sampling(max_new_tokens=64, temperature=0.7, stop=("\n", *STOPS))
 
+SHOTS = MAX_SHOTS["concepts"]  # few-shot examples at most
 
-def prompt(seed: dict[str, Any]) -> str:
-    return concepts_prompt(seed["code"])
+
+def prompt(seed: dict[str, Any], shots: int | None = None) -> str:
+    return concepts_prompt(seed["code"], shots)
 
 
 def parse(seed: dict[str, Any], texts: list[str]) -> tuple[dict[str, Any] | None, str]:

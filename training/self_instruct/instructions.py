@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from training.self_instruct.generation import Sampling
-from training.self_instruct.prompts import STOPS, instruction_prompt
+from training.self_instruct.prompts import MAX_SHOTS, STOPS, instruction_prompt
 
-__all__ = ["SAMPLING", "prompt", "parse"]
+__all__ = ["SAMPLING", "SHOTS", "prompt", "parse"]
 
 SAMPLING = Sampling(max_new_tokens=256, temperature=0.7, stop=STOPS)
 MIN_WORDS = 8
 
+SHOTS = MAX_SHOTS["instructions"]  # few-shot examples at most
 
-def prompt(record: dict[str, Any]) -> str:
-    return instruction_prompt(record["concepts"])
+
+def prompt(record: dict[str, Any], shots: int | None = None) -> str:
+    return instruction_prompt(record["concepts"], shots)
 
 
 def parse(record: dict[str, Any], texts: list[str]) -> tuple[dict[str, Any] | None, str]:

@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from training.self_instruct.generation import Sampling
-from training.self_instruct.prompts import judge_prompt
+from training.self_instruct.prompts import MAX_SHOTS, judge_prompt
 
-__all__ = ["SAMPLING", "prompt", "parse"]
+__all__ = ["SAMPLING", "SHOTS", "prompt", "parse"]
 
 SAMPLING = Sampling(max_new_tokens=3, temperature=0.0, stop=("\n",))
 
+SHOTS = MAX_SHOTS["judge"]  # few-shot examples at most
 
-def prompt(seed: dict[str, Any]) -> str:
-    return judge_prompt(seed["code"])
+
+def prompt(seed: dict[str, Any], shots: int | None = None) -> str:
+    return judge_prompt(seed["code"], shots)
 
 
 def parse(seed: dict[str, Any], texts: list[str]) -> tuple[dict[str, Any] | None, str]:

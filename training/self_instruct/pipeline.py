@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,18 @@ from training.self_instruct.stage import run_prompt_stage
 from training.self_instruct.store import StageFile
 from training.self_instruct.validate import build_dataset, validate
 
-__all__ = ["SelfInstructConfig", "STAGES", "run_pipeline", "format_summary"]
+__all__ = [
+    "SelfInstructConfig",
+    "STAGES",
+    "STAGE_RUNNERS",
+    "run_pipeline",
+    "format_summary",
+    "expand_sources",
+]
 
 log = logging.getLogger(__name__)
 
+_PYRIGHT_BATCH = 400  # seeds per pyright run
 STAGES = ("seeds", "judge", "concepts", "instructions", "responses", "validated", "dataset")
 
 
@@ -108,10 +117,23 @@ def gather_seeds(
     found = len(extracted) + sum(drops.values()) - drops["unparsable_file"]
     seeds = near_dedup(extracted, drops, config.dedup_threshold)
     seeds = decontaminate(seeds, drops, files=config.benchmark_files)
+    if config.max_seeds is not None:
+        # A capped run takes a random sample across repositories, not the first files' functions.
+        random.Random(config.seed).shuffle(seeds)
     if config.typecheck and seeds:
-        errors = pyright_errors([s.code for s in seeds])
-        drops["pyright_errors"] += sum(1 for e in errors if e)
-        seeds = [s for s, e in zip(seeds, errors, strict=True) if e == 0]
+        checked: list = []
+        bar = tqdm(total=len(seeds), desc="seeds: pyright", unit="seed", disable=not progress)
+        for start in range(0, len(seeds), _PYRIGHT_BATCH):
+            batch = seeds[start : start + _PYRIGHT_BATCH]
+            errors = pyright_errors([s.code for s in batch], batch_size=_PYRIGHT_BATCH)
+            drops["pyright_errors"] += sum(1 for e in errors if e)
+            checked += [s for s, e in zip(batch, errors, strict=True) if e == 0]
+            bar.update(len(batch))
+            if config.max_seeds is not None and len(checked) >= config.max_seeds:
+                drops["over_max_seeds"] += len(seeds) - start - len(batch)  # never type-checked
+                break
+        bar.close()
+        seeds = checked
     if config.max_seeds is not None and len(seeds) > config.max_seeds:
         drops["over_max_seeds"] += len(seeds) - config.max_seeds
         seeds = seeds[: config.max_seeds]
@@ -127,6 +149,101 @@ def _kept(stage: StageFile) -> list[dict[str, Any]]:
     return [r for r in stage.read() if r.get("kept")]
 
 
+@dataclass
+class _Run:
+    """What every stage runner sees."""
+
+    sources: Sequence[str]
+    files: dict[str, StageFile]
+    config: SelfInstructConfig
+    model: TextGenerator | None
+    sandbox: Sandbox | None
+    progress: bool
+
+    def needs_model(self) -> TextGenerator:
+        if self.model is None:
+            raise ConfigError(
+                "this stage prompts the model; pass --model PATH (or a server URL with --backend http)"
+            )
+        return self.model
+
+    def previous(self, name: str) -> list[dict[str, Any]]:
+        """The kept records of the stage before ``name``."""
+        return _kept(self.files[STAGES[STAGES.index(name) - 1]])
+
+
+def _run_seeds(run: _Run, name: str) -> dict:
+    return gather_seeds(run.sources, run.files[name], run.config, run.progress)
+
+
+def _run_judge(run: _Run, name: str) -> dict:
+    stage = run.files[name]
+    if run.config.judge:
+        return _run_prompting(run, name)
+    seeds = run.previous(name)
+    stage.reset()
+    for record in seeds:
+        stage.append(record)
+    counts = {"input": len(seeds), "kept": len(seeds), "dropped": {}, "skipped": True}
+    stage.finish(counts)
+    return counts
+
+
+# Prompting stages: name -> (module with SAMPLING/SHOTS/prompt/parse, progress-bar label)
+_PROMPTING = {
+    "judge": (judge, "judge docstrings"),
+    "concepts": (concepts, "S->C"),
+    "instructions": (instructions, "C->I"),
+    "responses": (responses, "I->R"),
+}
+
+
+def _run_prompting(run: _Run, name: str) -> dict:
+    module, label = _PROMPTING[name]
+    config = run.config
+    sampling = module.SAMPLING
+    if sampling.temperature > 0:  # the judge stays greedy
+        budget = {"instructions": config.instruction_tokens, "responses": config.response_tokens}
+        sampling = replace(
+            sampling, temperature=config.temperature, max_new_tokens=budget.get(name, sampling.max_new_tokens)
+        )
+    return run_prompt_stage(
+        run.needs_model(),
+        run.previous(name),
+        run.files[name],
+        prompt=module.prompt,
+        shots=module.SHOTS,
+        sampling=sampling,
+        parse=module.parse,
+        samples=config.responses_per_instruction if name == "responses" else 1,
+        concurrency=config.concurrency,
+        seed=config.seed,
+        desc=label,
+        progress=run.progress,
+    )
+
+
+def _run_validated(run: _Run, name: str) -> dict:
+    run.sandbox = run.sandbox or Sandbox(run.config.limits)
+    return validate(run.previous(name), run.files[name], run.sandbox, progress=run.progress)
+
+
+def _run_dataset(run: _Run, name: str) -> dict:
+    return build_dataset(run.files["validated"], run.files[name])
+
+
+# Stage name -> runner, in pipeline order.
+STAGE_RUNNERS: dict[str, Callable[[_Run, str], dict]] = {
+    "seeds": _run_seeds,
+    "judge": _run_judge,
+    "concepts": _run_prompting,
+    "instructions": _run_prompting,
+    "responses": _run_prompting,
+    "validated": _run_validated,
+    "dataset": _run_dataset,
+}
+
+
 def run_pipeline(
     sources: Sequence[str],
     out_dir: str | Path,
@@ -138,7 +255,8 @@ def run_pipeline(
 ) -> dict[str, dict]:
     """Run (or resume) every stage up to ``config.until``; returns each stage's counts.
 
-    A finished stage is skipped; an interrupted one continues where it stopped.
+    A finished stage is reused unless a stage before it had to run; an interrupted stage
+    continues where it stopped (records are keyed by seed, so finished ones are not redone).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,71 +264,16 @@ def run_pipeline(
         json.dumps({**asdict(config), "limits": config.limits.to_dict()}, indent=2)
     )
     log.info("self-instruct config %s", config)
-    files = {name: StageFile(out, name) for name in STAGES}
+    run = _Run(sources, {name: StageFile(out, name) for name in STAGES}, config, model, sandbox, progress)
     summary: dict[str, dict] = {}
-
-    def needs_model() -> TextGenerator:
-        if model is None:
-            raise ConfigError(
-                "this stage prompts the model; pass --model PATH (or a server URL with --backend http)"
-            )
-        return model
-
-    common = {"concurrency": config.concurrency, "seed": config.seed, "progress": progress}
+    upstream_ran = False
     for name in STAGES:
-        stage = files[name]
-        if stage.complete and name != "dataset":
+        stage = run.files[name]
+        if stage.complete and not upstream_ran:
             summary[name] = stage.counts()
-        elif name == "seeds":
-            summary[name] = gather_seeds(sources, stage, config, progress)
-        elif name == "judge":
-            if config.judge:
-                summary[name] = run_prompt_stage(
-                    needs_model(),
-                    _kept(files["seeds"]),
-                    stage,
-                    prompt=judge.prompt,
-                    sampling=judge.SAMPLING,
-                    parse=judge.parse,
-                    desc="judge docstrings",
-                    **common,
-                )
-            else:
-                stage.reset()
-                for record in _kept(files["seeds"]):
-                    stage.append(record)
-                summary[name] = {
-                    "input": len(_kept(stage)),
-                    "kept": len(_kept(stage)),
-                    "dropped": {},
-                    "skipped": True,
-                }
-                stage.finish(summary[name])
-        elif name in ("concepts", "instructions", "responses"):
-            module = {"concepts": concepts, "instructions": instructions, "responses": responses}[name]
-            previous = files[STAGES[STAGES.index(name) - 1]]
-            budget = {"instructions": config.instruction_tokens, "responses": config.response_tokens}
-            sampling = replace(
-                module.SAMPLING,
-                temperature=config.temperature,
-                max_new_tokens=budget.get(name, module.SAMPLING.max_new_tokens),
-            )
-            summary[name] = run_prompt_stage(
-                needs_model(),
-                _kept(previous),
-                stage,
-                prompt=module.prompt,
-                sampling=sampling,
-                parse=module.parse,
-                samples=config.responses_per_instruction if name == "responses" else 1,
-                desc={"concepts": "S->C", "instructions": "C->I", "responses": "I->R"}[name],
-                **common,
-            )
-        elif name == "validated":
-            sandbox = sandbox or Sandbox(config.limits)
-            summary[name] = validate(files["responses"].read(), stage, sandbox, progress=progress)
         else:
-            summary[name] = build_dataset(files["validated"], stage)
+            summary[name] = STAGE_RUNNERS[name](run, name)
+            upstream_ran = True
         if name == config.until:
             break
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -1,13 +1,15 @@
 """Few-shot prompts of the Self-OSS-Instruct stages (S->C, C->I, I->R and the docstring judge).
 
-Each prompt is a fixed header, hand-written examples and the open slot for the new item; the model
-continues after the slot's label and stops at the next example separator.
+Each prompt is a fixed header, hand-written examples (the first ``shots`` of them; all by default)
+and the open slot for the new item; the model continues after the slot's label and stops at the
+next example separator.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "SEPARATOR",
+    "MAX_SHOTS",
     "judge_prompt",
     "concepts_prompt",
     "instruction_prompt",
@@ -147,46 +149,55 @@ _RESPONSE_EXAMPLES = [
 ]
 
 
-def judge_prompt(seed: str) -> str:
+def judge_prompt(seed: str, shots: int | None = None) -> str:
     """Few-shot yes/no prompt asking whether a seed's docstring is useful (read greedily)."""
     parts = [_JUDGE_HEADER]
-    for code, answer in _JUDGE_EXAMPLES:
+    for code, answer in _JUDGE_EXAMPLES[:shots]:
         parts.append(f"### Example\n### Function\n```python\n{code}```\n### Useful docstring\n{answer}")
     parts.append(f"### Example\n### Function\n```python\n{seed.rstrip()}\n```\n### Useful docstring\n")
     return "\n\n".join(parts)
 
 
-def concepts_prompt(seed: str) -> str:
+def concepts_prompt(seed: str, shots: int | None = None) -> str:
     """S->C: list the programming concepts a seed function exercises."""
     parts = [
         "Extract the key programming concepts that each code snippet exercises, as a comma-separated list."
     ]
-    for code, concepts, _ in _SEED_EXAMPLES:
+    for code, concepts, _ in _SEED_EXAMPLES[:shots]:
         parts.append(f"### Example\n### Snippet\n```python\n{code}```\n### Concepts\n{concepts}")
     parts.append(f"### Example\n### Snippet\n```python\n{seed.rstrip()}\n```\n### Concepts\n")
     return "\n\n".join(parts)
 
 
-def instruction_prompt(concepts: str) -> str:
+def instruction_prompt(concepts: str, shots: int | None = None) -> str:
     """C->I: write a self-contained coding task that exercises the given concepts."""
     parts = [
         "Write a self-contained Python coding task that exercises the given concepts. The task names the "
         "function to write and says exactly what it returns, so that it can be tested with asserts."
     ]
-    for _, example_concepts, example_instruction in _SEED_EXAMPLES:
+    for _, example_concepts, example_instruction in _SEED_EXAMPLES[:shots]:
         parts.append(f"### Example\n### Concepts\n{example_concepts}\n### Instruction\n{example_instruction}")
     parts.append(f"### Example\n### Concepts\n{concepts.strip()}\n### Instruction\n")
     return "\n\n".join(parts)
 
 
-def response_prompt(instruction: str) -> str:
+def response_prompt(instruction: str, shots: int | None = None) -> str:
     """I->R: answer with a short explanation, an implementation and assert-based tests."""
     parts = [
         "Solve each Python task: explain the approach in one or two sentences, give the implementation in "
         "a ```python block, then tests made of assert statements in a second ```python block. Use only the "
         "standard library."
     ]
-    for example_instruction, example_response in _RESPONSE_EXAMPLES:
+    for example_instruction, example_response in _RESPONSE_EXAMPLES[:shots]:
         parts.append(f"### Example\n### Instruction\n{example_instruction}\n### Response\n{example_response}")
     parts.append(f"### Example\n### Instruction\n{instruction.strip()}\n### Response\n")
     return "\n\n".join(parts)
+
+
+# Examples each prompt has (fewer are used when a prompt must fit a small context window).
+MAX_SHOTS = {
+    "judge": len(_JUDGE_EXAMPLES),
+    "concepts": len(_SEED_EXAMPLES),
+    "instructions": len(_SEED_EXAMPLES),
+    "responses": len(_RESPONSE_EXAMPLES),
+}

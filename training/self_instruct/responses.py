@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 from training.self_instruct.generation import Sampling
-from training.self_instruct.prompts import STOPS, response_prompt
+from training.self_instruct.prompts import MAX_SHOTS, STOPS, response_prompt
 
-__all__ = ["SAMPLING", "prompt", "parse", "split_response"]
+__all__ = ["SAMPLING", "SHOTS", "prompt", "parse", "split_response"]
 
 SAMPLING = Sampling(max_new_tokens=768, temperature=0.7, stop=STOPS)
 _BLOCK_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.S)
@@ -30,8 +30,11 @@ def split_response(text: str) -> tuple[str, str] | None:
     return implementation, blocks[test_index]
 
 
-def prompt(record: dict[str, Any]) -> str:
-    return response_prompt(record["instruction"])
+SHOTS = MAX_SHOTS["responses"]  # few-shot examples at most
+
+
+def prompt(record: dict[str, Any], shots: int | None = None) -> str:
+    return response_prompt(record["instruction"], shots)
 
 
 def parse(record: dict[str, Any], texts: list[str]) -> tuple[dict[str, Any] | None, str]:

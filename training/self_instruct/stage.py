@@ -9,7 +9,29 @@ from typing import Any
 from training.self_instruct.generation import Sampling, TextGenerator, generate_all
 from training.self_instruct.store import StageFile
 
-__all__ = ["run_prompt_stage"]
+__all__ = ["run_prompt_stage", "fit_prompt"]
+
+
+def fit_prompt(
+    model: Any,
+    build: Callable[[dict[str, Any], int | None], str],
+    record: dict[str, Any],
+    shots: int,
+    max_new: int,
+) -> str | None:
+    """The prompt with the most few-shot examples (at least one) that leaves room in the model's
+    context window for the generation (``max_new`` tokens, at most half the window); None if even
+    one example does not fit. Models that do not tell their window get every example."""
+    window = getattr(model, "context_window", None)
+    count = getattr(model, "count_tokens", None)
+    if not isinstance(window, int) or count is None:
+        return build(record, None)
+    reserve = min(max_new, window // 2)
+    for n in range(shots, 0, -1):
+        text = build(record, n)
+        if count(text) + reserve <= window:
+            return text
+    return None
 
 
 def run_prompt_stage(
@@ -17,8 +39,9 @@ def run_prompt_stage(
     inputs: Iterable[dict[str, Any]],
     out: StageFile,
     *,
-    prompt: Callable[[dict[str, Any]], str],
+    prompt: Callable[[dict[str, Any], int | None], str],
     sampling: Sampling,
+    shots: int,
     parse: Callable[[dict[str, Any], list[str]], tuple[dict[str, Any] | None, str]],
     samples: int = 1,
     concurrency: int = 1,
@@ -32,11 +55,19 @@ def run_prompt_stage(
     ``outcome`` as the reason; kept records carry ``"kept": True``, dropped ones are written with
     ``"kept": False`` so a resumed run does not retry them. Returns the stage's counts.
     """
+    inputs = list(inputs)
+    out.retain({record["id"] for record in inputs})
     done = out.done_ids()
     todo = [record for record in inputs if record["id"] not in done]
     by_id = {record["id"]: record for record in todo}
     texts: dict[str, list[str | None]] = {key: [] for key in by_id}
-    jobs = [(key, prompt(record), i) for key, record in by_id.items() for i in range(samples)]
+    jobs = []
+    for key, record in list(by_id.items()):
+        text = fit_prompt(model, prompt, record, shots, sampling.max_new_tokens)
+        if text is None:
+            out.append({"id": key, "kept": False, "reason": "too_long_for_context"})
+            continue
+        jobs.extend((key, text, i) for i in range(samples))
 
     def on_result(key: str, text: str | None, error: str | None) -> None:
         texts[key].append(text if error is None else None)
@@ -57,6 +88,6 @@ def run_prompt_stage(
             kept += 1
         else:
             dropped[record.get("reason", "unknown")] += 1
-    result = {"input": len(done) + len(todo), "kept": kept, "dropped": dict(dropped)}
+    result = {"input": len(inputs), "kept": kept, "dropped": dict(dropped)}
     out.finish(result)
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,17 @@ class StageFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line)
+
+    def retain(self, ids: set[str]) -> None:
+        """Drop the records whose id is not in ``ids`` (inputs that an upstream rerun removed)."""
+        if not self.path.exists():
+            return
+        records = [r for r in self.read() if r["id"] in ids]
+        tmp = self.path.with_suffix(".jsonl.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for record in records:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(tmp, self.path)
 
     def reset(self) -> None:
         """Forget the stage's records and marker (used when a stage must be recomputed)."""

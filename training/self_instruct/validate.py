@@ -23,8 +23,10 @@ def validate(
     records: Iterable[dict[str, Any]], out: StageFile, sandbox: Sandbox, *, progress: bool = True
 ) -> dict[str, Any]:
     """Execute every candidate of the instructions not yet in ``out``; keep the first passing one."""
+    records = [r for r in records if r.get("kept")]
+    out.retain({r["id"] for r in records})
     done = out.done_ids()
-    todo = [r for r in records if r.get("kept") and r["id"] not in done]
+    todo = [r for r in records if r["id"] not in done]
     flat = [(r, c) for r in todo for c in r["candidates"]]
     results = sandbox.run_many(
         [program_of(c) for _, c in flat], progress="self-validate" if progress else False

@@ -44,6 +44,12 @@ export class SessionView implements vscode.TreeDataProvider<Row> {
     }
     const srv = this.server;
     if (srv) {
+      // Right below the client's own counts: what the server counted through stackcoder.didAcceptCompletion.
+      rows.splice(Math.min(rows.length, 3), 0, {
+        label: "Server shown / accepted",
+        value: `${srv.completions.shown} / ${srv.completions.accepted}`,
+        icon: "pass",
+      });
       rows.push(
         { label: "Model", value: `${srv.model.name ?? "?"} (${srv.model.backend ?? "?"})`, icon: "hubot" },
         { label: "Server p50 / p95", value: `${ms(srv.latency_ms.p50)} / ${ms(srv.latency_ms.p95)}`, icon: "server" },
