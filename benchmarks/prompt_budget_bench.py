@@ -8,10 +8,15 @@ library's ``textwrap.py`` (cursor in the middle) and on a 40x concatenation of i
   tokenizer call per line kept);
 * baseline "encode-all": encode the whole prefix and suffix once and keep the last/first token ids
   (cuts inside lines; shown for scale);
-* ``engine.budget.fit_prompt`` (lines counted in blocks, exact final count).
+* ``engine.budget.fit_prompt`` given only a counter (``fit_prompt``: lines counted in blocks,
+  exact final count; the path for backends without a tokenizer);
+* ``engine.budget.fit_prompt`` given the tokenizer (``fit+tok``: each part encoded about once in
+  a window sized from the budget, cuts priced from token offsets, exact final count).
 
-Each with the ``transformers`` tokenizer call and with the raw ``tokenizers`` encoder. Tokenizer:
-the embedded model's when present, else the test tokenizer trained on the spot.
+Each with the ``transformers`` tokenizer call and with the raw ``tokenizers`` encoder (``fit+tok``
+is handed the corresponding tokenizer object). Times are medians of wall-clock and of process CPU
+time (the CPU column is less sensitive to a busy machine). Tokenizer: the embedded model's when
+present, else the test tokenizer trained on the spot.
 
     .venv/bin/python benchmarks/prompt_budget_bench.py [--budget 1536] [--repeat 15]
 """
@@ -84,20 +89,28 @@ def _load_tokenizer():
     return AutoTokenizer.from_pretrained(ensure_tiny_model("gpt_bigcode")), "test tokenizer (vocab 2048)"
 
 
-def _time(fn: Callable[[], object], repeat: int) -> float:
+def _time(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median wall-clock and process CPU milliseconds of ``fn()``."""
     fn()  # warm up
-    samples = []
+    wall, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+        wall.append((time.perf_counter() - start) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def _rows(
-    count: Count, encode: Callable[[str], list[int]], prefix: str, suffix: str, budget: int, repeat: int
-) -> list[tuple[str, float, int, int]]:
-    """(method, median ms, tokenizer calls, tokens kept) for each method on one document."""
+    count: Count,
+    encode: Callable[[str], list[int]],
+    tokenizer: object,
+    prefix: str,
+    suffix: str,
+    budget: int,
+    repeat: int,
+) -> list[tuple[str, tuple[float, float], str, int]]:
+    """(method, median ms (wall, CPU), tokenizer calls, tokens kept) for each method on one document."""
     calls = 0
 
     def counting(text: str) -> int:
@@ -112,15 +125,20 @@ def _rows(
         fitted = fit_prompt(counting, prefix, suffix, max_prompt_tokens=budget)
         return fitted.prefix, fitted.suffix
 
+    def with_tokenizer() -> tuple[str, str]:
+        fitted = fit_prompt(counting, prefix, suffix, max_prompt_tokens=budget, tokenizer=tokenizer)
+        return fitted.prefix, fitted.suffix
+
     rows = []
-    for method, run in (("per-line", per_line), ("fit_prompt", budgeted)):
+    for method, run in (("per-line", per_line), ("fit_prompt", budgeted), ("fit+tok", with_tokenizer)):
         ms = _time(run, repeat)
         calls = 0
         kept = run()
-        rows.append((method, ms, calls, count(kept[0]) + count(kept[1])))
+        made = str(calls) if method != "fit+tok" else "-"
+        rows.append((method, ms, made, count(kept[0]) + count(kept[1])))
     ms = _time(lambda: encode_all_fit(encode, prefix, suffix, budget), repeat)
     ids = encode_all_fit(encode, prefix, suffix, budget)
-    rows.append(("encode-all", ms, 2, len(ids[0]) + len(ids[1])))
+    rows.append(("encode-all", ms, "2", len(ids[0]) + len(ids[1])))
     return rows
 
 
@@ -140,20 +158,33 @@ def main() -> int:
         "transformers": lambda t: tokenizer(t, add_special_tokens=False)["input_ids"],
         "tokenizers": lambda t: raw.encode(t, add_special_tokens=False).ids,
     }
+    tokenizer_objects = {"transformers": tokenizer, "tokenizers": raw}
     source = (Path(sysconfig.get_paths()["stdlib"]) / "textwrap.py").read_text(encoding="utf-8")
     documents = {"textwrap.py": source, "textwrap.py x40": source * 40}
 
     print(f"tokenizer: {tokenizer_name}; budget {args.budget} tokens; median of {args.repeat} runs")
-    header = f"{'document':<17} {'counter':<13} {'method':<11} {'ms/request':>10} {'calls':>6} {'tokens':>7}"
+    header = (
+        f"{'document':<17} {'counter':<13} {'method':<11} {'ms/request':>10} {'cpu ms':>7} "
+        f"{'calls':>6} {'tokens':>7}"
+    )
     print(header)
     print("-" * len(header))
     for doc_name, text in documents.items():
         middle = text.rfind("\n", 0, len(text) // 2) + 1 + 8
         for counter_name, count in counters.items():
-            for method, ms, made, tokens in _rows(
-                count, encoders[counter_name], text[:middle], text[middle:], args.budget, args.repeat
+            for method, (ms, cpu), made, tokens in _rows(
+                count,
+                encoders[counter_name],
+                tokenizer_objects[counter_name],
+                text[:middle],
+                text[middle:],
+                args.budget,
+                args.repeat,
             ):
-                print(f"{doc_name:<17} {counter_name:<13} {method:<11} {ms:>10.2f} {made:>6} {tokens:>7}")
+                print(
+                    f"{doc_name:<17} {counter_name:<13} {method:<11} {ms:>10.2f} {cpu:>7.2f} "
+                    f"{made:>6} {tokens:>7}"
+                )
 
     # Typing: one fit per keystroke while 40 characters are typed on one line; with a cached
     # counter, the unchanged lines around the cursor are not counted again.
@@ -166,7 +197,7 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     for counter_name, count in counters.items():
-        for method in ("per-line", "fit_prompt"):
+        for method in ("per-line", "fit_prompt", "fit+tok"):
             cells = []
             for cached in (False, True):
                 calls = 0
@@ -183,8 +214,16 @@ def main() -> int:
                     start = time.perf_counter()
                     if method == "per-line":
                         per_line_fit(counter, prefix, suffix, args.budget)
-                    else:
+                    elif method == "fit_prompt":
                         fit_prompt(counter, prefix, suffix, max_prompt_tokens=args.budget)
+                    else:
+                        fit_prompt(
+                            counter,
+                            prefix,
+                            suffix,
+                            max_prompt_tokens=args.budget,
+                            tokenizer=tokenizer_objects[counter_name],
+                        )
                     samples.append((time.perf_counter() - start) * 1000)
                 cells.append((statistics.median(samples[1:]), calls / len(samples)))
             (plain, _), (fast, fast_calls) = cells

@@ -143,7 +143,12 @@ class CodeModel:
     ) -> tuple[str, int]:
         """The budgeted FIM prompt for a cursor position and its token count (the text parts)."""
         fitted = fit_prompt(
-            self.count_tokens, prefix, suffix, snippets, max_prompt_tokens=self.max_prompt_tokens
+            self.count_tokens,
+            prefix,
+            suffix,
+            snippets,
+            max_prompt_tokens=self.max_prompt_tokens,
+            tokenizer=self.tokenizer,
         )
         if self.fim is None:
             return fitted.prefix, fitted.prompt_tokens

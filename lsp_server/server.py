@@ -75,6 +75,7 @@ class StackCoderServer(LanguageServer):
             OrderedDict()
         )  # completion id -> attribution Report of a marked item
         self.model_ready = asyncio.Event()
+        self.started = False  # set once `initialized` has started the first loads
         self._background: set[asyncio.Task] = set()
 
     # ---- user-facing messages ----------------------------------------------------------------
@@ -108,12 +109,14 @@ class StackCoderServer(LanguageServer):
             return self.settings
         old, self.settings = self.settings, new
         log.info("settings from %s: %s", source, new.to_json())
-        if self.model_ready.is_set() or self.status.model.error is not None:
+        if self.started:  # before `initialized`, the first load picks the settings up
             if new.model != old.model:
                 self.spawn(self.load_model())
             elif new.completion != old.completion:
                 self.models.set_prompt_budget(new.completion.max_prompt_tokens, new.completion.max_new_tokens)
-            if new.provenance.index_path != old.provenance.index_path:
+            if new.provenance.index_path != old.provenance.index_path or (
+                new.provenance.enabled and not old.provenance.enabled
+            ):
                 self.spawn(self.open_index())
         return new
 
@@ -265,6 +268,7 @@ def on_initialize(ls: StackCoderServer, params: types.InitializeParams) -> None:
 async def on_initialized(ls: StackCoderServer, params: types.InitializedParams) -> None:
     """Pull the configuration, then load the model, the attribution index and the workspace index."""
     await ls.pull_configuration()
+    ls.started = True
     ls.spawn(ls.load_model())
     if ls.settings.provenance.enabled:
         ls.spawn(ls.open_index())
@@ -316,14 +320,14 @@ async def on_inline_completion(
     doc = ls.document(uri)
     if doc is None or not ls.settings.completion.enabled:
         return types.InlineCompletionList(items=[])
+    scheduler = ls.models.scheduler
+    if scheduler is None:
+        return types.InlineCompletionList(items=[])
     cancel = CancelToken()
     previous = ls.pending.get(uri)
     if previous is not None:
         previous.cancel()
     ls.pending[uri] = cancel
-    scheduler = ls.models.scheduler
-    if scheduler is None:
-        return types.InlineCompletionList(items=[])
     selected = params.context.selected_completion_info
     repo, rel, path = ls.repo_and_path(uri)
     req = completion.CompletionRequest(

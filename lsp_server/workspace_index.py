@@ -10,7 +10,9 @@ only read, never executed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import re
 import threading
@@ -44,6 +46,7 @@ CODE_SUFFIXES = frozenset(
     }
 )  # fmt: skip
 RRF_K = 60
+BACKGROUND_NICE = 10  # niceness of the indexing threads (Linux threads can be reniced one by one)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,12 @@ def rrf_merge(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[i
         for rank, item in enumerate(ranking):
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank + 1)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _lower_priority() -> None:
+    """Run the calling background thread at a lower CPU priority than request handling (Linux)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
 
 
 def is_ignored_dir(path: Path) -> bool:
@@ -183,6 +192,7 @@ class WorkspaceIndex:
         self._observer = observer
 
     def _run(self) -> None:
+        _lower_priority()
         try:
             for path in self.iter_files():
                 if self._stop.is_set():
@@ -344,6 +354,12 @@ class WorkspaceIndex:
 
     # ---- search ----------------------------------------------------------------------------
 
+    def clear_caches(self) -> None:
+        """Forget cached query embeddings and results (for measurements)."""
+        with self._lock:
+            self._vectors.clear()
+            self._cache.clear()
+
     @property
     def ready(self) -> bool:
         """Whether the first scan is done and every chunk has its embedding (when dense vectors are on)."""
@@ -425,6 +441,7 @@ class WorkspaceIndex:
         self._wanted_event.set()
 
     def _embed_queries(self) -> None:
+        _lower_priority()
         while not self._stop.is_set():
             self._wanted_event.wait()
             self._wanted_event.clear()

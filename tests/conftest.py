@@ -50,3 +50,33 @@ def engine_cache_dir(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("STACKCODER_CACHE", None)
     else:
         os.environ["STACKCODER_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def training_sources(tmp_path_factory: pytest.TempPathFactory):
+    """Three small repositories of real standard-library files plus planted files (root, planted paths)."""
+    from helpers.training_corpus import build_sources
+
+    root = tmp_path_factory.mktemp("training-sources")
+    return root, build_sources(root)
+
+
+@pytest.fixture(scope="session")
+def training_corpus_dir(training_sources, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The corpus stage's output for `training_sources` (repository "beta" held out)."""
+    from training.corpus import CorpusConfig, build_corpus
+
+    out = tmp_path_factory.mktemp("training-corpus") / "corpus"
+    build_corpus([str(training_sources[0])], out, CorpusConfig(heldout_repos=("beta",)), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def training_tokenizer_dir(training_corpus_dir, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small byte-level BPE tokenizer trained on `training_corpus_dir`."""
+    from training.corpus import read_corpus
+    from training.tokenizer import train_tokenizer
+
+    out = tmp_path_factory.mktemp("training-tokenizer")
+    train_tokenizer((r["content"] for r in read_corpus(training_corpus_dir)), out, vocab_size=600)
+    return out

@@ -215,6 +215,11 @@ def _add_pretrain(stages: argparse._SubParsersAction) -> None:
     p.add_argument("--until", help="stop with a checkpoint at this UTC time, HH:MM (next occurrence)")
     p.add_argument("--max-minutes", type=float, help="stop with a checkpoint after this many minutes")
     p.add_argument(
+        "--schedule-minutes",
+        type=float,
+        help="decay the learning rate over this many minutes of training instead of --max-steps",
+    )
+    p.add_argument(
         "--stop-after", type=int, help="stop with a checkpoint after this many steps of this invocation"
     )
     p.add_argument("--no-bf16", action="store_true", help="train in float32 instead of bf16 autocast")

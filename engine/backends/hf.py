@@ -49,14 +49,24 @@ class HFBackend(LocalBackend):
             torch.set_num_threads(threads)
         self.device = device
         try:
-            self.model = AutoModelForCausalLM.from_pretrained(
-                str(model_dir), dtype=getattr(torch, dtype), local_files_only=True
-            ).to(device)
+            model, info = AutoModelForCausalLM.from_pretrained(
+                str(model_dir), dtype=getattr(torch, dtype), local_files_only=True, output_loading_info=True
+            )
         except (OSError, ValueError, RuntimeError) as exc:
             raise CorruptModelError(
                 f"transformers cannot load {model_dir} ({exc.__class__.__name__}: {str(exc)[:160]}); "
                 "check the checkpoint files."
             ) from None
+        # transformers re-initialises weights it could not load instead of failing: refuse that.
+        broken = [str(k) for k in (info.get("missing_keys") or [])] + [
+            str(k[0] if isinstance(k, tuple) else k) for k in (info.get("mismatched_keys") or [])
+        ]
+        if broken:
+            raise CorruptModelError(
+                f"the weights in {model_dir} do not match its config.json ({len(broken)} tensors missing or "
+                f"of the wrong shape, e.g. {broken[0]}); restore the checkpoint's original files."
+            )
+        self.model = model.to(device)
         self.model.eval()
 
     def _warpers(self, config: GenerationConfig):  # -> LogitsProcessorList

@@ -143,3 +143,15 @@ def test_index_counts_match_sources(built: Path, small_sources) -> None:
     files = list(iter_source_files([small_sources[0]], extensions=[".py"]))
     with Index.open(built) as index:
         assert index.counts["files"] == len(files)
+
+
+def test_index_of_nothing_opens_and_answers_original(tmp_path: Path) -> None:
+    src = tmp_path / "src" / "repo"
+    src.mkdir(parents=True)
+    (src / "LICENSE").write_text("MIT License")
+    result = build_index(
+        [src.parent], tmp_path / "index", BuildConfig(workers=1, progress=False, extensions=[".py"])
+    )
+    assert result.files == 0 and result.skipped.counts["extension"] == 1
+    with Index.open(tmp_path / "index") as index:
+        assert index.query("def f():\n    return 1\n").verdict == "original"

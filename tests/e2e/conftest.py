@@ -114,8 +114,11 @@ def code_server(
     default_model_dir: Path,
     engine_cache_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[str]:
-    """code-server on a free loopback port with the extension, the model and the index; yields the URL."""
+) -> Iterator[dict]:
+    """code-server on a free loopback port with the extension, the model and the index.
+
+    Yields {"url", "pgid"}: every process it starts (extension host, `stackcoder serve`) is in
+    process group `pgid`, which is stopped at the end."""
     home = tmp_path_factory.mktemp("code-server")
     settings = {
         "stackcoder.server.path": str(STACKCODER),
@@ -123,7 +126,6 @@ def code_server(
         "stackcoder.model.path": str(default_model_dir),
         "stackcoder.provenance.indexPath": str(corpus_index[0]),
         "stackcoder.completion.maxNewTokens": 24,
-        "stackcoder.chat.maxNewTokens": 96,
         "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
         "editor.suggestOnTriggerCharacters": False,
         "editor.inlineSuggest.enabled": True,
@@ -170,7 +172,7 @@ def code_server(
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"code-server did not start; see {ARTIFACTS / 'code-server.log'}")
                 time.sleep(0.5)
-        yield f"{url}/?folder={e2e_workspace}"
+        yield {"url": f"{url}/?folder={e2e_workspace}", "pgid": proc.pid}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -179,11 +181,14 @@ def code_server(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+        # The extension's own log (its output channel), kept next to the screenshots.
+        for i, found in enumerate(sorted((home / "user-data" / "logs").rglob("*stackcoder*.log"))):
+            shutil.copy(found, ARTIFACTS / f"extension-{i}.log")
 
 
 @pytest.fixture(scope="session")
 def vscode_run(
-    code_server: str, corpus_index: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+    code_server: dict, corpus_index: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict:
     """Runs every scenario once in one browser session; each test asserts on its part."""
     _needs("node")
@@ -192,10 +197,11 @@ def vscode_run(
     start = corpus_text.index("def rgb_to_hls")
     end = corpus_text.index("def hls_to_rgb")
     config = {
-        "url": code_server,
+        "url": code_server["url"],
+        "serverGroup": code_server["pgid"],
         "shots": str(ARTIFACTS),
         "profile": str(tmp_path_factory.mktemp("chromium")),
-        "scenarios": ["ghost", "explain", "chat", "stop", "provenance"],
+        "scenarios": ["ghost", "explain", "chat", "stop", "provenance", "crash"],
         "question": "How do I add an item to the inventory?",
         "corpusText": corpus_text[start:end],
     }

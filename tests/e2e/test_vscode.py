@@ -62,6 +62,8 @@ def test_a_chat_question_gets_an_answer(vscode_run: dict) -> None:
 def test_stop_ends_a_streaming_answer(vscode_run: dict) -> None:
     outcome = _scenario(vscode_run, "stop")
     assert outcome["note"] == "stopped", outcome
+    full = vscode_run["chat"]["text"]
+    assert len(outcome["text"]) < max(len(full), 200), "the answer ran to the end despite Stop"
 
 
 def test_provenance_warning_for_code_pasted_from_the_corpus(vscode_run: dict) -> None:
@@ -71,3 +73,13 @@ def test_provenance_warning_for_code_pasted_from_the_corpus(vscode_run: dict) ->
     assert "cpython" in outcome["provenanceView"], outcome["provenanceView"]
     # Clicking the finding shows the matching corpus source side by side.
     assert "rgb_to_hls" in outcome["besideText"] or "maxc" in outcome["besideText"], outcome["besideText"]
+
+
+def test_a_crashed_server_is_restarted_with_a_visible_message(vscode_run: dict) -> None:
+    outcome = _scenario(vscode_run, "crash")
+    assert "restarting it (1 of 3)" in outcome["message"], outcome["message"]
+    assert outcome["newPids"] and outcome["oldPid"] not in outcome["newPids"], outcome
+    status = outcome["statusAfter"].strip()
+    assert status.startswith("stackcoder: ") and not status.startswith(
+        ("stackcoder: loading", "stackcoder: no model")
+    ), status

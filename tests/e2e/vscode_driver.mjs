@@ -5,6 +5,7 @@
 //
 // CONFIG: {url, shots, profile, scenarios: [...], corpusText, question}. Every scenario runs even
 // when an earlier one failed; a failure is reported as {error} with a screenshot.
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -154,10 +155,17 @@ const scenarios = {
     await frame.locator("#input").fill("Write a long tutorial about Python dataclasses.");
     await frame.locator("#input").press("Enter");
     await frame.locator("#stop").waitFor({ state: "visible" });
+    // Stop in the middle of the stream: once the first words are shown.
+    await frame.waitForFunction(() => (document.querySelector(".message.assistant.streaming .body")?.textContent.length ?? 0) > 3);
+    await frame.evaluate(() => {
+      window.__stopClicks = 0;
+      document.getElementById("stop").addEventListener("click", () => window.__stopClicks++);
+    });
     await frame.locator("#stop").click();
+    const clicks = await frame.evaluate(() => window.__stopClicks);
     const answer = await waitAnswer(frame, before);
     await shot(page, "chat-stopped");
-    return answer;
+    return { ...answer, clicks };
   },
 
   async provenance(page) {
@@ -190,7 +198,37 @@ const scenarios = {
     await shot(page, "provenance-source");
     return { pasted, problemsText, provenanceView: view, besideText };
   },
+
+  async crash(page) {
+    const before = serverPids();
+    if (before.length !== 1) throw new Error(`expected one stackcoder server, found ${before.length}`);
+    process.kill(before[0], "SIGKILL");
+    const toast = page.locator(".notification-toast", { hasText: "stopped unexpectedly" });
+    await toast.first().waitFor({ timeout: 30_000 });
+    const message = await toast.first().innerText();
+    await shot(page, "crash-restarting");
+    const status = page.locator(".statusbar-item", { hasText: /(^|\s)stackcoder\b/ }).first();
+    const started = Date.now();
+    let text = "";
+    while (Date.now() - started < 180_000) {
+      text = await status.innerText();
+      const after = serverPids();
+      if (after.length === 1 && after[0] !== before[0] && /stackcoder: /.test(text) && !/loading model|no model/.test(text)) break;
+      await page.waitForTimeout(500);
+    }
+    await shot(page, "crash-restarted");
+    return { message, statusAfter: text, oldPid: before[0], newPids: serverPids() };
+  },
 };
+
+/** Pids of `stackcoder serve` processes started by this code-server (its process group). */
+function serverPids() {
+  const out = execFileSync("ps", ["-o", "pid=,args=", "-g", String(config.serverGroup)], { encoding: "utf8" });
+  return out
+    .split("\n")
+    .filter((line) => /stackcoder serve/.test(line))
+    .map((line) => Number(line.trim().split(/\s+/)[0]));
+}
 
 const results = {};
 const context = await chromium.launchPersistentContext(config.profile, {
@@ -205,7 +243,7 @@ try {
   page.setDefaultTimeout(30_000);
   await page.goto(config.url);
   await page.locator(".monaco-workbench").waitFor({ timeout: 90_000 });
-  const status = page.locator(".statusbar-item", { hasText: "stackcoder" }).first();
+  const status = page.locator(".statusbar-item", { hasText: /(^|\s)stackcoder\b/ }).first();
   await status.waitFor({ timeout: 60_000 });
   results.statusBar = await status.innerText();
   // Type only once the server has its model: wait for the status bar to name it.

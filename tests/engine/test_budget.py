@@ -1,7 +1,12 @@
-"""Token-budgeted prompt fitting, counted with a real fast tokenizer (the tiny test model's)."""
+"""Token-budgeted prompt fitting, counted with a real fast tokenizer (the tiny test model's).
+
+Most behaviour is checked on both ways of counting: a plain ``count_tokens`` callable (lines counted
+in blocks) and the tokenizer itself (parts encoded in windows, cuts priced from token offsets).
+"""
 
 from __future__ import annotations
 
+import functools
 import random
 import sysconfig
 from pathlib import Path
@@ -11,23 +16,37 @@ import pytest
 from engine.budget import fit_prompt, snippet_text
 from engine.types import Snippet
 
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+
 
 @pytest.fixture(scope="module")
-def count(tiny_gptbigcode_dir):
+def tokenizer(tiny_gptbigcode_dir):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_gptbigcode_dir)
     assert tokenizer.is_fast
+    return tokenizer
 
+
+@pytest.fixture(scope="module")
+def count(tokenizer):
     def count_tokens(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False).input_ids)
 
     return count_tokens
 
 
+@pytest.fixture(params=["counter", "tokenizer"])
+def fit(request, count, tokenizer):
+    """``fit_prompt`` bound to the counter, alone or with the tokenizer."""
+    if request.param == "tokenizer":
+        return functools.partial(fit_prompt, count, tokenizer=tokenizer)
+    return functools.partial(fit_prompt, count)
+
+
 @pytest.fixture(scope="module")
 def source() -> str:
-    return (Path(sysconfig.get_paths()["stdlib"]) / "textwrap.py").read_text(encoding="utf-8")
+    return (STDLIB / "textwrap.py").read_text(encoding="utf-8")
 
 
 def _split(source: str, line: int, column: int) -> tuple[str, str]:
@@ -40,8 +59,8 @@ def _total(count, fitted) -> int:
     return count(fitted.prefix) + count(fitted.suffix) + sum(count(snippet_text(s)) for s in fitted.snippets)
 
 
-def test_small_prompt_is_kept_whole(count) -> None:
-    fitted = fit_prompt(count, "def f(x):\n    return ", "\n\nprint(f(1))\n", max_prompt_tokens=512)
+def test_small_prompt_is_kept_whole(fit, count) -> None:
+    fitted = fit("def f(x):\n    return ", "\n\nprint(f(1))\n", max_prompt_tokens=512)
     assert (fitted.prefix, fitted.suffix, fitted.snippets) == (
         "def f(x):\n    return ",
         "\n\nprint(f(1))\n",
@@ -50,9 +69,9 @@ def test_small_prompt_is_kept_whole(count) -> None:
     assert fitted.prompt_tokens == _total(count, fitted)
 
 
-def test_cut_by_whole_lines_around_the_cursor(count, source) -> None:
+def test_cut_by_whole_lines_around_the_cursor(fit, count, source) -> None:
     prefix, suffix = _split(source, 250, 8)
-    fitted = fit_prompt(count, prefix, suffix, max_prompt_tokens=300)
+    fitted = fit(prefix, suffix, max_prompt_tokens=300)
     assert fitted.prompt_tokens == _total(count, fitted) <= 300
     # The prefix keeps a tail of whole lines, the suffix a head of whole lines.
     assert prefix.endswith(fitted.prefix) and len(fitted.prefix) < len(prefix)
@@ -69,25 +88,25 @@ def test_cut_by_whole_lines_around_the_cursor(count, source) -> None:
     assert fitted.prompt_tokens >= 300 - 40
 
 
-def test_unused_suffix_share_goes_to_the_prefix(count, source) -> None:
+def test_unused_suffix_share_goes_to_the_prefix(fit, count, source) -> None:
     prefix = source
-    fitted = fit_prompt(count, prefix, "\n", max_prompt_tokens=400)
+    fitted = fit(prefix, "\n", max_prompt_tokens=400)
     assert fitted.prompt_tokens <= 400
     assert count(fitted.prefix) >= 400 - 40
 
 
-def test_unused_prefix_share_goes_to_the_suffix(count, source) -> None:
-    fitted = fit_prompt(count, "import os\n", source, max_prompt_tokens=400)
+def test_unused_prefix_share_goes_to_the_suffix(fit, count, source) -> None:
+    fitted = fit("import os\n", source, max_prompt_tokens=400)
     assert fitted.prompt_tokens <= 400
     assert fitted.prefix == "import os\n"
     assert count(fitted.suffix) >= 400 - 40
 
 
-def test_snippets_get_their_share_and_are_cut_to_head_lines(count, source) -> None:
+def test_snippets_get_their_share_and_are_cut_to_head_lines(fit, count, source) -> None:
     prefix, suffix = _split(source, 300, 0)
     big = Snippet("textwrap_copy.py", source, score=0.9)
     small = Snippet("util.py", "def helper():\n    return 1\n", score=0.5)
-    fitted = fit_prompt(count, prefix, suffix, [big, small], max_prompt_tokens=600)
+    fitted = fit(prefix, suffix, [big, small], max_prompt_tokens=600)
     assert fitted.prompt_tokens == _total(count, fitted) <= 600
     assert [s.path for s in fitted.snippets] == ["textwrap_copy.py"]
     kept = fitted.snippets[0]
@@ -96,30 +115,28 @@ def test_snippets_get_their_share_and_are_cut_to_head_lines(count, source) -> No
     assert count(snippet_text(kept)) <= 0.25 * 600 + 20
 
 
-def test_small_snippets_are_kept_whole(count) -> None:
+def test_small_snippets_are_kept_whole(fit, count) -> None:
     snippets = [Snippet("a.py", "A = 1\n"), Snippet("b.py", "B = 2")]
-    fitted = fit_prompt(count, "x = ", "\n", snippets, max_prompt_tokens=200)
+    fitted = fit("x = ", "\n", snippets, max_prompt_tokens=200)
     assert fitted.snippets == snippets
 
 
-def test_snippets_use_the_budget_the_file_leaves(count, source) -> None:
-    fitted = fit_prompt(count, "x = ", "\n", [Snippet("t.py", source)], max_prompt_tokens=300)
+def test_snippets_use_the_budget_the_file_leaves(fit, count, source) -> None:
+    fitted = fit("x = ", "\n", [Snippet("t.py", source)], max_prompt_tokens=300)
     assert fitted.prompt_tokens <= 300
     assert count(snippet_text(fitted.snippets[0])) >= 300 - 40
 
 
-def test_zero_snippet_share_drops_snippets_when_the_file_fills_the_budget(count, source) -> None:
+def test_zero_snippet_share_drops_snippets_when_the_file_fills_the_budget(fit, count, source) -> None:
     prefix, suffix = _split(source, 250, 0)
-    fitted = fit_prompt(
-        count, prefix, suffix, [Snippet("a.py", "A = 1\n")], max_prompt_tokens=200, snippet_share=0
-    )
+    fitted = fit(prefix, suffix, [Snippet("a.py", "A = 1\n")], max_prompt_tokens=200, snippet_share=0)
     assert fitted.snippets == []
 
 
-def test_one_line_over_budget_is_cut_inside(count) -> None:
+def test_one_line_over_budget_is_cut_inside(fit, count) -> None:
     line = "values = [" + ", ".join(str(i) for i in range(400)) + "]"
     prefix, suffix = line[:1000], line[1000:] + "\nprint(values)\n"
-    fitted = fit_prompt(count, "import os\n" + prefix, suffix, max_prompt_tokens=100)
+    fitted = fit("import os\n" + prefix, suffix, max_prompt_tokens=100)
     assert fitted.prompt_tokens == count(fitted.prefix) + count(fitted.suffix) <= 100
     assert prefix.endswith(fitted.prefix) and fitted.prefix  # the text nearest the cursor
     assert suffix.startswith(fitted.suffix)
@@ -127,14 +144,14 @@ def test_one_line_over_budget_is_cut_inside(count) -> None:
 
 
 @pytest.mark.parametrize("budget", [16, 64, 257, 1024])
-def test_never_exceeds_the_budget(count, source, budget: int) -> None:
+def test_never_exceeds_the_budget(fit, count, source, budget: int) -> None:
     rng = random.Random(budget)
     lines = source.count("\n")
     snippets = [Snippet("s.py", source[:3000]), Snippet("t.py", source[5000:6000])]
     for _ in range(6):
         line = rng.randrange(lines)
         prefix, suffix = _split(source, line, rng.randrange(5))
-        fitted = fit_prompt(count, prefix, suffix, snippets, max_prompt_tokens=budget)
+        fitted = fit(prefix, suffix, snippets, max_prompt_tokens=budget)
         assert fitted.prompt_tokens == _total(count, fitted) <= budget
         assert prefix.endswith(fitted.prefix) and suffix.startswith(fitted.suffix)
 
@@ -161,9 +178,9 @@ def test_work_is_bounded_by_the_budget_not_the_file(count, source) -> None:
         ({"suffix_share": -0.1}, "between 0 and 1"),
     ],
 )
-def test_bad_settings(count, kwargs, match: str) -> None:
+def test_bad_settings(fit, kwargs, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        fit_prompt(count, "a", "b", **kwargs)
+        fit("a", "b", **kwargs)
 
 
 def test_budget_holds_even_when_joined_text_costs_more_than_its_parts() -> None:
@@ -200,3 +217,117 @@ def test_a_cached_counter_gives_the_same_fit_with_fewer_calls(count, source) -> 
     assert calls - before <= 4
     assert second == fit_prompt(count, prefix + "x", suffix, max_prompt_tokens=400)
     assert first.prefix + "x" == second.prefix or second.prompt_tokens <= 400
+
+
+# --------------------------------------------------------------------------- with the tokenizer
+
+STDLIB_FILES = ["textwrap.py", "argparse.py", "json/decoder.py", "difflib.py"]
+
+
+def _random_cases(seed: int, per_file: int):
+    """(source, prefix, suffix, snippets, budget) at random cursors in real standard-library files."""
+    rng = random.Random(seed)
+    for name in STDLIB_FILES:
+        source = (STDLIB / name).read_text(encoding="utf-8")
+        lines = source.splitlines(keepends=True)
+        for _ in range(per_file):
+            line = rng.randrange(len(lines))
+            prefix, suffix = _split(source, line, rng.randrange(len(lines[line]) + 1))
+            snippets = []
+            if rng.random() < 0.5:
+                start = rng.randrange(len(source) - 3000)
+                snippets = [Snippet("a.py", source[start : start + 3000]), Snippet("b.py", "B = 2\n")]
+            yield source, prefix, suffix, snippets, rng.choice([8, 40, 300, 1024, 1536])
+
+
+def test_tokenizer_fits_at_random_cursors_keep_every_guarantee(count, tokenizer) -> None:
+    for _source, prefix, suffix, snippets, budget in _random_cases(seed=7, per_file=8):
+        fitted = fit_prompt(count, prefix, suffix, snippets, max_prompt_tokens=budget, tokenizer=tokenizer)
+        assert fitted.prompt_tokens == _total(count, fitted) <= budget
+        assert prefix.endswith(fitted.prefix) and suffix.startswith(fitted.suffix)
+        head = prefix[prefix.rfind("\n") + 1 :]
+        tail = suffix[: suffix.find("\n") + 1 or len(suffix)]
+        if count(head) + count(tail) <= budget:  # whole lines, the cursor's line among them
+            assert fitted.prefix.endswith(head) and fitted.suffix.startswith(tail)
+            assert prefix[: len(prefix) - len(fitted.prefix)].endswith("\n") or fitted.prefix == prefix
+            assert fitted.suffix.endswith("\n") or fitted.suffix == suffix
+        for kept, given in zip(fitted.snippets, snippets, strict=False):
+            assert kept.path == given.path and given.text.startswith(kept.text)
+            assert kept.text == given.text or kept.text.endswith("\n")
+
+
+def test_tokenizer_uses_the_budget_at_least_as_well_as_block_counting(count, tokenizer) -> None:
+    by_blocks = by_offsets = 0
+    for _source, prefix, suffix, snippets, budget in _random_cases(seed=11, per_file=5):
+        by_blocks += fit_prompt(count, prefix, suffix, snippets, max_prompt_tokens=budget).prompt_tokens
+        by_offsets += fit_prompt(
+            count, prefix, suffix, snippets, max_prompt_tokens=budget, tokenizer=tokenizer
+        ).prompt_tokens
+    assert by_offsets >= by_blocks
+
+
+def test_tokenizer_fills_a_large_budget_nearly(count, tokenizer, source) -> None:
+    middle = source.rfind("\n", 0, len(source) // 2) + 1 + 8
+    fitted = fit_prompt(count, source[:middle], source[middle:], max_prompt_tokens=1536, tokenizer=tokenizer)
+    assert 1536 - 20 <= fitted.prompt_tokens == _total(count, fitted) <= 1536
+
+
+def test_tokenizer_reads_only_a_window_of_a_huge_file(count, tokenizer, source, monkeypatch) -> None:
+    from engine.budget import _encoder
+
+    encoder = _encoder(tokenizer)
+    encoded: list[int] = []
+
+    class Spy:
+        def encode(self, text: str, **kwargs):
+            encoded.append(len(text))
+            return inner.encode(text, **kwargs)
+
+    inner = encoder.tokenizer
+    monkeypatch.setattr(encoder, "tokenizer", Spy())
+    huge = source * 40  # ~20k lines
+    middle = huge.rfind("\n", 0, len(huge) // 2) + 1
+    fitted = fit_prompt(count, huge[:middle], huge[middle:], max_prompt_tokens=1536, tokenizer=tokenizer)
+    kept = len(fitted.prefix) + len(fitted.suffix)
+    assert fitted.prompt_tokens <= 1536
+    assert sum(encoded) < 2.6 * kept  # the windows (with a margin) and the exact count, nothing more
+    assert len(encoded) <= 8
+
+
+def test_huge_single_line_is_cut_around_the_cursor(fit, count) -> None:
+    line = "data = [" + ", ".join(f"'item{i}'" for i in range(30000)) + "]"  # ~330k characters
+    middle = len(line) // 2
+    prefix, suffix = "import os\n" + line[:middle], line[middle:] + "\nprint(data)\n"
+    fitted = fit(prefix, suffix, [Snippet("a.py", "A = 1\n")], max_prompt_tokens=256)
+    assert fitted.prompt_tokens == _total(count, fitted) <= 256
+    assert fitted.prompt_tokens >= 256 - 8  # cut by characters, so nearly full
+    assert prefix.endswith(fitted.prefix) and suffix.startswith(fitted.suffix)
+    assert fitted.prefix and fitted.suffix and "\n" not in fitted.prefix + fitted.suffix
+    assert fitted.snippets == []
+
+
+def test_huge_line_away_from_the_cursor_ends_the_kept_lines(fit, count) -> None:
+    huge = "table = " + "+".join(str(i) for i in range(50000)) + "\n"
+    prefix = "import os\n" + huge + "def f(x):\n    return "
+    suffix = "x\n\n" + huge + "print(f(1))\n"
+    fitted = fit(prefix, suffix, max_prompt_tokens=300)
+    assert fitted.prompt_tokens == _total(count, fitted) <= 300
+    assert fitted.prefix == "def f(x):\n    return "
+    assert fitted.suffix == "x\n\n"
+
+
+def test_a_raw_tokenizer_with_trimmed_offsets_gives_the_same_fit(count, tokenizer, source) -> None:
+    from tokenizers import Tokenizer, processors
+
+    raw = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    raw.post_processor = processors.ByteLevel(trim_offsets=True)  # as StarCoder's tokenizer.json
+    prefix, suffix = _split(source, 200, 4)
+    snippets = [Snippet("t.py", source[:2500])]
+    with_raw = fit_prompt(count, prefix, suffix, snippets, max_prompt_tokens=500, tokenizer=raw)
+    assert with_raw == fit_prompt(count, prefix, suffix, snippets, max_prompt_tokens=500, tokenizer=tokenizer)
+    assert with_raw.prompt_tokens == _total(count, with_raw) <= 500
+
+
+def test_a_tokenizer_without_offsets_is_refused(count) -> None:
+    with pytest.raises(TypeError, match="fast transformers tokenizer"):
+        fit_prompt(count, "a", "b", tokenizer=object())

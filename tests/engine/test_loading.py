@@ -110,3 +110,17 @@ def test_bundle_manifest(tmp_path: Path, tiny_gptbigcode_dir: Path) -> None:
     (tmp_path / "stackcoder.json").write_text(json.dumps({"format": 2, "hf": "hf"}))
     with pytest.raises(CorruptModelError, match="format 1"):
         inspect_model(tmp_path)
+
+
+def test_checkpoint_missing_a_tensor_is_refused(model_copy: Path) -> None:
+    """transformers silently re-initialises a missing tensor; the engine refuses instead."""
+    from safetensors.torch import load_file, save_file
+
+    from engine.backends.hf import HFBackend
+
+    tensors = load_file(model_copy / "model.safetensors")
+    del tensors["transformer.ln_f.weight"]
+    save_file(tensors, model_copy / "model.safetensors", metadata={"format": "pt"})
+    inspect_model(model_copy)  # the file itself is sound
+    with pytest.raises(CorruptModelError, match="do not match its config.json"):
+        HFBackend(model_copy, load_tokenizer(model_copy), 1024, threads=1)

@@ -269,3 +269,24 @@ async def test_configuration_change_disables_completion_and_bad_values_are_repor
     await wait_for(lambda: True)
     result = await client.text_document_inline_completion_async(inline_params(uri, 0, 0))
     assert result is not None
+
+
+async def test_cancel_request_stops_a_streaming_chat(client) -> None:
+    import asyncio
+
+    params = {
+        "messages": [{"role": "user", "content": "Write a long story."}],
+        "partialResultToken": "cancel-me",
+    }
+    future = client.protocol.send_request("stackcoder/chat", params, msg_id="chat-to-cancel")
+    await wait_for(lambda: client.partials.get("cancel-me"), 60, 0.01)
+    client.protocol.notify("$/cancelRequest", types.CancelParams(id="chat-to-cancel"))
+    with pytest.raises(JsonRpcException) as err:
+        await asyncio.wait_for(asyncio.wrap_future(future), 30)
+    assert err.value.code == -32800
+    streamed = len(client.partials["cancel-me"])
+    await asyncio.sleep(1.0)
+    assert len(client.partials["cancel-me"]) <= streamed + 1  # the generation stopped
+    # the generation thread is free again
+    status = await asyncio.wait_for(request(client, "stackcoder/status", {}), 10)
+    assert status["model"]["loaded"]

@@ -38,7 +38,7 @@ export class Ctx implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly extension: vscode.ExtensionContext) {
-    this.chat = new ChatPanel(extension.extensionUri, extension.workspaceState, () => this.client);
+    this.chat = new ChatPanel(extension.extensionUri, extension.workspaceState, () => this.client, (m) => this.log(m));
     this.statusBar.setEnabled(this.config.completionEnabled);
     this.disposables.push(
       this.outputChannel,

@@ -35,6 +35,7 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
     private readonly extensionUri: vscode.Uri,
     private readonly state: vscode.Memento,
     private readonly client: () => LanguageClient | undefined,
+    private readonly log: (message: string) => void = () => undefined,
   ) {
     this.disposables.push(
       vscode.window.onDidChangeActiveTextEditor((editor) => {
@@ -74,7 +75,11 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
 
   private async receive(raw: unknown): Promise<void> {
     const message = parseFromWebview(raw);
-    if (!message) return;
+    if (!message) {
+      this.log(`chat: ignored a malformed message from the webview: ${JSON.stringify(raw)?.slice(0, 200)}`);
+      return;
+    }
+    this.log(`chat: ${message.type}${message.type === "stop" ? ` (answer streaming: ${this.streaming !== null})` : ""}`);
     switch (message.type) {
       case "ready":
         this.post({ type: "history", entries: this.history, busy: false });
@@ -176,7 +181,10 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
     let answer: HistoryEntry;
     try {
       const result = await send(client, streaming.cancel.token, partial);
-      answer = { role: "assistant", content: typeof result?.text === "string" ? result.text : streaming.text };
+      const text = typeof result?.text === "string" ? result.text : streaming.text;
+      // A server may answer a cancelled request with the text it had so far.
+      const stopped = streaming.cancel.token.isCancellationRequested;
+      answer = { role: "assistant", content: text, ...(stopped ? { note: "stopped" } : {}) };
     } catch (error) {
       const stopped = streaming.cancel.token.isCancellationRequested;
       const note = stopped ? "stopped" : `error: ${error instanceof Error ? error.message : String(error)}`;

@@ -1,0 +1,33 @@
+"""PII redaction catches planted e-mails, keys, passwords and IPs and leaves ordinary code alone."""
+
+from __future__ import annotations
+
+from helpers.training_corpus import PII_FILE, stdlib_files
+
+from training.pii import REPLACEMENT_IPS, redact
+
+
+def test_redacts_planted_pii() -> None:
+    red = redact(PII_FILE)
+    assert "AKIAIOSFODNN7EXAMPLE" not in red.text and '"<KEY>"' in red.text
+    assert "correct-horse-battery-staple" not in red.text and '"<PASSWORD>"' in red.text
+    assert "jane.doe@example.com" not in red.text and "<EMAIL>" in red.text
+    assert "93.184.216.34" not in red.text and any(ip in red.text for ip in REPLACEMENT_IPS)
+    assert "127.0.0.1" in red.text  # loopback addresses are not personal
+    assert red.counts == {"key": 1, "password": 1, "email": 1, "ip": 1}
+    assert "def connect(host=SERVER, port=8080):" in red.text
+
+
+def test_same_ip_maps_to_same_replacement() -> None:
+    a = redact("A = '8.8.4.4'\n").text
+    b = redact("B = '8.8.4.4'\n").text
+    assert a.split("'")[1] == b.split("'")[1]
+
+
+def test_leaves_ordinary_code_alone() -> None:
+    for path in stdlib_files(10, offset=10):
+        text = path.read_text(encoding="utf-8")
+        red = redact(text)
+        if not red.counts:
+            assert red.text == text
+        assert red.counts.get("key", 0) == 0, path
