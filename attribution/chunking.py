@@ -1,29 +1,24 @@
-"""Split source text into chunks for near-duplicate search: functions and classes from a parse.
+"""Split source text into chunks for near-duplicate search: functions and classes.
 
-Languages with a tree-sitter grammar installed are parsed (error-tolerant, so a snippet cut out
-of a file still yields its functions); a chunk is a function or method with its decorators
-(nested functions stay in their parent), the head of a class up to its first method, and runs of
-module-level code. Other files, and the parts a parse leaves over, are cut into windows of lines.
+Python files are split along their blocks (found from indentation, see below): a chunk is a
+function or method with its decorators (nested functions stay in their parent), the head of a
+class up to its first member, and runs of module-level code. Other files, and the parts left
+over, are cut into windows of lines. The scan is error-tolerant, so a snippet cut out of a file
+still yields its functions.
 """
 
 from __future__ import annotations
 
-import threading
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
-__all__ = ["Chunk", "chunk_text", "language_of", "GRAMMARS", "WINDOW_LINES"]
+import numpy as np
+
+__all__ = ["Chunk", "chunk_text", "language_of", "CHUNKERS", "WINDOW_LINES"]
 
 WINDOW_LINES = 30  # lines per window where no parse applies
 _MIN_LEFTOVER_LINES = 3  # shorter runs of module-level code are not chunks
-
-# Grammars by file extension -> (module providing ``language()``, node types that are chunks).
-GRAMMARS: dict[str, tuple[str, tuple[str, ...]]] = {
-    ".py": ("tree_sitter_python", ("function_definition", "class_definition")),
-    ".pyi": ("tree_sitter_python", ("function_definition", "class_definition")),
-}
-_FUNCTION_TYPES = frozenset({"function_definition"})
-_DECORATED = "decorated_definition"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,33 +30,10 @@ class Chunk:
 
 
 def language_of(path: str) -> str | None:
-    """The grammar key for a file path (its extension) or None when no grammar applies."""
+    """The chunker key for a file path (its extension) or None when no grammar applies."""
     dot = path.rfind(".")
     ext = path[dot:].lower() if dot >= 0 else ""
-    return ext if ext in GRAMMARS else None
-
-
-_local = threading.local()
-
-
-@cache
-def _language(module_name: str):
-    import importlib
-
-    from tree_sitter import Language
-
-    return Language(importlib.import_module(module_name).language())
-
-
-def _parser(module_name: str):
-    parsers = getattr(_local, "parsers", None)
-    if parsers is None:
-        parsers = _local.parsers = {}
-    if module_name not in parsers:
-        from tree_sitter import Parser
-
-        parsers[module_name] = Parser(_language(module_name))
-    return parsers[module_name]
+    return ext if ext in CHUNKERS else None
 
 
 def _windows(start: int, end: int, size: int = WINDOW_LINES) -> list[Chunk]:
@@ -69,50 +41,144 @@ def _windows(start: int, end: int, size: int = WINDOW_LINES) -> list[Chunk]:
     return [Chunk(s, min(s + size - 1, end)) for s in range(start, end + 1, size)]
 
 
-def _parsed_chunks(text: str, module_name: str, types: tuple[str, ...]) -> list[Chunk]:
-    tree = _parser(module_name).parse(text.encode("utf-8"))
+# --- Python: blocks from indentation -------------------------------------------------------------
+#
+# A line-level scan finds what the index needs of a parse (where each function and class starts
+# and ends) at a fraction of a parser's cost: string literals and comments are masked with one
+# regular-expression pass, bracket depth is a numpy prefix sum, and lines inside brackets or
+# multi-line strings, or after a backslash, continue the line before them. A block ends before
+# the next logical line indented no deeper than its head. Cut-out snippets (unbalanced brackets,
+# unterminated strings, dedented code) are tolerated: the scan never fails on malformed input.
+
+_LITERAL_RE = re.compile(
+    r'"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""'
+    r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''"
+    r'|"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
+    r"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'"
+    r"|#[^\n]*",
+    re.S,
+)
+_HEAD_RE = re.compile(r"(?:async[ \t]+)?(def)\b|(class)\b|(@)")
+_HEAD_FIRST = np.array([ord(c) for c in "adc@"], dtype=np.uint32)
+_BRACKETS = np.zeros(128, dtype=np.int32)
+_BRACKETS[[ord(c) for c in "([{"]] = 1
+_BRACKETS[[ord(c) for c in ")]}"]] = -1
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _python_chunks(text: str, lines: list[str]) -> list[Chunk]:
+    if _OTHER_BREAKS.search(text) or "\t" in text:
+        text = "\n".join(line.expandtabs(8) for line in lines)
+    data = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+    n, n_lines = len(data), len(lines)
+    newline = data == 10
+    starts = np.zeros(n_lines + 1, dtype=np.int64)
+    starts[1:n_lines] = np.flatnonzero(newline)[: n_lines - 1] + 1
+    starts[n_lines] = n + 1
+    # Strings and comments are masked; bracket depth never goes below zero (a snippet may start
+    # inside brackets it never opened).
+    spans = np.array([m.span() for m in _LITERAL_RE.finditer(text)], dtype=np.int64).reshape(-1)
+    cover = (
+        np.bincount(spans[0::2], minlength=n + 1)[: n + 1]
+        - np.bincount(spans[1::2], minlength=n + 1)[: n + 1]
+    )
+    masked = np.cumsum(cover[:n]) > 0
+    depth = np.cumsum(np.where(masked, 0, _BRACKETS[np.minimum(data, 127)]))
+    depth -= np.minimum(np.minimum.accumulate(depth), 0)
+    before = starts[1:n_lines] - 1  # the newline ending the line before
+    continued = np.zeros(n_lines, dtype=bool)
+    continued[1:] = (depth[before] > 0) | masked[before] | (data[np.maximum(before - 1, 0)] == 92)
+    # First character of each line that is not a space: blank and comment-only lines.
+    solid = np.flatnonzero((data != 32) & (data != 9) & (data != 12))
+    first = (
+        solid[np.minimum(np.searchsorted(solid, starts[:n_lines]), max(len(solid) - 1, 0))]
+        if len(solid)
+        else starts[:n_lines]
+    )
+    blank = (
+        (first >= starts[1:] - 1) | (data[np.minimum(first, n - 1)] == 10) if n else np.ones(n_lines, bool)
+    )
+    comment = data[np.minimum(first, n - 1)] == 35 if n else np.zeros(n_lines, bool)
+    logical = ~blank & ~comment & ~continued
+    code = ~blank & (~comment | continued)
+    logical_lines = np.flatnonzero(logical)  # 0-based
+    indent = (first - starts[:n_lines])[logical_lines]
+    code_lines = np.flatnonzero(code)
+    # Heads: logical lines starting with "def", "async def", "class" or a decorator.
+    first_logical = first[logical_lines]
+    candidates = np.flatnonzero(np.isin(data[np.minimum(first_logical, n - 1)], _HEAD_FIRST))
+    match = _HEAD_RE.match
+    found = [(int(k), m) for k in candidates if (m := match(text, int(first_logical[k])))]
+    if not found:
+        return []
+    heads = [0 if m.group(1) else 1 if m.group(2) else 2 for _, m in found]
+    head_k = np.fromiter((k for k, _ in found), dtype=np.int64, count=len(found))
+    head_line = logical_lines[head_k]
+    ok = np.ones(len(heads), dtype=bool)
+    # Each head's block closes at the next logical line indented no deeper.
+    close_k = np.full(len(heads), len(logical_lines), dtype=np.int64)
+    head_indent = np.where(ok, indent[np.minimum(head_k, len(indent) - 1)], 0)
+    for level in np.unique(head_indent[ok]):
+        shallow = np.flatnonzero(indent <= level)
+        sel = ok & (head_indent == level)
+        pos = np.searchsorted(shallow, head_k[sel], side="right")
+        close_k[sel] = np.where(
+            pos < len(shallow), shallow[np.minimum(pos, len(shallow) - 1)], len(logical_lines)
+        )
+    close_line = np.where(
+        close_k < len(logical_lines), logical_lines[np.minimum(close_k, len(logical_lines) - 1)], n_lines
+    )
+    last = np.searchsorted(code_lines, close_line) - 1
+    end_line = code_lines[np.maximum(last, 0)] + 1  # 1-based
     chunks: list[Chunk] = []
-    stack = [tree.root_node]
+    stack: list[list] = []  # open blocks: [close index, kind, start line, head end (classes)]
+    pending, expect = 0, -1
+    for i, kind in enumerate(heads):
+        k = int(head_k[i])
+        while stack and stack[-1][0] <= k:
+            _close(stack.pop(), chunks)
+        if stack and stack[-1][1] == 0:
+            continue  # nested code stays in its function
+        line = int(head_line[i]) + 1
+        if kind == 2:
+            if not (pending and expect == k):
+                pending = line
+            expect = k + 1
+            continue
+        start = pending if pending and expect == k else line
+        pending = 0
+        if stack and stack[-1][3] is None:
+            stack[-1][3] = start - 1  # a class head ends where its first member starts
+        stack.append([int(close_k[i]), kind, start, None, int(end_line[i])])
     while stack:
-        node = stack.pop()
-        for child in reversed(node.children):
-            kind = child.type
-            target = child
-            if kind == _DECORATED:
-                target = child.child_by_field_name("definition") or child
-                kind = target.type
-            if kind in _FUNCTION_TYPES and kind in types:
-                chunks.append(Chunk(child.start_point[0] + 1, child.end_point[0] + 1))
-            elif kind in types:  # a class: its head is a chunk, its members are searched
-                body = target.child_by_field_name("body")
-                first_def = next(
-                    (c for c in (body.children if body else []) if c.type in (_DECORATED, *types)), None
-                )
-                head_end = first_def.start_point[0] if first_def else child.end_point[0] + 1
-                chunks.append(Chunk(child.start_point[0] + 1, max(child.start_point[0] + 1, head_end)))
-                if body is not None:
-                    stack.append(body)
-            elif child.child_count and kind not in ("string", "comment"):
-                stack.append(child)
+        _close(stack.pop(), chunks)
     return chunks
+
+
+def _close(block: list, chunks: list[Chunk]) -> None:
+    _close_k, kind, start, head_end, end = block
+    if kind == 1 and head_end is not None:
+        end = head_end
+    chunks.append(Chunk(start, max(start, end)))
 
 
 def _fill_gaps(chunks: list[Chunk], lines: list[str]) -> list[Chunk]:
     """Add windows over runs of non-blank lines that no chunk covers."""
-    covered = bytearray(len(lines) + 2)
-    for c in chunks:
-        covered[c.start_line : c.end_line + 1] = b"\x01" * (c.end_line - c.start_line + 1)
+    n = len(lines)
+    edges = np.zeros(n + 2, dtype=np.int64)
+    if chunks:
+        bounds = np.array([(c.start_line, c.end_line + 1) for c in chunks], dtype=np.int64)
+        edges += np.bincount(bounds[:, 0], minlength=n + 2)[: n + 2]
+        edges -= np.bincount(np.minimum(bounds[:, 1], n + 1), minlength=n + 2)[: n + 2]
+    free = np.cumsum(edges)[1 : n + 1] == 0  # line i + 1 is covered by no chunk
+    solid = np.fromiter(map(len, lines), dtype=np.int64, count=n) > 0
+    solid &= ~np.fromiter(map(str.isspace, lines), dtype=bool, count=n)
+    change = np.diff(np.concatenate(([False], free, [False])).astype(np.int8))
     out = list(chunks)
-    run_start = None
-    for number in range(1, len(lines) + 2):
-        free = number <= len(lines) and not covered[number]
-        if free and run_start is None:
-            run_start = number
-        elif not free and run_start is not None:
-            block = lines[run_start - 1 : number - 1]
-            if sum(1 for line in block if line.strip()) >= _MIN_LEFTOVER_LINES:
-                out.extend(_windows(run_start, number - 1))
-            run_start = None
+    counts = np.concatenate(([0], np.cumsum(solid)))
+    for start, stop in zip(np.flatnonzero(change == 1), np.flatnonzero(change == -1), strict=True):
+        if counts[stop] - counts[start] >= _MIN_LEFTOVER_LINES:
+            out.extend(_windows(int(start) + 1, int(stop)))
     return sorted(out, key=lambda c: (c.start_line, c.end_line))
 
 
@@ -128,5 +194,8 @@ def chunk_text(text: str, path: str = "") -> list[Chunk]:
             for c in _windows(1, len(lines))
             if any(line.strip() for line in lines[c.start_line - 1 : c.end_line])
         ]
-    module_name, types = GRAMMARS[grammar]
-    return _fill_gaps(_parsed_chunks(text, module_name, types), lines)
+    return _fill_gaps(CHUNKERS[grammar](text, lines), lines)
+
+
+# Block chunkers by file extension: ``(text, its lines) -> chunks``.
+CHUNKERS: dict[str, Callable[[str, list[str]], list[Chunk]]] = {".py": _python_chunks, ".pyi": _python_chunks}

@@ -6,6 +6,7 @@ worker processes) and the query (stride-1 windows), so both sides see identical 
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -15,10 +16,11 @@ from attribution.chunking import Chunk, chunk_text
 from attribution.normalize import WINDOW, Normalized, normalize, window_hashes
 from attribution.shingles import (
     DEFAULT_SHINGLE_SIZE,
-    code_tokens,
+    ids_hashes,
+    ids_words,
+    line_token_ids,
     minhash_signatures,
     shingle_hashes,
-    token_hashes,
 )
 
 __all__ = ["FingerprintParams", "ChunkSets", "FileFingerprint", "fingerprint", "bm25_tokens", "STREAMS"]
@@ -76,36 +78,49 @@ _WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 
 def _per_chunk_shingles(hashes: np.ndarray, bounds: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Shingles of each chunk's token run (none crosses a chunk border): ``(hashes, owner chunk)``."""
+    n_chunks = len(bounds) - 1
+    lengths = np.diff(bounds)
     whole = shingle_hashes(hashes, size)
-    parts: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
-    for c in range(len(bounds) - 1):
-        lo, hi = int(bounds[c]), int(bounds[c + 1])
-        if hi - lo >= size:
-            part = whole[lo : hi - size + 1]
-        elif hi > lo:
-            part = shingle_hashes(hashes[lo:hi], size)
-        else:
-            continue
-        parts.append(part)
-        owners.append(np.full(len(part), c, dtype=np.int64))
-    if not parts:
-        return np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64)
-    return np.concatenate(parts), np.concatenate(owners)
+    starts = np.arange(len(whole), dtype=np.int64)
+    owners = np.searchsorted(bounds, starts, side="right") - 1
+    valid = starts + size <= bounds[np.minimum(owners + 1, n_chunks)]
+    parts, owner_parts = [whole[valid]], [owners[valid]]
+    for c in np.flatnonzero((lengths > 0) & (lengths < size)).tolist():
+        # A chunk shorter than a shingle: one shingle of all its tokens.
+        parts.append(shingle_hashes(hashes[bounds[c] : bounds[c + 1]], size))
+        owner_parts.append(np.array([c], dtype=np.int64))
+    return np.concatenate(parts).astype(np.uint32, copy=False), np.concatenate(owner_parts)
 
 
 def _chunk_sets(
     hashes: np.ndarray, owners: np.ndarray, n_chunks: int, params: FingerprintParams
 ) -> ChunkSets:
     """Sorted unique shingles per chunk, concatenated, with their MinHash signatures."""
-    order = np.lexsort((hashes, owners))
-    hashes, owners = hashes[order], owners[order]
-    keep = np.ones(len(hashes), dtype=bool)
-    keep[1:] = (hashes[1:] != hashes[:-1]) | (owners[1:] != owners[:-1])
-    flat = hashes[keep].astype(np.uint32, copy=False)
+    keys = np.unique((owners.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
+    flat = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     offsets = np.zeros(n_chunks + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owners[keep], minlength=n_chunks), out=offsets[1:])
+    np.cumsum(np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=n_chunks), out=offsets[1:])
     return ChunkSets(flat, offsets, minhash_signatures(flat, offsets, params.num_perm, params.seed))
+
+
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _chunk_tokens(text: str, lines: list[str], chunks: list[Chunk]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of the chunks' lines, concatenated chunk after chunk, and the chunk bounds."""
+    if _OTHER_BREAKS.search(text):
+        text = "\n".join(lines)
+    ids, token_line = line_token_ids(text)
+    first = np.fromiter((c.start_line - 1 for c in chunks), dtype=np.int64, count=len(chunks))
+    last = np.fromiter((c.end_line - 1 for c in chunks), dtype=np.int64, count=len(chunks))
+    lo = np.searchsorted(token_line, first, side="left")
+    hi = np.searchsorted(token_line, last, side="right")
+    lengths = np.maximum(hi - lo, 0)
+    bounds = np.zeros(len(chunks) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=bounds[1:])
+    # Gather each chunk's run (chunks may overlap, so runs are copied, not sliced).
+    picks = np.arange(bounds[-1], dtype=np.int64) + np.repeat(lo - bounds[:-1], lengths)
+    return ids[picks], bounds
 
 
 def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool = False) -> FileFingerprint:
@@ -114,19 +129,13 @@ def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool 
     hashes, offsets = window_hashes(norm.text, 1 if query else params.build_stride)
     lines = text.splitlines()
     chunks: list[Chunk] = chunk_text(textwrap.dedent(text) if query else text, path or "query.py")
-    tokens: list[str] = []
-    bounds = [0]
-    words: list[list[str]] = []
-    for chunk in chunks:
-        chunk_tokens = code_tokens("\n".join(lines[chunk.start_line - 1 : chunk.end_line]))
-        tokens += chunk_tokens
-        bounds.append(len(tokens))
-        words.append(bm25_tokens(chunk_tokens))
-    bound_array = np.asarray(bounds, dtype=np.int64)
+    ids, bound_array = _chunk_tokens(text, lines, chunks)
+    words, is_word = ids_words(ids)
+    word_bounds = np.concatenate(([0], np.cumsum(is_word)))[bound_array].tolist()
     streams = {}
     for stream, normalized in (("raw", False), ("norm", True)):
         shingles, owners = _per_chunk_shingles(
-            token_hashes(tokens, normalized=normalized), bound_array, params.shingle_size
+            ids_hashes(ids, normalized=normalized), bound_array, params.shingle_size
         )
         streams[stream] = _chunk_sets(shingles, owners, len(chunks), params)
     line_offsets = np.searchsorted(norm.lines, np.arange(1, len(lines) + 2), side="left").astype(np.uint32)
@@ -138,6 +147,6 @@ def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool 
         chunk_starts=np.asarray([c.start_line for c in chunks], dtype=np.int32),
         chunk_ends=np.asarray([c.end_line for c in chunks], dtype=np.int32),
         streams=streams,
-        bm25=words,
+        bm25=[words[word_bounds[c] : word_bounds[c + 1]] for c in range(len(chunks))],
         normalized=norm if query else None,
     )

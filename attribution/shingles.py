@@ -10,6 +10,7 @@ from __future__ import annotations
 import keyword
 import re
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 
 import numpy as np
 import xxhash
@@ -268,10 +269,90 @@ def minhash_signatures(
             with np.errstate(over="ignore"):
                 mixed = _fmix(hashes[lo:hi], 32)
                 # (num_perm, n) layout: reduceat along the contiguous axis is ~30x faster.
-                permuted = a[:, None] * mixed[None, :] + b[:, None]
+                permuted = np.multiply(a[:, None], mixed[None, :])
+                permuted += b[:, None]
             starts = offsets[start_set:end_set] - lo
             nonempty = offsets[start_set + 1 : end_set + 1] > offsets[start_set:end_set]
             mins = np.minimum.reduceat(permuted, starts[nonempty], axis=1)
             out[start_set:end_set][nonempty] = mins.T
         start_set = end_set
     return out
+
+
+# --- Token ids of whole texts ------------------------------------------------------------------
+#
+# A corpus file is tokenised once, line breaks kept as tokens so every token knows its line, and
+# each distinct token gets an id in a per-process vocabulary that holds its raw and normalised
+# hashes and its BM25 word: per-token work after that is numpy gathers.
+
+_LINE_TOKEN_RE = re.compile(_TOKEN_RE.pattern + r"|\n")
+_WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_VOCAB_LIMIT = 2_000_000
+
+
+class _Vocabulary:
+    """token -> id, with per id: raw hash, normalised hash, BM25 word ("" for punctuation)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.words: list[str] = []
+        self.raw = np.zeros(4096, dtype=np.uint64)
+        self.norm = np.zeros(4096, dtype=np.uint64)
+        self.is_word = np.zeros(4096, dtype=bool)
+        self._add("\n")  # id 0: the line break
+
+    def _add(self, token: str) -> int:
+        known = self.ids.get(token)
+        if known is not None:
+            return known
+        i = len(self.words)
+        if i == len(self.raw):
+            for name in ("raw", "norm", "is_word"):
+                old = getattr(self, name)
+                grown = np.zeros(2 * len(old), dtype=old.dtype)
+                grown[: len(old)] = old
+                setattr(self, name, grown)
+        self.ids[token] = i
+        self.raw[i] = _RAW_HASHES[token]
+        self.norm[i] = _NORM_HASHES[token]
+        word = token.lower() if token[0] in _WORD_START else ""
+        self.words.append(word)
+        self.is_word[i] = bool(word)
+        return i
+
+    def lookup(self, tokens: list[str]) -> np.ndarray:
+        out = np.fromiter(map(self.ids.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
+        for i in np.flatnonzero(out < 0).tolist():
+            out[i] = self._add(tokens[i])
+        return out
+
+
+_VOCAB = _Vocabulary()
+
+
+def line_token_ids(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens of a text (as :func:`code_tokens`) as vocabulary ids, with the 0-based line of each.
+
+    ``text`` must use ``\\n`` line breaks only. Ids are valid for :func:`ids_hashes` and
+    :func:`ids_words` of the same process until the next call.
+    """
+    global _VOCAB
+    if len(_VOCAB.words) > _VOCAB_LIMIT:
+        _VOCAB = _Vocabulary()
+    ids = _VOCAB.lookup(_LINE_TOKEN_RE.findall(_COMMENT_RE.sub("", text)))
+    breaks = ids == 0
+    lines = np.cumsum(breaks)
+    keep = ~breaks
+    return ids[keep], lines[keep]
+
+
+def ids_hashes(ids: np.ndarray, *, normalized: bool = False) -> np.ndarray:
+    """Token hashes of ids from :func:`line_token_ids` (equal to :func:`token_hashes`)."""
+    return (_VOCAB.norm if normalized else _VOCAB.raw)[ids]
+
+
+def ids_words(ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """BM25 words (lower-cased identifiers and keywords) of ids: ``(words, mask over ids)``."""
+    mask = _VOCAB.is_word[ids]
+    words = _VOCAB.words
+    return list(map(words.__getitem__, ids[mask].tolist())), mask

@@ -79,6 +79,10 @@ def model_dir(shape: str) -> Path:
         return final
     family, fields = SHAPES[shape]
     staging = root / f".{shape}.partial"
+    if staging.exists():
+        import shutil
+
+        shutil.rmtree(staging)  # an interrupted build
     print(f"building random {shape} ({family}) ...", file=sys.stderr)
     build_model(staging, family, vocab_size=VOCAB, **fields)
     staging.rename(final)
@@ -180,7 +184,8 @@ def bench_shape(shape: str, args: argparse.Namespace, bandwidth: float) -> list[
     ids = prompt_ids(tokenizer, args.prompt_tokens)
     batch = [prompt_ids(tokenizer, args.prompt_tokens, offset=i * 97) for i in range(4)]
     rows = []
-    runs = [("transformers fp32", "hf", None)] if not args.skip_hf else []
+    with_hf = not args.skip_hf and (shape == "tiny_starcoder_py" or args.hf_large)
+    runs = [("transformers fp32", "hf", None)] if with_hf else []
     runs += [("ct2 float32", "ct2", "float32"), ("ct2 int8", "ct2", "int8")]
     for label, kind, quantization in runs:
         if kind == "hf":
@@ -247,6 +252,11 @@ def main() -> int:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-hf", action="store_true", help="leave out the transformers baseline")
+    parser.add_argument(
+        "--hf-large",
+        action="store_true",
+        help="also run the transformers baseline on the larger model (slow)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

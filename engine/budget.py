@@ -8,7 +8,9 @@ Tokens are counted the model's way, in one of two ways:
 
 * with the model's fast tokenizer (``tokenizer=``): each part is encoded once, in a window of
   lines around the cursor sized from the tokens it needs (grown by further windows when that was
-  not enough), and the cost of every cut between lines is read from the token offsets;
+  not enough), and the cost of every cut between lines is read from the token offsets; recent
+  encodings are remembered, so while the user types on one line only that line and the
+  assembled prefix are encoded again;
 * with a plain ``count_tokens`` callable (a remote backend has no tokenizer): lines are counted in
   blocks (one call per block, line by line only where a part's allowance ends).
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+import math
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -33,7 +36,7 @@ from engine.types import Snippet
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-__all__ = ["FittedPrompt", "cached_counter", "fit_prompt", "snippet_text"]
+__all__ = ["FittedPrompt", "cached_counter", "fit_prompt", "forget_encodings", "snippet_text"]
 
 CountTokens = Callable[[str], int]
 CountAll = Callable[[list[str]], list[int]]
@@ -47,10 +50,16 @@ BLOCK_LINES = 16
 MAX_CHARS_PER_TOKEN = 32
 
 # A tokenizer's first window is sized with this many characters per token (code runs 3 to 4);
-# later windows use what the tokenizer has shown, with a margin.
+# later windows use what the tokenizer has shown, with a margin. Window sizes are rounded up to
+# steps of 1/8 octave, so that while the user types on one line the windows of lines around it
+# stay the same texts and their remembered encodings are used again.
 FIRST_CHARS_PER_TOKEN = 3.0
-WINDOW_MARGIN = 1.15
+WINDOW_MARGIN = 1.05
 WINDOW_SLACK_CHARS = 80
+WINDOW_STEPS_PER_OCTAVE = 8
+
+# Encodings (offsets, counts) remembered per tokenizer, most recent first.
+REMEMBERED_ENCODINGS = 256
 
 
 @dataclass
@@ -96,17 +105,24 @@ class _Encoder:
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.chars_per_token = FIRST_CHARS_PER_TOKEN
+        self.count = functools.lru_cache(maxsize=REMEMBERED_ENCODINGS)(self._count)
+        self.starts = functools.lru_cache(maxsize=REMEMBERED_ENCODINGS)(self._starts)
 
-    def count(self, text: str) -> int:
+    def clear(self) -> None:
+        """Forget the remembered encodings."""
+        self.count.cache_clear()
+        self.starts.cache_clear()
+
+    def _count(self, text: str) -> int:
         """Tokens in ``text``."""
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
     def count_all(self, texts: list[str]) -> list[int]:
         """Tokens in each of ``texts`` (in this thread: no thread pool to wait for or fork)."""
-        return [len(self.tokenizer.encode(text, add_special_tokens=False)) for text in texts]
+        return [self.count(text) for text in texts]
 
-    def starts(self, text: str) -> list[int]:
-        """The character where each token of ``text`` starts (non-decreasing)."""
+    def _starts(self, text: str) -> list[int]:
+        """The character where each token of ``text`` starts (non-decreasing; not to be changed)."""
         starts = [start for start, _ in self.tokenizer.encode(text, add_special_tokens=False).offsets]
         if len(text) >= 256 and starts:  # remember how much text a token holds, to size windows
             self.chars_per_token = 0.5 * self.chars_per_token + 0.5 * len(text) / len(starts)
@@ -115,6 +131,14 @@ class _Encoder:
 
 _ENCODERS: weakref.WeakKeyDictionary[Any, _Encoder] = weakref.WeakKeyDictionary()
 _ENCODERS_LOCK = threading.Lock()
+
+
+def forget_encodings() -> None:
+    """Forget the encodings remembered for every tokenizer (to time cold requests, or free memory)."""
+    with _ENCODERS_LOCK:
+        encoders = list(_ENCODERS.values())
+    for encoder in encoders:
+        encoder.clear()
 
 
 def _encoder(tokenizer: Any) -> _Encoder:
@@ -303,9 +327,9 @@ class _CountedLines(_Lines):
 class _EncodedLines(_Lines):
     """Lines priced from token offsets, encoded in windows of lines only as far as needed.
 
-    The first window holds the part's fixed text (``core``: the cursor line's piece, or a snippet's
-    path line) with the nearest lines, as the document reads; each further window holds the next
-    lines. In a window, the lines from the core out to a line boundary cost the tokens that overlap
+    The first window holds the part's fixed text (``core``: the suffix's piece of the cursor line,
+    or a snippet's path line; none for the prefix, whose piece changes with every keystroke) with
+    the nearest lines, as the document reads; each further window holds the next lines. In a window, the lines from the core out to a line boundary cost the tokens that overlap
     them, so a token spanning the boundary (a newline with the next line's indent) counts once.
     ``_total[k]`` is the estimate for the core and the ``k`` nearest lines.
     """
@@ -332,6 +356,7 @@ class _EncodedLines(_Lines):
         first = not self._total
         needed = limit - (self._total[-1] - self._total[0] if self._total else 0) + 1
         want = max(needed, 1) * self.encoder.chars_per_token * WINDOW_MARGIN + WINDOW_SLACK_CHARS
+        want = 2 ** (math.ceil(math.log2(want) * WINDOW_STEPS_PER_OCTAVE) / WINDOW_STEPS_PER_OCTAVE)
         begin = end = max(len(self._total) - 1, 0)
         chars = 0
         while end < len(self.lines) and chars < want:
@@ -459,7 +484,6 @@ def _counted_parts(
 
 def _encoded_parts(
     encoder: _Encoder,
-    head: str,
     above: str,
     tail: str,
     below: str,
@@ -477,7 +501,8 @@ def _encoded_parts(
         return part.core_tokens, part
 
     return (
-        _EncodedLines(encoder, _lines_before(above, char_cap), head, before_core=True, char_cap=char_cap),
+        # Without the cursor's line, which changes with every keystroke: the windows above it stay.
+        _EncodedLines(encoder, _lines_before(above, char_cap), "", before_core=True, char_cap=char_cap),
         _EncodedLines(encoder, _lines_after(below, char_cap), tail, before_core=False, char_cap=char_cap),
         snippet_part,
     )
@@ -547,7 +572,7 @@ def fit_prompt(
     suffix_tokens, snippet_tokens = int(remaining * suffix_share), int(remaining * snippet_share)
     if encoder is not None:
         prefix_part, suffix_part, part_of = _encoded_parts(
-            encoder, head, above, tail, below, char_cap, snippet_tokens
+            encoder, above, tail, below, char_cap, snippet_tokens
         )
     else:
         prefix_part, suffix_part, part_of = _counted_parts(count_tokens, above, below, char_cap)

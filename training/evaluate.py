@@ -75,9 +75,10 @@ def _case_at(source: str, lines: list[str], ln: int) -> FimCase:
 
 
 def heldout_fim_cases(files: Iterable[tuple[str, str]], n: int, seed: int = 0) -> list[FimCase]:
-    """Up to n single-line cases, one per function, drawn from (name, text) held-out files."""
+    """Up to n single-line cases, at most one per function, drawn from (name, text) held-out files."""
     rng = random.Random(seed)
-    candidates: list[FimCase] = []
+    texts: list[tuple[str, list[str]]] = []
+    picks: list[tuple[int, str, int]] = []  # (file index, function name, masked line)
     for name, text in files:
         try:
             tree = ast.parse(text)
@@ -87,11 +88,11 @@ def heldout_fim_cases(files: Iterable[tuple[str, str]], n: int, seed: int = 0) -
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 sub = _maskable_lines(ast.Module(body=[node], type_ignores=[]), lines)
-                sub = [ln for ln in sub if node.lineno <= ln + 1 <= (node.end_lineno or node.lineno)]
                 if sub:
-                    candidates.append(_case_at(f"{name}:{node.name}", lines, rng.choice(sub)))
-    rng.shuffle(candidates)
-    return candidates[:n]
+                    picks.append((len(texts), f"{name}:{node.name}", rng.choice(sub)))
+        texts.append((name, lines))
+    rng.shuffle(picks)
+    return [_case_at(label, texts[i][1], ln) for i, label, ln in picks[:n]]
 
 
 def humaneval_fim_cases(seed: int = 0) -> list[FimCase]:

@@ -126,6 +126,7 @@ def code_server(
         "stackcoder.model.path": str(default_model_dir),
         "stackcoder.provenance.indexPath": str(corpus_index[0]),
         "stackcoder.completion.maxNewTokens": 24,
+        "stackcoder.chat.maxNewTokens": 128,
         "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
         "editor.suggestOnTriggerCharacters": False,
         "editor.inlineSuggest.enabled": True,

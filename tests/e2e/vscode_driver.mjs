@@ -154,9 +154,8 @@ const scenarios = {
     const before = await frame.evaluate(() => document.querySelectorAll(".message.assistant:not(.streaming)").length);
     await frame.locator("#input").fill("Write a long tutorial about Python dataclasses.");
     await frame.locator("#input").press("Enter");
+    // Stop as soon as the button shows: a tiny model can finish a whole answer before a later click lands.
     await frame.locator("#stop").waitFor({ state: "visible" });
-    // Stop in the middle of the stream: once the first words are shown.
-    await frame.waitForFunction(() => (document.querySelector(".message.assistant.streaming .body")?.textContent.length ?? 0) > 3);
     await frame.evaluate(() => {
       window.__stopClicks = 0;
       document.getElementById("stop").addEventListener("click", () => window.__stopClicks++);

@@ -284,6 +284,7 @@ def test_tokenizer_reads_only_a_window_of_a_huge_file(count, tokenizer, source, 
             return inner.encode(text, **kwargs)
 
     inner = encoder.tokenizer
+    encoder.clear()
     monkeypatch.setattr(encoder, "tokenizer", Spy())
     huge = source * 40  # ~20k lines
     middle = huge.rfind("\n", 0, len(huge) // 2) + 1
@@ -319,8 +320,14 @@ def test_huge_line_away_from_the_cursor_ends_the_kept_lines(fit, count) -> None:
 def test_a_raw_tokenizer_with_trimmed_offsets_gives_the_same_fit(count, tokenizer, source) -> None:
     from tokenizers import Tokenizer, processors
 
+    from engine.budget import _encoder
+
     raw = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
     raw.post_processor = processors.ByteLevel(trim_offsets=True)  # as StarCoder's tokenizer.json
+    # Cuts are priced from where tokens really start, spaces included.
+    text = source[:2000]
+    untrimmed = tokenizer.backend_tokenizer.encode(text, add_special_tokens=False).offsets
+    assert _encoder(raw).starts(text) == [start for start, _ in untrimmed]
     prefix, suffix = _split(source, 200, 4)
     snippets = [Snippet("t.py", source[:2500])]
     with_raw = fit_prompt(count, prefix, suffix, snippets, max_prompt_tokens=500, tokenizer=raw)
@@ -331,3 +338,31 @@ def test_a_raw_tokenizer_with_trimmed_offsets_gives_the_same_fit(count, tokenize
 def test_a_tokenizer_without_offsets_is_refused(count) -> None:
     with pytest.raises(TypeError, match="fast transformers tokenizer"):
         fit_prompt(count, "a", "b", tokenizer=object())
+
+
+def test_typing_on_one_line_encodes_little_but_that_line(count, tokenizer, source, monkeypatch) -> None:
+    from engine.budget import _encoder
+
+    encoder = _encoder(tokenizer)
+    encoded: list[int] = []
+
+    class Spy:
+        def encode(self, text: str, **kwargs):
+            encoded.append(len(text))
+            return inner.encode(text, **kwargs)
+
+    inner = encoder.tokenizer
+    encoder.clear()
+    monkeypatch.setattr(encoder, "tokenizer", Spy())
+    prefix, suffix = _split(source, 250, 0)
+    typed = "result = self.wrap(text) + [x"
+    fits = [
+        fit_prompt(count, prefix + typed[:i], suffix, max_prompt_tokens=800, tokenizer=tokenizer)
+        for i in range(len(typed) + 1)
+    ]
+    calls_per_keystroke = (len(encoded) - 4) / len(typed)  # the first fit encodes its windows
+    assert calls_per_keystroke <= 3  # the cursor's line and the assembled prefix, now and then a window
+    monkeypatch.undo()
+    for i, fitted in enumerate(fits):
+        assert fitted.prompt_tokens == _total(count, fitted) <= 800
+        assert fitted.prefix.endswith("\n" + typed[:i]) and fitted.suffix == fits[0].suffix

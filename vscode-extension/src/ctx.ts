@@ -63,7 +63,7 @@ export class Ctx implements vscode.Disposable {
   }
 
   private log(message: string): void {
-    this.outputChannel.appendLine(`[${new Date().toISOString()}] ${message}`);
+    this.outputChannel.info(message);
   }
 
   /** Finds and starts the server; failures are shown to the user and rethrown. */
