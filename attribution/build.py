@@ -14,7 +14,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,34 +65,55 @@ class BuildResult:
         return self.files / self.seconds if self.seconds > 0 else 0.0
 
 
-def _work(item: tuple[str, str, FingerprintParams]) -> FileFingerprint:
-    content, path, params = item
-    return fingerprint(content, path, params)
+# Files per worker task: large enough that sending texts and fingerprints between processes
+# costs little beside the work, small enough that both cores stay busy to the end.
+_BATCH_FILES = 24
+
+
+def _work(batch: list[tuple[str, str]], params: FingerprintParams) -> list[FileFingerprint]:
+    return [fingerprint(content, path, params) for content, path in batch]
 
 
 def _digest(content: str) -> str:
     return xxhash.xxh3_128_hexdigest(content.encode("utf-8", errors="surrogatepass"))
 
 
+def _batches(files: Iterator[SourceFile], size: int) -> Iterator[list[SourceFile]]:
+    batch: list[SourceFile] = []
+    for source in files:
+        batch.append(source)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _fingerprints(
     files: Iterator[SourceFile], params: FingerprintParams, workers: int
 ) -> Iterator[tuple[SourceFile, FileFingerprint]]:
+    """Fingerprints in input order; with several workers, batches of files go to a process pool."""
     if workers <= 1:
         for source in files:
             yield source, fingerprint(source.content, source.path, params)
         return
-    pending: list[SourceFile] = []
-
-    def feed() -> Iterator[tuple[str, str, FingerprintParams]]:
-        for source in files:
-            pending.append(source)
-            yield source.content, source.path, params
-
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers) as pool:
-        for i, fp in enumerate(pool.imap(_work, feed(), chunksize=4)):
-            yield pending[i], fp
-            pending[i] = None  # type: ignore[call-overload]  # free the text once stored
+    context = multiprocessing.get_context(method)
+    pending: deque[tuple[list[SourceFile], Future]] = deque()
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for batch in _batches(files, _BATCH_FILES):
+            items = [(source.content, source.path) for source in batch]
+            pending.append((batch, pool.submit(_work, items, params)))
+            # A bounded number of batches in flight keeps memory flat on corpora of any size.
+            while len(pending) > 2 * workers:
+                yield from _drain(pending.popleft())
+        while pending:
+            yield from _drain(pending.popleft())
+
+
+def _drain(entry: tuple[list[SourceFile], Future]) -> Iterator[tuple[SourceFile, FileFingerprint]]:
+    batch, future = entry
+    yield from zip(batch, future.result(), strict=True)
 
 
 def build_index(

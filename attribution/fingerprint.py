@@ -96,7 +96,9 @@ def _chunk_sets(
     hashes: np.ndarray, owners: np.ndarray, n_chunks: int, params: FingerprintParams
 ) -> ChunkSets:
     """Sorted unique shingles per chunk, concatenated, with their MinHash signatures."""
-    keys = np.unique((owners.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
+    keys = np.sort((owners.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
+    if len(keys) > 1:
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
     flat = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     offsets = np.zeros(n_chunks + 1, dtype=np.int64)
     np.cumsum(np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=n_chunks), out=offsets[1:])

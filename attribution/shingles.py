@@ -313,8 +313,8 @@ class _Vocabulary:
                 grown[: len(old)] = old
                 setattr(self, name, grown)
         self.ids[token] = i
-        self.raw[i] = _RAW_HASHES[token]
-        self.norm[i] = _NORM_HASHES[token]
+        self.raw[i] = xxhash.xxh3_64_intdigest(token.encode("utf-8", errors="surrogatepass"))
+        self.norm[i] = _RAW_HASHES[_normalized_token(token)]  # few distinct normalised tokens
         word = token.lower() if token[0] in _WORD_START else ""
         self.words.append(word)
         self.is_word[i] = bool(word)

@@ -16,6 +16,9 @@ Configurations (each adds one technique to the previous one):
   +prefetch    after each answer, the completion at the end of the suggestion is computed in the
                idle time before the next keystroke (its time is reported, not counted as latency)
 
+Every keystroke is answered by each configuration in turn (one model per configuration), so a
+change in machine load affects them alike and the ratios stay fair on a busy machine.
+
 The model defaults to a random-weight tiny_starcoder_py shape (int8); pass ``--model`` for a trained
 one (random weights never predict the typed text, so the cache and prefetch show their cost but
 no hits there). llama.cpp is compared when llama-cpp-python is installed and ``--gguf`` is given.

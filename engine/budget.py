@@ -118,7 +118,7 @@ class _Encoder:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
     def count_all(self, texts: list[str]) -> list[int]:
-        """Tokens in each of ``texts`` (in this thread: no thread pool to wait for or fork)."""
+        """Tokens in each of ``texts``."""
         return [self.count(text) for text in texts]
 
     def _starts(self, text: str) -> list[int]:

@@ -240,7 +240,7 @@ const context = await chromium.launchPersistentContext(config.profile, {
 try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(30_000);
-  await page.goto(config.url);
+  await page.goto(config.url, { waitUntil: "domcontentloaded", timeout: 120_000 });
   await page.locator(".monaco-workbench").waitFor({ timeout: 90_000 });
   const status = page.locator(".statusbar-item", { hasText: /(^|\s)stackcoder\b/ }).first();
   await status.waitFor({ timeout: 60_000 });

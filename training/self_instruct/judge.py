@@ -9,7 +9,7 @@ from training.self_instruct.prompts import MAX_SHOTS, judge_prompt
 
 __all__ = ["SAMPLING", "SHOTS", "prompt", "parse"]
 
-SAMPLING = Sampling(max_new_tokens=3, temperature=0.0, stop=("\n",))
+SAMPLING = Sampling(max_new_tokens=4, temperature=0.0, stop=("###",))  # the answer may follow a newline
 
 SHOTS = MAX_SHOTS["judge"]  # few-shot examples at most
 
@@ -19,7 +19,7 @@ def prompt(seed: dict[str, Any], shots: int | None = None) -> str:
 
 
 def parse(seed: dict[str, Any], texts: list[str]) -> tuple[dict[str, Any] | None, str]:
-    """Keep the seed when the model's answer starts with "yes"."""
+    """Keep the seed when the model's answer (leading blank lines skipped) starts with "yes"."""
     answer = texts[0].strip().lower()
     if answer.startswith("yes"):
         return dict(seed), "yes"

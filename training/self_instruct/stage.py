@@ -11,6 +11,8 @@ from training.self_instruct.store import StageFile
 
 __all__ = ["run_prompt_stage", "fit_prompt"]
 
+_MIN_RESERVE = 32  # fewest tokens left for a generation when fitting a prompt
+
 
 def fit_prompt(
     model: Any,
@@ -26,11 +28,16 @@ def fit_prompt(
     count = getattr(model, "count_tokens", None)
     if not isinstance(window, int) or count is None:
         return build(record, None)
-    reserve = min(max_new, window // 2)
-    for n in range(shots, 0, -1):
-        text = build(record, n)
-        if count(text) + reserve <= window:
-            return text
+    # Prefer room for the whole generation; in a small window settle for less (the engine stops
+    # generating at the window's end), down to _MIN_RESERVE tokens.
+    reserves = sorted({max(_MIN_RESERVE, r) for r in (min(max_new, window // 2), window // 4)}, reverse=True)
+    lengths: dict[int, int] = {}
+    for reserve in reserves:
+        for n in range(shots, 0, -1):
+            if n not in lengths:
+                lengths[n] = count(build(record, n))
+            if lengths[n] + reserve <= window:
+                return build(record, n)
     return None
 
 
