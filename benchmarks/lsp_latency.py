@@ -208,7 +208,9 @@ async def run_config(
     await client.stop()
     drain.cancel()
     lat = status["latency_ms"]
+    stages = status.get("stages_ms", {})
     return {
+        "stages": {k: (v["p50"], v["p95"]) for k, v in stages.items()},
         "config": name,
         "n": lat["count"],
         "p50": lat["p50"],
@@ -304,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['config']:<12} | {r['n']:>4} | {r['p50']:>13.1f} | {r['p95']:>13.1f} | "
             f"{r['rtt_p50']:>13.1f} | {r['rtt_p95']:>13.1f} |"
         )
+    print(f"\n| {'config':<12} | {'stage':<10} | {'p50 ms':>7} | {'p95 ms':>7} |  (server-side, per request)")
+    print(f"|{'-' * 14}|{'-' * 12}|{'-' * 9}|{'-' * 9}|")
+    for r in rows:
+        for stage, (p50, p95) in r["stages"].items():
+            print(f"| {r['config']:<12} | {stage:<10} | {p50:>7.1f} | {p95:>7.1f} |")
     by = {r["config"]: r for r in rows}
     if "base" in by and "+provenance" in by:
         print(

@@ -59,7 +59,7 @@ WINDOW_SLACK_CHARS = 80
 WINDOW_STEPS_PER_OCTAVE = 8
 
 # Encodings (offsets, counts) remembered per tokenizer, most recent first.
-REMEMBERED_ENCODINGS = 256
+REMEMBERED_ENCODINGS = 64
 
 
 @dataclass
@@ -329,8 +329,9 @@ class _EncodedLines(_Lines):
 
     The first window holds the part's fixed text (``core``: the suffix's piece of the cursor line,
     or a snippet's path line; none for the prefix, whose piece changes with every keystroke) with
-    the nearest lines, as the document reads; each further window holds the next lines. In a window, the lines from the core out to a line boundary cost the tokens that overlap
-    them, so a token spanning the boundary (a newline with the next line's indent) counts once.
+    the nearest lines, as the document reads; each further window holds the next lines. In a
+    window, the lines from the core out to a line boundary cost the tokens that overlap them, so a
+    token spanning the boundary (a newline with the next line's indent) counts once.
     ``_total[k]`` is the estimate for the core and the ``k`` nearest lines.
     """
 
@@ -393,6 +394,7 @@ class _EncodedLines(_Lines):
 
     @property
     def core_tokens(self) -> int:
+        """Tokens of the core alone, as priced in the first window."""
         if not self._total:
             self._grow(self.expected)
         return self._total[0]

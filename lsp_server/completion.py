@@ -170,7 +170,7 @@ async def run_completion(
             snippets = await run_blocking(lambda: _snippets(index, req, prefix))
         except Exception:
             log.exception("[%s] workspace retrieval failed", req.request_id)
-    out.timings_ms["retrieval"] = (time.perf_counter() - t0) * 1000
+        out.timings_ms["retrieval"] = (time.perf_counter() - t0) * 1000
     if cancel.cancelled:
         out.cancelled = True
         return out
@@ -223,7 +223,8 @@ async def run_completion(
                     continue
                 report = rep
         out.choices.append(CompletionChoice(insert_text=lead + choice, range=rng, report=report))
-    out.timings_ms["provenance"] = (time.perf_counter() - t2) * 1000
+    if provenance.enabled and attribution_query is not None and texts:
+        out.timings_ms["provenance"] = (time.perf_counter() - t2) * 1000
     return out
 
 

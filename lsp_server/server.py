@@ -371,6 +371,7 @@ async def on_inline_completion(
         return types.InlineCompletionList(items=[])
     elapsed = (asyncio.get_running_loop().time() - start) * 1000
     ls.status.latency.add(elapsed)
+    ls.status.add_stages(outcome.timings_ms)
     log.debug(
         "[%s] completion %.1f ms %s cached=%s", req.request_id, elapsed, outcome.timings_ms, outcome.cached
     )

@@ -61,8 +61,14 @@ class ServerStatus:
     model: ComponentState = field(default_factory=ComponentState)
     index: ComponentState = field(default_factory=ComponentState)
     latency: LatencyWindow = field(default_factory=LatencyWindow)
+    stages: dict[str, LatencyWindow] = field(default_factory=dict)  # retrieval / generate / provenance
     shown: int = 0
     accepted: int = 0
+
+    def add_stages(self, timings_ms: dict[str, float]) -> None:
+        """Record the time of each stage of one completion."""
+        for name, ms in timings_ms.items():
+            self.stages.setdefault(name, LatencyWindow()).add(ms)
 
     def to_json(self) -> dict[str, Any]:
         """The `stackcoder/status` result."""
@@ -77,5 +83,6 @@ class ServerStatus:
             "index": {"path": self.index.path, "loaded": self.index.loaded, "error": self.index.error},
             "latency_ms": self.latency.summary(),
             "completions": {"shown": self.shown, "accepted": self.accepted},
+            "stages_ms": {name: window.summary() for name, window in self.stages.items()},
             "version": self.version,
         }

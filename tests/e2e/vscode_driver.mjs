@@ -6,7 +6,7 @@
 // CONFIG: {url, shots, profile, scenarios: [...], corpusText, question}. Every scenario runs even
 // when an earlier one failed; a failure is reported as {error} with a screenshot.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -94,10 +94,29 @@ async function waitAnswer(frame, before) {
 
 const scenarios = {
   async ghost(page) {
-    const editor = await openFile(page, "ghost.py");
-    await page.keyboard.type("def add(a, b):\n");
-    await page.keyboard.type("return a");
-    await page.locator(GHOST).first().waitFor({ timeout: 120_000 });
+    await openFile(page, "ghost.py");
+    const file = path.join(config.workspace, "ghost.py");
+    // Type like a user; a small model may have nothing to say at one spot, so go on typing at the next.
+    const attempts = [["def add(a, b):\n", "return a"], ["\n", "total = "], ["\n", "print("]];
+    let shown = false;
+    for (const keys of attempts) {
+      for (const k of keys) await page.keyboard.type(k);
+      try {
+        await page.locator(GHOST).first().waitFor({ timeout: 40_000 });
+        shown = true;
+        break;
+      } catch {
+        log("no ghost text yet; typing on");
+      }
+    }
+    if (!shown) throw new Error("no ghost text appeared while typing");
+    await page.keyboard.press("Control+S");
+    await page.waitForTimeout(500);
+    const before = readFileSync(file, "utf8");
+    if ((await page.locator(GHOST).count()) === 0) {
+      await command(page, "stackcoder: Trigger Suggestion");
+      await page.locator(GHOST).first().waitFor({ timeout: 40_000 });
+    }
     const ghost = (await page.locator(GHOST).allTextContents()).join("\n");
     await shot(page, "ghost-text");
     await page.keyboard.press("Tab");
@@ -105,6 +124,7 @@ const scenarios = {
     await page.keyboard.press("Control+S");
     await page.waitForTimeout(500);
     await shot(page, "ghost-accepted");
+    const after = readFileSync(file, "utf8");
     // The acceptance reached the extension and, through stackcoder.didAcceptCompletion, the server.
     await command(page, "stackcoder: Focus on Session View");
     const session = page.locator('.pane:has(.pane-header[aria-label*="Session"]) .monaco-list');
@@ -114,7 +134,7 @@ const scenarios = {
       sessionText = await session.innerText().catch(() => "");
     }
     await shot(page, "session");
-    return { ghost, editorText: await editor.innerText(), sessionText };
+    return { ghost, before, after, sessionText };
   },
 
   async explain(page) {
@@ -266,6 +286,8 @@ try {
       await page.keyboard.press("Escape").catch(() => undefined);
     }
     results[name].seconds = (Date.now() - started) / 1000;
+    // Written after every scenario, so a run cut short still reports what it saw.
+    writeFileSync(config.resultsFile, JSON.stringify(results, null, 2));
   }
   results.statusBarEnd = await status.innerText().catch(() => null);
 } finally {

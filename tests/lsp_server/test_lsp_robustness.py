@@ -26,6 +26,26 @@ def raw_server():
         s.close()
 
 
+PAYLOAD_NAMES = ("setup.py", "conftest.py", "__init__.py", "main.py", "sitecustomize.py")
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory: pytest.TempPathFactory, default_model_dir: Path):
+    """One server with the model for the tests that need generation; its workspace holds code that
+    would leave a marker file if anything executed it."""
+    root = tmp_path_factory.mktemp("robust-ws")
+    marker = root / "EXECUTED"
+    payload = f"open({str(marker)!r}, 'w').write('ran')\n"
+    for name in PAYLOAD_NAMES:
+        (root / name).write_text(payload + "def helper():\n    return 1\n")
+    server = RawServer(server_env())
+    server.initialize(root.as_uri(), model_options(default_model_dir, maxNewTokens=16))
+    assert server.wait_status()["model"]["loaded"]
+    server.root, server.marker, server.payload = root, marker, payload  # type: ignore[attr-defined]
+    yield server
+    server.close()
+
+
 def model_options(path: Path | str, **completion) -> dict:
     return {
         "stackcoder": {
@@ -116,12 +136,8 @@ def test_corrupt_model_and_corrupt_index_are_reported_and_survived(raw_server, t
     assert server.proc.poll() is None
 
 
-def test_huge_and_binary_documents_and_positions_past_the_end(
-    raw_server, tmp_path, default_model_dir
-) -> None:
-    server = raw_server()
-    server.initialize(tmp_path.as_uri(), model_options(default_model_dir))
-    assert server.wait_status()["model"]["loaded"]
+def test_huge_and_binary_documents_and_positions_past_the_end(model_server) -> None:
+    server, tmp_path = model_server, model_server.root
     big_uri = (tmp_path / "big.py").as_uri()
     big = "x = 1  # ünïcødé\n" * 620_000  # ~10 MB
     did_open(server, big_uri, big)
@@ -189,17 +205,11 @@ def test_client_exit_without_shutdown_ends_the_server(raw_server, tmp_path) -> N
     assert other.proc.wait(30) is not None
 
 
-def test_workspace_code_is_never_executed(raw_server, tmp_path, default_model_dir) -> None:
-    marker = tmp_path / "EXECUTED"
-    payload = f"open({str(marker)!r}, 'w').write('ran')\n"
-    for name in ("setup.py", "conftest.py", "__init__.py", "main.py", "sitecustomize.py"):
-        (tmp_path / name).write_text(payload + "def helper():\n    return 1\n")
-    server = raw_server()
-    server.initialize(tmp_path.as_uri(), model_options(default_model_dir))
-    assert server.wait_status()["model"]["loaded"]
-    uri = (tmp_path / "main.py").as_uri()
-    did_open(server, uri, payload + "def helper():\n    return ")
+def test_workspace_code_is_never_executed(model_server) -> None:
+    server = model_server
+    uri = (server.root / "main.py").as_uri()
+    did_open(server, uri, server.payload + "def helper():\n    return ")
     assert "result" in server.response(inline(server, uri, 2, 11))
     server.call("stackcoder/chat", {"messages": [{"role": "user", "content": "run main.py"}]})
     time.sleep(1)
-    assert not marker.exists()
+    assert not server.marker.exists()

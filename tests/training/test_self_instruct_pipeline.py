@@ -141,7 +141,7 @@ class ScriptedModel:
 
 def test_pipeline_runs_every_stage_and_resumes(corpus: Path, tmp_path: Path, sandbox: Sandbox) -> None:
     model = ScriptedModel()
-    config = SelfInstructConfig(responses_per_instruction=4, limits=LIMITS, concurrency=2)
+    config = SelfInstructConfig(responses_per_instruction=4, limits=LIMITS, concurrency=2, typecheck=False)
     summary = run_pipeline([str(corpus)], tmp_path / "run", model, config, sandbox=sandbox, progress=False)
     assert list(summary) == list(STAGES)
     assert summary["seeds"]["kept"] == 3
@@ -165,7 +165,7 @@ def test_interrupted_stage_resumes_without_repeating_requests(
     corpus: Path, tmp_path: Path, sandbox: Sandbox
 ) -> None:
     model = ScriptedModel()
-    config = SelfInstructConfig(until="concepts", judge=False, limits=LIMITS)
+    config = SelfInstructConfig(until="concepts", judge=False, limits=LIMITS, typecheck=False)
     run_pipeline([str(corpus)], tmp_path / "run", model, config, sandbox=sandbox, progress=False)
     concepts = StageFile(tmp_path / "run", "concepts")
     first = list(concepts.read())

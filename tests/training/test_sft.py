@@ -60,6 +60,7 @@ def test_full_fine_tuning_lowers_the_loss(tiny_gptbigcode_dir, data_file: Path, 
     assert log[-1]["tokens"] > log[0]["tokens"] > 0
 
 
+@pytest.mark.slow  # converts to CTranslate2
 def test_output_is_exported_to_an_engine_bundle(tiny_gptbigcode_dir, data_file: Path, tmp_path: Path) -> None:
     from training.export import export_bundle
 
