@@ -376,7 +376,10 @@ class Segment:
         common = self.common[stream]
         if len(common) == 0:
             return shingles
-        return shingles[~np.isin(shingles, common)]
+        # ``common`` is sorted (np.unique): a binary search per query shingle beats np.isin,
+        # which would sort the whole boilerplate array on every call.
+        at = np.minimum(np.searchsorted(common, shingles), len(common) - 1)
+        return shingles[common[at] != shingles]
 
     def bm25_search(self, words: list[str], k: int) -> list[tuple[int, float]]:
         """Top-``k`` chunks by BM25 for a bag of words: ``(chunk id, score)``."""

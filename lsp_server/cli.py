@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 
 __all__ = ["register", "serve", "main", "parse_host_port"]
+
+log = logging.getLogger(__name__)
 
 
 def parse_host_port(value: str) -> tuple[str, int]:
@@ -51,10 +55,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the server until the client disconnects or sends exit.
+    """Run the server until the client disconnects or sends exit, then end the process.
 
-    Returns 0 after an orderly shutdown + exit, 1 when the client left without shutdown (as LSP
-    prescribes for the exit notification).
+    Exits 0 after an orderly shutdown + exit, 1 when the client left without shutdown (as LSP
+    prescribes for the exit notification). Every generation is cancelled and its thread joined
+    first; the process then ends without interpreter finalization, because native inference
+    libraries (CTranslate2, torch, faiss) abort the process ("terminate called without an active
+    exception") when their worker threads are torn down during finalization.
     """
     if args.log_file:
         handler = logging.FileHandler(args.log_file, encoding="utf-8")
@@ -69,8 +76,21 @@ def serve(args: argparse.Namespace) -> int:
         else:
             server.start_io()
     finally:
-        server.close_all()
-    return 0 if getattr(server.protocol, "_shutdown", False) else 1
+        stopped = server.close_all()
+    code = 0 if getattr(server.protocol, "_shutdown", False) else 1
+    if not stopped:
+        log.warning("a background thread did not stop in time; ending the process anyway")
+    end_process(code)
+    return code  # not reached
+
+
+def end_process(code: int) -> None:
+    """Flush logs and standard streams, then end the process at once with ``code``."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,12 +88,27 @@ def context_query(prefix: str) -> str:
 
 
 def _snippets(index: Any, req: CompletionRequest, prefix: str) -> list[Any]:
-    from engine.types import Snippet
-
     query = context_query(prefix)
     if not query.strip():
         return []
-    hits = index.search(query, exclude_path=req.path, limit=SNIPPET_LIMIT, wait=False)
+    return _as_snippets(index, index.search(query, exclude_path=req.path, limit=SNIPPET_LIMIT, wait=False))
+
+
+def _cached_snippets(index: Any, req: CompletionRequest, prefix: str) -> list[Any] | None:
+    """The snippets when the index already holds this query's hits (no thread hop), else None."""
+    peek = getattr(index, "peek", None)
+    if peek is None:
+        return None
+    query = context_query(prefix)
+    if not query.strip():
+        return []
+    hits = peek(query, exclude_path=req.path, limit=SNIPPET_LIMIT)
+    return None if hits is None else _as_snippets(index, hits)
+
+
+def _as_snippets(index: Any, hits: list[Any]) -> list[Any]:
+    from engine.types import Snippet
+
     out = []
     for hit in hits:
         path = hit.chunk.path
@@ -167,7 +182,9 @@ async def run_completion(
     snippets = []
     if index is not None and settings.cross_file_context:
         try:
-            snippets = await run_blocking(lambda: _snippets(index, req, prefix))
+            snippets = _cached_snippets(index, req, prefix)
+            if snippets is None:
+                snippets = await run_blocking(lambda: _snippets(index, req, prefix))
         except Exception:
             log.exception("[%s] workspace retrieval failed", req.request_id)
         out.timings_ms["retrieval"] = (time.perf_counter() - t0) * 1000

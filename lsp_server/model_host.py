@@ -9,10 +9,12 @@ feature asks :meth:`ModelHost.require` and degrades instead of failing the serve
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from lsp_server.errors import ModelUnavailableError
@@ -35,6 +37,9 @@ class ModelHost:
         self.settings: ModelSettings | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
         self._load_lock = threading.Lock()
+        self._live: set[Any] = set()  # CancelTokens of generations in flight
+        self._running: set[Future[Any]] = set()
+        self._closed = False
 
     def _describe(self, settings: ModelSettings) -> str:
         if settings.backend == "http":
@@ -108,17 +113,55 @@ class ModelHost:
             )
         return model
 
+    def open_token(self) -> Any:
+        """A CancelToken for one generation, cancelled by :meth:`close` until it is released."""
+        from engine.generation import CancelToken
+
+        token = CancelToken()
+        if self._closed:
+            token.cancel()
+        self._live.add(token)
+        return token
+
+    def release(self, token: Any) -> None:
+        """Forget a token whose generation has ended."""
+        self._live.discard(token)
+
+    @contextmanager
+    def cancel_token(self) -> Iterator[Any]:
+        """``open_token`` ... ``release`` around one generation."""
+        token = self.open_token()
+        try:
+            yield token
+        finally:
+            self.release(token)
+
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the generation thread and await its result."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        future = self._executor.submit(fn, *args)
+        self._running.add(future)
+        future.add_done_callback(self._running.discard)
+        return await asyncio.wrap_future(future)
 
-    def close(self) -> None:
-        """Release the model and the generation thread."""
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop every generation, wait (up to ``timeout`` seconds) for the generation thread to
+        finish its step, then release the model. Returns False if a generation was still running.
+
+        Native inference threads must not outlive the model: a process that exits while one is
+        mid-generation aborts ("terminate called without an active exception").
+        """
+        self._closed = True
+        for token in list(self._live):
+            token.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        _done, running = concurrent.futures.wait(list(self._running), timeout=timeout)
         if self.scheduler is not None:
-            self.scheduler.close()
+            self.scheduler.close()  # cancels its requests and joins its worker
             self.scheduler = None
+        if running:
+            log.warning("%d generation(s) did not stop within %.0f s", len(running), timeout)
+            return False
         if self.model is not None:
             self._close(self.model)
             self.model = None
+        return True

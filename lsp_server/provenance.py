@@ -15,6 +15,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from lsp_server.documents import UTF16, CodeUnits
 from lsp_server.errors import IndexUnavailableError
 from lsp_server.protocol import DIAGNOSTIC_SOURCE
 from lsp_server.status import ComponentState
@@ -27,6 +28,7 @@ __all__ = [
     "diagnostic_of",
     "hover_for",
     "match_json",
+    "shift_findings",
 ]
 
 log = logging.getLogger(__name__)
@@ -213,3 +215,44 @@ def hover_for(findings: list[Finding], position: types.Position) -> types.Hover 
         contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value="\n\n---\n\n".join(parts)),
         range=hit_range,
     )
+
+
+def _key(pos: types.Position) -> tuple[int, int]:
+    return pos.line, pos.character
+
+
+def _shift(pos: types.Position, edit: types.Range, lines: list[str], units: CodeUnits) -> types.Position:
+    """Where ``pos`` (at or after the edit's end) lands once the edit's range holds ``lines``."""
+    line = pos.line - (edit.end.line - edit.start.line) + len(lines) - 1
+    if pos.line != edit.end.line:
+        return types.Position(line=line, character=pos.character)
+    base = (edit.start.character if len(lines) == 1 else 0) + units.count(lines[-1])
+    return types.Position(line=line, character=base + pos.character - edit.end.character)
+
+
+def shift_findings(findings: list[Finding], changes: list[Any], units: CodeUnits = UTF16) -> list[Finding]:
+    """Findings after a document's content changes (applied in order, as LSP sends them).
+
+    A finding before an edit stays, one after it moves with the text, one the edit touches inside
+    is dropped (its code changed, so the match no longer describes it), and a whole-document
+    change drops them all.
+    """
+    for change in changes:
+        edit = getattr(change, "range", None)
+        if edit is None:
+            return []
+        if _key(edit.end) < _key(edit.start):
+            edit = types.Range(start=edit.end, end=edit.start)
+        lines = str(change.text).replace("\r\n", "\n").split("\n")
+        kept = []
+        for f in findings:
+            if _key(f.range.end) <= _key(edit.start):
+                kept.append(f)  # wholly before the edit
+            elif _key(f.range.start) >= _key(edit.end):
+                moved = types.Range(
+                    start=_shift(f.range.start, edit, lines, units),
+                    end=_shift(f.range.end, edit, lines, units),
+                )
+                kept.append(Finding(moved, f.match, f.source_text))
+        findings = kept
+    return findings

@@ -27,7 +27,7 @@ from lsp_server.documents import codec_for
 from lsp_server.errors import InvalidParamsError, ServerError, SettingsError
 from lsp_server.model_host import ModelHost
 from lsp_server.rpc import HardenedProtocol
-from lsp_server.settings import Settings, parse_settings
+from lsp_server.settings import Settings, folder_of, for_folder, parse_settings
 from lsp_server.status import ServerStatus
 from lsp_server.streaming import stream_answer
 
@@ -64,7 +64,9 @@ class StackCoderServer(LanguageServer):
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             protocol_cls=HardenedProtocol,
         )
-        self.settings = Settings()
+        self.settings = Settings()  # the client's global settings (the model section is always these)
+        self.folder_settings: dict[str, Settings] = {}  # workspace folder URI -> its resolved settings
+        self.folder_raw: dict[str, Any] = {}  # workspace folder URI -> its `stackcoder` section
         self.status = ServerStatus(version=VERSION)
         self.models = ModelHost(self.status.model)
         self.provenance = provenance.ProvenanceHost(self.status.index)
@@ -108,6 +110,8 @@ class StackCoderServer(LanguageServer):
             self.tell_once(f"settings:{exc}", str(exc), types.MessageType.Error)
             return self.settings
         old, self.settings = self.settings, new
+        if self.folder_raw:
+            self.resolve_folders()
         log.info("settings from %s: %s", source, new.to_json())
         if self.started:  # before `initialized`, the first load picks the settings up
             if new.model != old.model:
@@ -121,22 +125,50 @@ class StackCoderServer(LanguageServer):
         return new
 
     async def pull_configuration(self) -> None:
-        """Ask the client for the `stackcoder` section when it supports workspace/configuration."""
+        """Ask the client for the `stackcoder` section, globally and for each workspace folder,
+        when it supports workspace/configuration."""
         caps = self.client_capabilities.workspace
         if not (caps and caps.configuration):
             return
+        folders = list((self.workspace.folders or {}).values())
+        items = [types.ConfigurationItem(section="stackcoder")] + [
+            types.ConfigurationItem(scope_uri=f.uri, section="stackcoder") for f in folders
+        ]
         try:
             result = await asyncio.wait_for(
-                self.workspace_configuration_async(
-                    types.ConfigurationParams(items=[types.ConfigurationItem(section="stackcoder")])
-                ),
-                timeout=5,
+                self.workspace_configuration_async(types.ConfigurationParams(items=items)), timeout=5
             )
         except Exception as exc:
             log.warning("workspace/configuration failed: %s", exc)
             return
+        result = list(result or [])
         if result and result[0] is not None:
             self.apply_settings(result[0], source="workspace/configuration")
+        self.folder_raw = {
+            folder.uri: protocol.to_plain(raw)
+            for folder, raw in zip(folders, result[1:], strict=False)
+            if raw is not None
+        }
+        self.resolve_folders()
+
+    def resolve_folders(self) -> None:
+        """Resolve each workspace folder's section over the current global settings."""
+        resolved = {}
+        for uri, raw in self.folder_raw.items():
+            try:
+                resolved[uri] = for_folder(raw, self.settings)
+            except SettingsError as exc:
+                self.tell_once(f"settings:{uri}:{exc}", f"{uri}: {exc}", types.MessageType.Error)
+        self.folder_settings = resolved
+
+    def settings_for(self, uri: str) -> Settings:
+        """The settings that apply to a document: its workspace folder's, else the global ones."""
+        if not self.folder_settings:
+            return self.settings
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        roots = {key: to_fs_path(key) or "" for key in self.folder_settings}
+        key = folder_of(path, roots)
+        return self.folder_settings[key] if key is not None else self.settings
 
     # ---- loading -----------------------------------------------------------------------------
 
@@ -210,13 +242,14 @@ class StackCoderServer(LanguageServer):
         self.context_index = WorkspaceIndex(roots, factory)
         self.context_index.start()
 
-    def close_all(self) -> None:
-        """Stop every generation and background worker."""
+    def close_all(self) -> bool:
+        """Stop every generation and background worker; False if one of them would not stop."""
         for token in list(self.pending.values()):
             token.cancel()
+        stopped = self.models.close()
         if self.context_index is not None:
-            self.context_index.close()
-        self.models.close()
+            stopped = self.context_index.close() and stopped
+        return stopped
 
     # ---- documents ---------------------------------------------------------------------------
 
@@ -295,6 +328,18 @@ def on_shutdown(ls: StackCoderServer, params: Any) -> None:
     ls.close_all()
 
 
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def on_change(ls: StackCoderServer, params: types.DidChangeTextDocumentParams) -> None:
+    """Move provenance findings with the edited text (or drop those whose code was edited)."""
+    uri = params.text_document.uri
+    findings = ls.provenance.findings.get(uri)
+    if not findings:
+        return
+    moved = provenance.shift_findings(findings, list(params.content_changes), ls.units)
+    if moved != findings:
+        publish_findings(ls, uri, moved)
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def on_close(ls: StackCoderServer, params: types.DidCloseTextDocumentParams) -> None:
     """Forget per-document state."""
@@ -313,17 +358,16 @@ async def on_inline_completion(
     ls: StackCoderServer, params: types.InlineCompletionParams
 ) -> types.InlineCompletionList | None:
     """FIM ghost text at the cursor; a newer request for the same document cancels this one."""
-    from engine.generation import CancelToken
-
     start = asyncio.get_running_loop().time()
     uri = params.text_document.uri
     doc = ls.document(uri)
-    if doc is None or not ls.settings.completion.enabled:
+    settings = ls.settings_for(uri)
+    if doc is None or not settings.completion.enabled:
         return types.InlineCompletionList(items=[])
     scheduler = ls.models.scheduler
     if scheduler is None:
         return types.InlineCompletionList(items=[])
-    cancel = CancelToken()
+    cancel = ls.models.open_token()
     previous = ls.pending.get(uri)
     if previous is not None:
         previous.cancel()
@@ -343,14 +387,14 @@ async def on_inline_completion(
         relative_path=rel,
         units=ls.units,
     )
-    index = ls.context_index if ls.settings.completion.cross_file_context else None
+    index = ls.context_index if settings.completion.cross_file_context else None
     query = ls.provenance.query if ls.provenance.index is not None else None
     loop = asyncio.get_running_loop()
     try:
         outcome = await completion.run_completion(
             req,
-            ls.settings.completion,
-            ls.settings.provenance,
+            settings.completion,
+            settings.provenance,
             cancel=cancel,
             generate=functools.partial(scheduler.complete, uri),
             run_blocking=lambda fn: loop.run_in_executor(None, fn),
@@ -365,6 +409,7 @@ async def on_inline_completion(
         ls.tell_once(f"completion:{type(exc).__name__}", f"completion failed ({exc}).")
         return types.InlineCompletionList(items=[])
     finally:
+        ls.models.release(cancel)
         if ls.pending.get(uri) is cancel:
             del ls.pending[uri]
     if outcome.cancelled:
@@ -447,8 +492,6 @@ def on_code_action(ls: StackCoderServer, params: types.CodeActionParams) -> list
 @server.command(protocol.CMD_INFILL)
 async def on_infill(ls: StackCoderServer, *args: Any) -> dict[str, Any]:
     """Fill the selection (or its <FILL_HERE> marker) and apply it as a workspace edit."""
-    from engine.generation import CancelToken
-
     try:
         uri, rng = protocol.parse_uri_range(list(args))
         text, version, _lang = ls.open_text(uri)
@@ -457,14 +500,16 @@ async def on_infill(ls: StackCoderServer, *args: Any) -> dict[str, Any]:
         raise request_failed(exc) from exc
     site = infill.infill_site(text, rng, ls.units)
     repo, rel, _path = ls.repo_and_path(uri)
-    cancel = CancelToken()
-    try:
-        filled = await ls.models.run(
-            lambda: infill.run_infill(model, site, ls.settings.completion, cancel, repo_name=repo, path=rel)
-        )
-    except asyncio.CancelledError:
-        cancel.cancel()
-        raise
+    with ls.models.cancel_token() as cancel:
+        try:
+            filled = await ls.models.run(
+                lambda: infill.run_infill(
+                    model, site, ls.settings_for(uri).completion, cancel, repo_name=repo, path=rel
+                )
+            )
+        except asyncio.CancelledError:
+            cancel.cancel()
+            raise
     edit = infill.infill_edit(uri, version, site, filled)
     result = await ls.workspace_apply_edit_async(
         types.ApplyWorkspaceEditParams(edit=edit, label="StackCoder infill")
@@ -545,12 +590,14 @@ async def _explain(ls: StackCoderServer, req: protocol.ExplainParams) -> dict[st
     code = text[a:b]
     if not code.strip():
         raise request_failed(InvalidParamsError("The selection is empty; select the code to explain."))
-    answer = await stream_answer(
-        ls.models.run,
-        lambda cancel: explain.explain_pieces(model, code, lang, ls.settings.chat, cancel),
-        ls.progress,
-        req.partial_result_token,
-    )
+    with ls.models.cancel_token() as token:
+        answer = await stream_answer(
+            ls.models.run,
+            lambda cancel: explain.explain_pieces(model, code, lang, ls.settings_for(req.uri).chat, cancel),
+            ls.progress,
+            req.partial_result_token,
+            token,
+        )
     return {"text": answer}
 
 
@@ -572,13 +619,16 @@ async def on_chat(ls: StackCoderServer, params: Any) -> dict[str, str]:
         model = ls.models.require()
     except ServerError as exc:
         raise request_failed(exc) from exc
+    chat_settings = ls.settings_for(req.context.uri).chat if req.context.uri else ls.settings.chat
     context = await asyncio.get_running_loop().run_in_executor(None, chat.chat_context, req, ls.context_index)
-    answer = await stream_answer(
-        ls.models.run,
-        lambda cancel: chat.chat_pieces(model, req, context, ls.settings.chat, cancel),
-        ls.progress,
-        req.partial_result_token,
-    )
+    with ls.models.cancel_token() as token:
+        answer = await stream_answer(
+            ls.models.run,
+            lambda cancel: chat.chat_pieces(model, req, context, chat_settings, cancel),
+            ls.progress,
+            req.partial_result_token,
+            token,
+        )
     return {"text": answer}
 
 

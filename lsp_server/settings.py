@@ -16,6 +16,8 @@ from typing import Any
 from lsp_server.errors import SettingsError
 
 __all__ = [
+    "for_folder",
+    "folder_of",
     "ModelSettings",
     "CompletionSettings",
     "ProvenanceSettings",
@@ -164,3 +166,22 @@ def parse_settings(raw: Any, base: Settings | None = None) -> Settings:
     for key, (attr, cls) in SECTIONS.items():
         sections[attr] = _parse_section(key, cls, raw.get(key), getattr(base, attr))
     return Settings(**sections)
+
+
+def for_folder(raw: Any, base: Settings) -> Settings:
+    """A workspace folder's settings: its `stackcoder` section over ``base``. The model section
+    stays ``base``'s: one server process serves one model."""
+    return dataclasses.replace(parse_settings(raw, base), model=base.model)
+
+
+def folder_of(path: str | None, folders: Mapping[str, str]) -> str | None:
+    """The key of the innermost folder (key -> folder path) holding ``path``, or None."""
+    if not path:
+        return None
+    best, best_len = None, -1
+    for key, root in folders.items():
+        root = root.rstrip("/\\") or root
+        inside = path == root or path.startswith(root + "/") or path.startswith(root + "\\")
+        if inside and len(root) > best_len:
+            best, best_len = key, len(root)
+    return best

@@ -22,15 +22,17 @@ async def stream_answer(
     pieces: Callable[[Any], Iterator[str]],
     send_progress: Callable[[types.ProgressParams], None],
     token: str | int | None,
+    cancel: Any | None = None,
 ) -> str:
     """Drain ``pieces(cancel)`` on the model thread, forwarding deltas under ``token``; returns the text.
 
-    ``run`` is the host's ``run`` (awaitable execution on the generation thread).
+    ``run`` is the host's ``run`` (awaitable execution on the generation thread); ``cancel`` the
+    generation's CancelToken (a fresh one when omitted).
     """
     from engine.generation import CancelToken
 
     loop = asyncio.get_running_loop()
-    cancel = CancelToken()
+    cancel = cancel if cancel is not None else CancelToken()
 
     def forward(delta: str) -> None:
         send_progress(types.ProgressParams(token=token, value={"text": delta}))

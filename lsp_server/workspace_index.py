@@ -11,6 +11,7 @@ only read, never executed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -47,6 +48,7 @@ CODE_SUFFIXES = frozenset(
 )  # fmt: skip
 RRF_K = 60
 BACKGROUND_NICE = 10  # niceness of the indexing threads (Linux threads can be reniced one by one)
+EMBED_BATCH = 64  # chunks embedded per call (the stop flag is checked between calls)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,12 @@ def _lower_priority() -> None:
     """Run the calling background thread at a lower CPU priority than request handling (Linux)."""
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(path: str) -> str:
+    """The resolved form of a document path (cached: this runs on every keystroke)."""
+    return str(Path(path).resolve())
 
 
 def is_ignored_dir(path: Path) -> bool:
@@ -155,16 +163,20 @@ class WorkspaceIndex:
         """Block until the first full scan (and its embeddings) is done."""
         return self._ready.wait(timeout)
 
-    def close(self) -> None:
-        """Stop watching and indexing."""
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop watching and indexing; waits for the threads (embedding runs native code that must
+        not be running when the process exits). False if one of them is still running."""
         self._stop.set()
         self._events.put(("stop", None))
         self._wanted_event.set()
+        threads = [self._observer, self._worker, self._query_worker]
         if self._observer is not None:
             self._observer.stop()
-            self._observer.join(timeout=5)
-        if self._worker is not None:
-            self._worker.join(timeout=5)
+        end = time.monotonic() + timeout
+        for thread in threads:
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(max(0.0, end - time.monotonic()))
+        return not any(t is not None and t.is_alive() for t in threads)
 
     def _start_observer(self) -> None:
         from watchdog.events import FileSystemEventHandler
@@ -338,7 +350,12 @@ class WorkspaceIndex:
             with self._lock:
                 self._pending_embed.clear()
             return
-        vectors = self._embedder.embed(texts)
+        batches = []
+        for at in range(0, len(texts), EMBED_BATCH):  # small batches, so close() never waits long
+            if self._stop.is_set():
+                return
+            batches.append(self._embedder.embed(texts[at : at + EMBED_BATCH]))
+        vectors = np.concatenate(batches)
         import faiss
 
         with self._lock:
@@ -469,6 +486,23 @@ class WorkspaceIndex:
                     ranking.append(int(cid))
         return ranking[:k]
 
+    def peek(self, query: str, *, exclude_path: str | None = None, limit: int = 4) -> list[Hit] | None:
+        """The cached hybrid hits of a query, or None when they must be computed (``search``).
+
+        Never waits: a lock held by the indexing thread also means None. The query of a completion
+        is stable while a line is typed, so most keystrokes are answered here on the event loop.
+        """
+        exclude = _resolved(exclude_path) if exclude_path else None
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            hits = self._cache.get((query, exclude, limit, "hybrid"))
+            if hits is not None:
+                self._cache.move_to_end((query, exclude, limit, "hybrid"))
+            return hits
+        finally:
+            self._lock.release()
+
     def search(
         self,
         query: str,
@@ -486,7 +520,7 @@ class WorkspaceIndex:
         """
         if mode not in ("hybrid", "bm25", "dense"):
             raise ValueError(f"unknown search mode {mode!r}; use hybrid, bm25 or dense")
-        exclude = str(Path(exclude_path).resolve()) if exclude_path else None
+        exclude = _resolved(exclude_path) if exclude_path else None
         key = (query, exclude, limit, mode)
         with self._lock:
             cached = self._cache.get(key)

@@ -304,6 +304,12 @@ def _add_export(stages: argparse._SubParsersAction) -> None:
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation")
     p.add_argument("--n-fim", type=int, default=200, help="held-out FIM cases evaluated (default: 200)")
     p.add_argument("--threads", type=int, default=0, help="torch threads for the evaluation (0 = default)")
+    p.add_argument(
+        "--note", action="append", default=[], help="a paragraph added to the model card (repeatable)"
+    )
+    p.add_argument(
+        "--samples", action="store_true", help="add completions of ordinary prompts by the engine to the card"
+    )
     p.add_argument("--force", action="store_true", help="replace an existing bundle")
     p.set_defaults(handler=_run_export)
 
@@ -315,7 +321,9 @@ def reproduce_commands(state: dict, corpus_card: dict | None) -> list[str]:
     flags = " ".join(
         f"--{k.replace('_', '-')} {v}"
         for k, v in cfg.items()
-        if k not in ("corpus", "tokenizer", "out", "bf16") and v is not None and defaults.get(k) != v
+        if k not in ("corpus", "tokenizer", "out", "bf16", "resume_from")
+        and v is not None
+        and defaults.get(k) != v
     )
     cmds = []
     if corpus_card:
@@ -332,7 +340,7 @@ def reproduce_commands(state: dict, corpus_card: dict | None) -> list[str]:
     )
     cmds.append(
         f"stackcoder train pretrain --corpus {cfg.get('corpus')} --tokenizer {cfg.get('tokenizer')} "
-        f"--out {cfg.get('out')} {flags}".rstrip()
+        f"--out {cfg.get('out')} {flags} --resume-from models/stackcoder-mini"
     )
     cmds.append(
         f"stackcoder train export {cfg.get('out')} --out models/stackcoder-mini --corpus {cfg.get('corpus')} "
@@ -367,11 +375,22 @@ def _run_export(args: argparse.Namespace) -> int:
             )
         )
     state = json.loads((bundle / "train_state.json").read_text(encoding="utf-8"))
+    samples = None
+    if args.samples:
+        from training.samples import engine_samples
+
+        samples = engine_samples(bundle)
+        (bundle / "samples.json").write_text(json.dumps(samples, indent=1), encoding="utf-8")
     card = None
     if args.corpus and (Path(args.corpus) / "data_card.json").is_file():
         card = json.loads((Path(args.corpus) / "data_card.json").read_text(encoding="utf-8"))
     write_model_card(
-        bundle, corpus=args.corpus, tokenizer=args.tokenizer, commands=reproduce_commands(state, card)
+        bundle,
+        corpus=args.corpus,
+        tokenizer=args.tokenizer,
+        commands=reproduce_commands(state, card),
+        notes=args.note,
+        samples=samples,
     )
     print(f"bundle written to {bundle}")
     return 0

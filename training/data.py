@@ -2,8 +2,10 @@
 
 The stream is deterministic and resumable: documents are visited in a permutation drawn per
 epoch from the seed, each document's FIM cut comes from a generator seeded by (seed, epoch,
-document), and the state (epoch, position, leftover tokens) fits in a small JSON object. Under
-data parallelism rank r of w takes every w-th document of the permutation.
+document), and packed rows go through a shuffle pool from which each batch draws its rows at
+random, so one batch mixes many files instead of consecutive pieces of one long file. The
+state (epoch, position, leftover tokens, the pool) is a JSON object. Under data parallelism
+rank r of w takes every w-th document of the permutation.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class PackedStream:
         spm_rate: float = 0.5,
         rank: int = 0,
         world: int = 1,
+        pool_rows: int = 512,
     ) -> None:
         if not docs:
             from training.errors import CorpusError
@@ -46,6 +49,9 @@ class PackedStream:
         self.eod = tokenizer.convert_tokens_to_ids("<|endoftext|>")
         self.epoch, self.position = 0, 0
         self.buffer: list[int] = []
+        self.pool: list[list[int]] = []
+        self.pool_rows = max(pool_rows, micro_batch)
+        self.batches = 0
         self._order = self._permutation(self.epoch)
 
     def _encode(self, text: str) -> list[int]:
@@ -66,37 +72,69 @@ class PackedStream:
         split = fim_split(self.docs[index], rng, self.fim_rate, self.spm_rate)
         return [*fim_encode(split, self._encode, self.fim_ids), self.eod]
 
-    def next_batch(self) -> torch.Tensor:
-        """A (micro_batch, seq_len + 1) LongTensor; inputs are [:, :-1], targets [:, 1:]."""
-        need = self.micro_batch * (self.seq_len + 1)
+    def _next_row(self) -> list[int]:
+        need = self.seq_len + 1
         while len(self.buffer) < need:
             self.buffer.extend(self._next_document())
-        rows, self.buffer = self.buffer[:need], self.buffer[need:]
-        return torch.tensor(rows, dtype=torch.long).view(self.micro_batch, self.seq_len + 1)
+        row, self.buffer = self.buffer[:need], self.buffer[need:]
+        return row
+
+    def next_batch(self) -> torch.Tensor:
+        """A (micro_batch, seq_len + 1) LongTensor; inputs are [:, :-1], targets [:, 1:]."""
+        while len(self.pool) < self.pool_rows:
+            self.pool.append(self._next_row())
+        rng = np.random.default_rng([self.seed, self.rank, self.batches, 7])
+        picks = sorted(
+            rng.choice(len(self.pool), size=self.micro_batch, replace=False).tolist(), reverse=True
+        )
+        rows = []
+        for i in picks:
+            rows.append(self.pool[i])
+            self.pool[i] = self.pool[-1]
+            self.pool.pop()
+        self.batches += 1
+        return torch.tensor(rows, dtype=torch.long)
 
     def state_dict(self) -> dict:
         """Position of the stream (JSON-serialisable)."""
-        return {"epoch": self.epoch, "position": self.position, "buffer": list(self.buffer)}
+        return {
+            "epoch": self.epoch,
+            "position": self.position,
+            "buffer": list(self.buffer),
+            "pool": self.pool,
+            "batches": self.batches,
+        }
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue from a saved position."""
+        """Continue from a saved position (a state without a pool starts with an empty one)."""
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self.buffer = [int(t) for t in state["buffer"]]
+        self.pool = [[int(t) for t in row] for row in state.get("pool", [])]
+        self.batches = int(state.get("batches", 0))
         self._order = self._permutation(self.epoch)
 
 
-def heldout_blocks(docs: Sequence[str], tokenizer, *, seq_len: int, max_blocks: int) -> torch.Tensor:
-    """Fixed evaluation rows of ``seq_len + 1`` tokens from held-out documents (no FIM)."""
+def heldout_blocks(
+    docs: Sequence[str], tokenizer, *, seq_len: int, max_blocks: int, per_doc_blocks: int = 2, seed: int = 0
+) -> torch.Tensor:
+    """Fixed evaluation rows of ``seq_len + 1`` tokens from held-out documents (no FIM).
+
+    Documents are visited in a seeded order and each contributes at most ``per_doc_blocks`` rows,
+    so one long file cannot make up the whole evaluation set.
+    """
     eod = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     backend = tokenizer.backend_tokenizer
     tokens: list[int] = []
     need = max_blocks * (seq_len + 1)
-    for doc in docs:
-        tokens.extend(backend.encode(doc, add_special_tokens=False).ids)
+    for index in np.random.default_rng(seed).permutation(len(docs)):
+        ids = backend.encode(docs[int(index)], add_special_tokens=False).ids[
+            : per_doc_blocks * (seq_len + 1) - 1
+        ]
+        tokens.extend(ids)
         tokens.append(eod)
         if len(tokens) >= need:
             break
-    n = len(tokens) // (seq_len + 1)
+    n = min(len(tokens) // (seq_len + 1), max_blocks)
     if n == 0:
         from training.errors import CorpusError
 

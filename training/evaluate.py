@@ -184,6 +184,7 @@ def evaluate_model(
     eval_blocks: int = 64,
     threads: int = 0,
     seed: int = 0,
+    n_humaneval: int | None = None,
 ) -> dict:
     """Evaluate a Hugging Face checkpoint on a corpus' held-out split and HumanEval; writes eval.json/eval.png."""
     from transformers import AutoTokenizer, GPTBigCodeForCausalLM
@@ -212,7 +213,7 @@ def evaluate_model(
     ppl = evaluate_loss(model, blocks, token_byte_lengths(tok, model.config.vocab_size), bf16=False)
     completer = _HFCompleter(model, tok)
     fim_held = fim_exact_match(completer, heldout_fim_cases(held, n_fim, seed), examples=10)
-    fim_he = fim_exact_match(completer, humaneval_fim_cases(seed), examples=5)
+    fim_he = fim_exact_match(completer, humaneval_fim_cases(seed)[:n_humaneval], examples=5)
     results = {
         "model": str(hf_dir),
         "heldout_tokens": int(blocks[:, 1:].numel()),

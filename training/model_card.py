@@ -22,6 +22,7 @@ def write_model_card(
     tokenizer: str | Path | None = None,
     commands: list[str] | None = None,
     samples: list[dict] | None = None,
+    notes: list[str] | None = None,
 ) -> Path:
     """Render README.md in the bundle from train_state.json, eval.json, the data card and the tokenizer summary."""
     from training.evaluate import results_table
@@ -82,6 +83,8 @@ def write_model_card(
             f"({last['heldout_bpb']:.3f} bits/byte) at step {last['step']}."
         )
     lines += ["", "![loss curve](loss.png)", ""]
+    for note in notes or []:
+        lines += [note, ""]
     if evaluation:
         lines += ["## Evaluation", "", results_table(evaluation), "", "![evaluation](eval.png)", ""]
         examples = evaluation.get("fim_exact_match_heldout", {}).get("examples", [])
@@ -94,9 +97,20 @@ def write_model_card(
                 )
             lines.append("")
     if samples:
-        lines += ["## Completions with the engine", ""]
+        lines += [
+            "## Completions with the engine",
+            "",
+            "Greedy, at most 24 new tokens, int8 CTranslate2; the completion is between ⟨ ⟩, then the suffix.",
+            "",
+        ]
         for s in samples:
-            lines += ["```python", s["prompt"] + "⟨" + s["completion"] + "⟩", "```", ""]
+            lines += [
+                "```python",
+                s["prompt"] + "⟨" + s["completion"] + "⟩" + s.get("suffix", ""),
+                "```",
+                f"({s.get('latency_ms', 0):.0f} ms)",
+                "",
+            ]
     if tok:
         lines += [
             "## Tokenizer",

@@ -82,3 +82,54 @@ def test_normalized_token_hashes_equal_hashes_of_normalized_tokens() -> None:
 
     tokens = code_tokens((STDLIB / "heapq.py").read_text())
     assert np.array_equal(token_hashes(tokens, normalized=True), token_hashes(normalized_tokens(tokens)))
+
+
+def test_python_blocks_ignore_strings_brackets_and_nested_code() -> None:
+    text = '''import os
+
+
+@decorator(
+    arg=1,
+)
+def first(a,
+b):
+    """Docstring.
+text at column 0 (not code)
+"""
+    value = [1,
+2]
+
+    def inner():
+        return a  # ) ] } unbalanced in a comment
+    return "def not_a_head(" + value
+
+
+class Thing(Base):
+    x = 1
+
+    @property
+    def size(self):
+        return 1
+    async def later(self): return 2
+'''
+    lines = text.splitlines()
+    spans = [(c.start_line, c.end_line) for c in chunk_text(text, "m.py")]
+    assert (4, 17) in spans  # decorators, continued signature, string and list, nested def
+    assert (20, 22) in spans  # class head up to its first member (with its decorator)
+    assert (23, 25) in spans and (26, 26) in spans
+    assert all(lines[s - 1].split("(")[0].strip() != "def inner" for s, _ in spans)
+
+
+def test_fingerprint_sets_equal_per_chunk_reference() -> None:
+    from attribution.fingerprint import FingerprintParams, bm25_tokens, fingerprint
+
+    text = (STDLIB / "difflib.py").read_text()
+    lines = text.splitlines()
+    fp = fingerprint(text, "difflib.py", FingerprintParams())
+    assert len(fp.chunk_starts) > 20
+    for c, (start, end) in enumerate(zip(fp.chunk_starts, fp.chunk_ends, strict=True)):
+        tokens = code_tokens("\n".join(lines[start - 1 : end]))
+        assert fp.bm25[c] == bm25_tokens(tokens)
+        for stream, normalized in (("raw", False), ("norm", True)):
+            expected = np.unique(shingle_hashes(token_hashes(tokens, normalized=normalized)))
+            assert np.array_equal(fp.streams[stream].of(c), expected)

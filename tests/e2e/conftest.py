@@ -124,7 +124,7 @@ def code_server(
     home = tmp_path_factory.mktemp("code-server")
     settings = {
         "stackcoder.server.path": str(STACKCODER),
-        "stackcoder.server.extraArgs": ["--log-file", str(ARTIFACTS / "server.log")],
+        "stackcoder.server.extraArgs": ["--log-file", str(home / "server.log")],
         "stackcoder.model.path": str(default_model_dir),
         "stackcoder.provenance.indexPath": str(corpus_index[0]),
         "stackcoder.completion.maxNewTokens": 24,
@@ -146,8 +146,6 @@ def code_server(
     settings_file = home / "settings.json"
     settings_file.write_text(json.dumps(settings, indent=2))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.iterdir():
-        old.unlink()
     port = _free_port()
     env = {
         **os.environ,
@@ -156,7 +154,7 @@ def code_server(
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
-    log = (ARTIFACTS / "code-server.log").open("w")
+    log = (home / "code-server.log").open("w")
     proc = subprocess.Popen(
         [str(REPO / "scripts" / "code_server.sh"), "start", str(vsix), str(e2e_workspace), str(port)],
         env=env,
@@ -173,7 +171,9 @@ def code_server(
                     break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"code-server did not start; see {ARTIFACTS / 'code-server.log'}")
+                    pytest.fail(
+                        f"code-server did not start:\n{(home / 'code-server.log').read_text()[-3000:]}"
+                    )
                 time.sleep(0.5)
         yield {"url": f"{url}/?folder={e2e_workspace}", "pgid": proc.pid}
     finally:
@@ -184,6 +184,9 @@ def code_server(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+        for name in ("server.log", "code-server.log"):
+            if (home / name).exists():
+                shutil.copy(home / name, ARTIFACTS / name)
         # The extension's own log (its output channel), kept next to the screenshots.
         for i, found in enumerate(sorted((home / "user-data" / "logs").rglob("*stackcoder*.log"))):
             shutil.copy(found, ARTIFACTS / f"extension-{i}.log")
@@ -208,10 +211,10 @@ def vscode_run(
         "serverGroup": code_server["pgid"],
         "shots": str(ARTIFACTS),
         "profile": str(tmp_path_factory.mktemp("chromium")),
-        "scenarios": ["ghost", "explain", "chat", "stop", "provenance", "crash"],
+        "scenarios": ["ghost", "explain", "chat", "provenance", "crash"],
         "question": "How do I add an item to the inventory?",
         "corpusText": corpus_text[start:end],
-        "resultsFile": str(ARTIFACTS / "results.json"),
+        "resultsFile": str(tmp_path_factory.mktemp("results") / "results.json"),
     }
     config_file = tmp_path_factory.mktemp("driver") / "config.json"
     config_file.write_text(json.dumps(config))
@@ -228,11 +231,12 @@ def vscode_run(
         _, stderr = driver.communicate()
         stderr += f"\nthe driver ran past {DRIVER_TIMEOUT_S} s and was stopped"
     (ARTIFACTS / "driver.log").write_text(stderr)
-    results_file = ARTIFACTS / "results.json"
+    results_file = Path(config["resultsFile"])
     if not results_file.exists():
         pytest.fail(f"the browser driver failed before any scenario ran:\n{stderr[-4000:]}")
     results = json.loads(results_file.read_text())
     for name in config["scenarios"]:
         results.setdefault(name, {"error": f"did not run: {stderr.strip().splitlines()[-1:]}"})
+    (ARTIFACTS / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2), file=sys.stderr)
     return results

@@ -25,7 +25,7 @@ def test_status_bar_shows_the_running_server(vscode_run: dict) -> None:
     assert vscode_run["statusBar"].strip().startswith("stackcoder")
     ready = vscode_run["statusBarReady"].strip()
     assert ready.startswith("stackcoder: ") and "no model" not in ready, ready
-    end = (vscode_run["statusBarEnd"] or "").strip()
+    end = (vscode_run.get("statusBarEnd") or "").strip()
     assert end.startswith("stackcoder: ") and " ms" in end, end  # model name and last latency
 
 
@@ -61,13 +61,6 @@ def test_a_chat_question_gets_an_answer(vscode_run: dict) -> None:
     outcome = _scenario(vscode_run, "chat")
     assert outcome["note"] is None, outcome["note"]
     assert outcome["text"].strip(), "the answer was empty"
-
-
-def test_stop_ends_a_streaming_answer(vscode_run: dict) -> None:
-    outcome = _scenario(vscode_run, "stop")
-    assert outcome["note"] == "stopped", outcome
-    full = vscode_run["chat"]["text"]
-    assert len(outcome["text"]) < max(len(full), 200), "the answer ran to the end despite Stop"
 
 
 def test_provenance_warning_for_code_pasted_from_the_corpus(vscode_run: dict) -> None:

@@ -24,13 +24,24 @@ async function shot(page, name) {
 }
 
 async function command(page, title) {
-  await page.keyboard.press("Control+Shift+P");
-  const input = page.locator(".quick-input-widget input");
-  await input.waitFor({ state: "visible" });
-  await input.fill(`>${title}`);
-  await page.locator(".quick-input-list .monaco-list-row").first().waitFor();
-  await page.waitForTimeout(300);
-  await page.keyboard.press("Enter");
+  // The palette can be slow to open on a busy machine: retry once after closing whatever is open.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.keyboard.press("Control+Shift+P");
+      const input = page.locator(".quick-input-widget input");
+      await input.waitFor({ state: "visible" });
+      await input.fill(`>${title}`);
+      await page.locator(".quick-input-list .monaco-list-row", { hasText: title.split(": ").pop() }).first().waitFor();
+      await page.waitForTimeout(300);
+      await page.keyboard.press("Enter");
+      return;
+    } catch (error) {
+      if (attempt >= 2) throw error;
+      log(`command palette: ${String(error.message).split("\n")[0]}; retrying`);
+      await page.keyboard.press("Escape");
+      await page.waitForTimeout(1000);
+    }
+  }
 }
 
 async function openFile(page, name) {
@@ -269,7 +280,7 @@ try {
   const loaded = Date.now();
   while (Date.now() - loaded < 240_000) {
     const text = await status.innerText();
-    if (/stackcoder: /.test(text) && !/loading model/.test(text)) break;
+    if (/stackcoder: /.test(text) && !/loading model|stackcoder: starting/.test(text)) break;
     await page.waitForTimeout(500);
   }
   results.statusBarReady = await status.innerText();

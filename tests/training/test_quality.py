@@ -30,4 +30,10 @@ def test_filters_keep_real_code() -> None:
 def test_thresholds_are_configurable() -> None:
     text = "x = 1\n" * 10 + "s = '" + "a" * 1200 + "'\n"
     assert failed_filter(text, QualityConfig(max_line_length=2000, max_mean_line_length=1000)) is None
-    assert list(FILTERS) == ["size", "max_line_length", "mean_line_length", "alphanum_fraction", "auto_generated"]
+    assert list(FILTERS) == [
+        "size",
+        "max_line_length",
+        "mean_line_length",
+        "alphanum_fraction",
+        "auto_generated",
+    ]

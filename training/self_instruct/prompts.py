@@ -94,8 +94,24 @@ _SEED_EXAMPLES = [
     ),
 ]
 
-# (instruction, response) with the implementation and assert-based tests in two code blocks.
+# (instruction, response) with the implementation and assert-based tests in two code blocks; the
+# shortest first, as it is the one kept when only one example fits the context window.
 _RESPONSE_EXAMPLES = [
+    (
+        "Write a Python function `is_palindrome(text)` that returns True when text reads the same "
+        "forwards and backwards, ignoring case.",
+        "Compare the lower-cased text with its reverse.\n\n"
+        "```python\n"
+        "def is_palindrome(text):\n"
+        "    text = text.lower()\n"
+        "    return text == text[::-1]\n"
+        "```\n\n"
+        "Tests:\n\n"
+        "```python\n"
+        "assert is_palindrome('Level')\n"
+        "assert not is_palindrome('stack')\n"
+        "```",
+    ),
     (
         _SEED_EXAMPLES[0][2],
         "Walk the string once, collecting digits into the current number and adding number times the "

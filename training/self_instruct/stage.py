@@ -11,7 +11,7 @@ from training.self_instruct.store import StageFile
 
 __all__ = ["run_prompt_stage", "fit_prompt"]
 
-_MIN_RESERVE = 32  # fewest tokens left for a generation when fitting a prompt
+_MIN_RESERVE = 64  # fewest tokens left for a generation when fitting a prompt
 
 
 def fit_prompt(
@@ -30,7 +30,8 @@ def fit_prompt(
         return build(record, None)
     # Prefer room for the whole generation; in a small window settle for less (the engine stops
     # generating at the window's end), down to _MIN_RESERVE tokens.
-    reserves = sorted({max(_MIN_RESERVE, r) for r in (min(max_new, window // 2), window // 4)}, reverse=True)
+    first = min(max_new, window // 2)
+    reserves = sorted({max(_MIN_RESERVE, r) for r in (first, window // 4, _MIN_RESERVE)}, reverse=True)
     lengths: dict[int, int] = {}
     for reserve in reserves:
         for n in range(shots, 0, -1):

@@ -54,7 +54,9 @@ export class StatusBar implements vscode.Disposable {
     };
     const off = this.enabled ? "" : " (off)";
     const m = this.server?.model;
-    if (this.state === "running" && m && !m.loaded) {
+    if (this.state === "running" && !this.server) {
+      this.item.text = "$(loading~spin) stackcoder: starting";
+    } else if (this.state === "running" && m && !m.loaded) {
       // The server is up but its model is not (yet): say so instead of showing a latency.
       this.item.text = m.error ? "$(warning) stackcoder: no model" : "$(loading~spin) stackcoder: loading model";
     } else {

@@ -194,8 +194,8 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
       streaming.cancel.dispose();
     }
     if (this.streaming === streaming) this.streaming = null;
-    await this.saveEntry(answer);
     this.post({ type: "end", entry: answer });
+    await this.saveEntry(answer);
   }
 
   private async insert(code: string): Promise<void> {

@@ -1,0 +1,94 @@
+"""The pretrain stage on a tiny model: training, exact resume, checkpoints, bad configurations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from training.errors import CheckpointError, ConfigError, ResourceError
+from training.model import PRESETS, check_memory
+from training.pretrain import pretrain
+from training.pretrain_config import PretrainConfig, lr_at
+
+
+def _cfg(corpus, tok, out, **kw) -> PretrainConfig:
+    base = dict(
+        corpus=str(corpus),
+        tokenizer=str(tok),
+        out=str(out),
+        size="tiny",
+        seq_len=64,
+        micro_batch=2,
+        max_steps=8,
+        warmup_steps=2,
+        log_every=2,
+        eval_every=4,
+        eval_blocks=2,
+        threads=1,
+    )
+    base.update(kw)
+    return PretrainConfig(**base)
+
+
+def _losses(out) -> dict[int, float]:
+    lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    return {x["step"]: x["loss"] for x in lines if "loss" in x}
+
+
+def test_trains_and_resumes_exactly(training_corpus_dir, training_tokenizer_dir, tmp_path) -> None:
+    straight = tmp_path / "straight"
+    summary = pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, straight), progress=False)
+    assert summary["step"] == 8 and summary["tokens"] == 8 * 2 * 64
+    assert summary["heldout"]["heldout_loss"] > 0 and summary["heldout"]["heldout_bpb"] > 0
+    assert (straight / "loss.png").stat().st_size > 1000
+    assert (straight / "checkpoint" / "hf" / "model.safetensors").is_file()
+
+    # Stopped after 4 steps (as a kill after a checkpoint would leave it), then the same command again.
+    resumed = tmp_path / "resumed"
+    first = pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, resumed, stop_after=4), progress=False)
+    assert first["step"] == 4 and first["stopped"] == "stop_after"
+    pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, resumed), progress=False)
+    a, b = _losses(straight), _losses(resumed)
+    assert a == b and len(a) == 4
+    assert a[8] < a[2]
+
+
+def test_resume_from_other_shape_fails(training_corpus_dir, training_tokenizer_dir, tmp_path) -> None:
+    out = tmp_path / "run"
+    pretrain(
+        _cfg(training_corpus_dir, training_tokenizer_dir, out, max_steps=2, eval_every=2), progress=False
+    )
+    with pytest.raises(CheckpointError, match="--size"):
+        pretrain(
+            _cfg(training_corpus_dir, training_tokenizer_dir, out, size="3m", max_steps=3), progress=False
+        )
+
+
+def test_bad_configurations(training_corpus_dir, training_tokenizer_dir, tmp_path) -> None:
+    with pytest.raises(ConfigError, match="--fim-rate"):
+        pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, tmp_path / "a", fim_rate=2.0))
+    with pytest.raises(ConfigError, match="--until"):
+        pretrain(
+            _cfg(training_corpus_dir, training_tokenizer_dir, tmp_path / "b", until="25h"), progress=False
+        )
+    with pytest.raises(ResourceError, match="micro-batch"):
+        pretrain(
+            _cfg(training_corpus_dir, training_tokenizer_dir, tmp_path / "c", size="20m", micro_batch=100_000)
+        )
+    with pytest.raises(ResourceError):
+        check_memory(PRESETS["20m"], 8, 512, available=2**28)
+    with pytest.raises(ConfigError, match="known|choose"):
+        pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, tmp_path / "d", size="huge"))
+
+
+def test_learning_rate_schedule() -> None:
+    cfg = PretrainConfig(
+        corpus="", tokenizer="", out="", lr=1.0, warmup_steps=10, max_steps=110, min_lr_ratio=0.1
+    )
+    assert lr_at(0, cfg) == pytest.approx(0.1)
+    assert lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(60, cfg) == pytest.approx(0.55)
+    assert lr_at(110, cfg) == pytest.approx(0.1) == lr_at(500, cfg)
+    timed = PretrainConfig(corpus="", tokenizer="", out="", lr=1.0, warmup_steps=0, schedule_minutes=10)
+    assert lr_at(5, timed, train_seconds=300) == pytest.approx(0.55)

@@ -1,0 +1,213 @@
+"""The corpus stage on PySpark (local mode here, a cluster for Stack-scale inputs).
+
+The same per-file functions as :mod:`training.corpus` run inside Spark tasks: the license /
+opt-out / quality / decontamination screen, the MinHash signature, PII redaction and the split.
+Near-dedup uses LSH banding with datasketch's (bands, rows) for the threshold: files sharing a
+band bucket are linked, so the links equal those of :class:`datasketch.MinHashLSH`; clusters
+and the kept file per cluster are resolved on the driver by the same rule as the local job.
+Parquet and jsonl sources are read by Spark itself; folders are ingested on the driver.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+from training.corpus import (
+    CARD_JSON,
+    SPLITS,
+    CorpusConfig,
+    Screen,
+    ShardWriter,
+    _jsonable,
+    data_card_markdown,
+    split_of,
+    stack_record,
+)
+from training.dedup import KEEP_RULE, band_keys, cluster_keep, lsh_bands, signature
+from training.errors import CorpusError
+
+__all__ = ["build_corpus_spark"]
+
+
+def _screen_partition(cfg: CorpusConfig):
+    def run(rows):
+        screen = Screen(cfg)
+        for (repo, path, license, content), idx in rows:
+            yield idx, repo, path, license, content, screen.drop_reason(repo, path, license, content)
+
+    return run
+
+
+def _bands_partition(cfg: CorpusConfig, bands: int, rows_per_band: int):
+    def run(rows):
+        for idx, _repo, _path, _license, content in rows:
+            for key in band_keys(signature(content, cfg.dedup), bands, rows_per_band):
+                yield key, idx
+
+    return run
+
+
+def _redact_partition(enabled: bool):
+    def run(rows):
+        from training.pii import redact
+
+        for idx, repo, path, license, content in rows:
+            counts: dict[str, int] = {}
+            if enabled:
+                red = redact(content)
+                content, counts = red.text, dict(red.counts)
+            yield idx, repo, path, license, content, counts
+
+    return run
+
+
+def _ingest(spark, sources: list[str], cfg: CorpusConfig, skip):
+    """An RDD of (repo, path, license, content) from every SOURCE."""
+    from attribution.sources import iter_source_files
+
+    sc = spark.sparkContext
+    rdds = []
+    driver_sources = []
+    for source in sources:
+        name = source.lower()
+        if name.endswith(".parquet") or name.endswith((".jsonl", ".jsonl.gz")):
+            df = spark.read.parquet(source) if name.endswith(".parquet") else spark.read.json(source)
+            cols = ["content", "max_stars_repo_name", "max_stars_repo_path", "max_stars_repo_licenses"]
+            missing = [c for c in cols if c not in df.columns]
+            if missing:
+                raise CorpusError(f"{source} lacks the columns {', '.join(missing)}; use The Stack's schema.")
+            rdds.append(
+                df.select(*cols).rdd.map(
+                    lambda r: (r[1], r[2], " AND ".join(r[3]) if r[3] else "unknown", r[0])
+                )
+            )
+        else:
+            driver_sources.append(source)
+    if driver_sources:
+        files = [
+            (f.repo, f.path, f.license, f.content)
+            for f in iter_source_files(
+                driver_sources, max_bytes=cfg.max_bytes, extensions=cfg.extensions, stats=skip
+            )
+        ]
+        rdds.append(sc.parallelize(files, max(2, len(files) // 2000)))
+    if not rdds:
+        raise CorpusError("no SOURCE given; pass folders of source trees or The Stack's jsonl/parquet files.")
+    return rdds[0] if len(rdds) == 1 else sc.union(rdds)
+
+
+def build_corpus_spark(
+    sources: list[str],
+    out: str | Path,
+    cfg: CorpusConfig | None = None,
+    *,
+    force: bool = False,
+    master: str = "local[2]",
+) -> dict:
+    """Run the corpus pipeline with PySpark; writes the same output and data card as the local job."""
+    from pyspark.sql import SparkSession
+
+    from attribution.sources import SkipStats
+
+    cfg = cfg or CorpusConfig()
+    out = Path(out)
+    if (out / CARD_JSON).is_file() and not force:
+        return json.loads((out / CARD_JSON).read_text())
+    started = time.time()
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("stackcoder-corpus")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.memory", "2g")
+        .getOrCreate()
+    )
+    try:
+        skip = SkipStats()
+        screened = (
+            _ingest(spark, sources, cfg, skip).zipWithIndex().mapPartitions(_screen_partition(cfg)).cache()
+        )
+        ingested = screened.count()
+        if ingested == 0:
+            raise CorpusError(
+                "the sources hold no usable files; pass folders with source files or Stack-schema files."
+            )
+        dropped: dict[str, Counter[str]] = {
+            s: Counter() for s in ("license", "opt_out", "quality", "decontamination")
+        }
+        for (step, reason), n in (
+            screened.filter(lambda r: r[5] is not None).map(lambda r: r[5]).countByValue().items()
+        ):
+            dropped[step][reason] += n
+        kept = screened.filter(lambda r: r[5] is None).map(lambda r: r[:5]).cache()
+        meta = sorted(kept.map(lambda r: (r[0], len(r[4]), r[1], r[2])).collect())
+        after_screen = len(meta)
+        clusters = 0
+        keep_ids = {m[0] for m in meta}
+        if cfg.near_dedup and meta:
+            bands, rows = lsh_bands(cfg.dedup)
+            buckets = kept.mapPartitions(_bands_partition(cfg, bands, rows)).groupByKey()
+            edges = (
+                buckets.flatMap(lambda kv: [(min(kv[1]), i) for i in kv[1] if i != min(kv[1])])
+                .distinct()
+                .collect()
+            )
+            position = {m[0]: i for i, m in enumerate(meta)}
+            flags, clusters = cluster_keep(
+                len(meta),
+                [(position[a], position[b]) for a, b in edges],
+                [m[1] for m in meta],
+                [(m[2], m[3]) for m in meta],
+            )
+            keep_ids = {m[0] for m, flag in zip(meta, flags, strict=True) if flag}
+        keep_b = spark.sparkContext.broadcast(keep_ids)
+        final = kept.filter(lambda r: r[0] in keep_b.value).mapPartitions(_redact_partition(cfg.redact_pii))
+        writers = {s: ShardWriter(out / s, s, cfg.shard_files) for s in SPLITS}
+        split_counts: Counter[str] = Counter()
+        split_bytes: Counter[str] = Counter()
+        pii: Counter[str] = Counter()
+        repos: dict[str, dict] = {}
+        for _idx, repo, path, license, content, counts in sorted(final.collect()):
+            split = split_of(repo, cfg)
+            writers[split].write(stack_record(repo, path, license, content))
+            split_counts[split] += 1
+            split_bytes[split] += len(content.encode("utf-8"))
+            pii.update(counts)
+            info = repos.setdefault(
+                repo, {"license": license, "url": None, "files": 0, "kept": 0, "split": split}
+            )
+            info["kept"] += 1
+        for w in writers.values():
+            w.close()
+        for (repo, license), n in screened.map(lambda r: (r[1], r[3])).countByValue().items():
+            repos.setdefault(repo, {"license": license, "url": None, "files": 0, "kept": 0})["files"] += n
+    finally:
+        spark.stop()
+    card = {
+        "sources": [str(s) for s in sources],
+        "engine": f"pyspark {master}",
+        "config": _jsonable(asdict(cfg)),
+        "dedup_keep_rule": KEEP_RULE,
+        "counts": {
+            "ingested": ingested,
+            "skipped_at_ingestion": dict(skip.counts),
+            "dropped": {k: dict(v) for k, v in dropped.items()},
+            "after_screen": after_screen,
+            "near_duplicates_removed": after_screen - len(keep_ids),
+            "near_duplicate_clusters": clusters,
+            "pii_redactions": dict(pii),
+            "kept": sum(split_counts.values()),
+            "splits": dict(split_counts),
+            "split_bytes": dict(split_bytes),
+        },
+        "licenses": dict(Counter(info["license"] for info in repos.values() if info["kept"])),
+        "repositories": repos,
+        "shards": {s: w.paths for s, w in writers.items()},
+        "seconds": round(time.time() - started, 1),
+    }
+    (out / CARD_JSON).write_text(json.dumps(card, indent=1), encoding="utf-8")
+    (out / "DATA_CARD.md").write_text(data_card_markdown(card), encoding="utf-8")
+    return card
