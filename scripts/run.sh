@@ -16,6 +16,7 @@ VSIX="$ROOT/vscode-extension/stackcoder.vsix"
 scripts/system_deps.sh
 make install
 vscode-extension/build.sh
+.venv/bin/python scripts/default_index.py  # provenance index of the standard library (once)
 
 if [ ! -e models/stackcoder-mini/stackcoder.json ] && [ -z "${STACKCODER_MODEL:-}" ]; then
   echo "note: the embedded default model (models/stackcoder-mini) is not in this checkout;" \

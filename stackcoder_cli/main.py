@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(handler(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # one clear sentence for the user, the traceback only with -v
         from stackcoder_cli.errors import user_message
 

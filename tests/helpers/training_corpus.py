@@ -3,6 +3,8 @@ planted files that the corpus stage must drop, merge or redact."""
 
 from __future__ import annotations
 
+import functools
+import os
 import sysconfig
 from pathlib import Path
 
@@ -35,14 +37,21 @@ def connect(host=SERVER, port=8080):
 
 def stdlib_files(count: int, offset: int = 0, max_bytes: int = 30_000) -> list[Path]:
     """Real standard-library modules of moderate size, in a stable order."""
+    return list(_stdlib_modules(max_bytes)[offset : offset + count])
+
+
+@functools.lru_cache(maxsize=4)
+def _stdlib_modules(max_bytes: int) -> tuple[Path, ...]:
     root = Path(sysconfig.get_paths()["stdlib"])
     skip = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "encodings"}
-    files = [
-        p
-        for p in sorted(root.rglob("*.py"))
-        if not skip & set(p.relative_to(root).parts) and 2_000 < p.stat().st_size < max_bytes
-    ]
-    return files[offset : offset + count]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in skip)
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.endswith(".py") and 2_000 < path.stat().st_size < max_bytes:
+                found.append(path)
+    return tuple(sorted(found))
 
 
 def _flat(path: Path) -> str:

@@ -19,7 +19,9 @@ def test_errors_are_one_sentence(tmp_path, capsys) -> None:
     (tmp_path / "empty").mkdir()
     assert main(["train", "corpus", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 1
     assert "no usable" in capsys.readouterr().err
-    assert main(["train", "tokenizer", "--corpus", str(tmp_path / "nothing"), "--out", str(tmp_path / "t")]) == 1
+    assert (
+        main(["train", "tokenizer", "--corpus", str(tmp_path / "nothing"), "--out", str(tmp_path / "t")]) == 1
+    )
     assert "stackcoder train corpus" in capsys.readouterr().err
     assert main(["train", "export", str(tmp_path), "--out", str(tmp_path / "b")]) == 1
     assert "holds no checkpoint" in capsys.readouterr().err

@@ -68,7 +68,10 @@ def test_opt_out(training_sources, tmp_path) -> None:
     assert OptOut.from_file(opt).excludes("alpha", "settings.py")
     cfg = CorpusConfig(opt_out=str(opt), near_dedup=False, redact_pii=False, heldout_fraction=0.0)
     card = build_corpus([str(training_sources[0])], tmp_path / "c", cfg, progress=False)
-    paths = {(r["max_stars_repo_name"], r["max_stars_repo_path"]) for r in _records(tmp_path / "c")}
+    paths = {
+        (r["max_stars_repo_name"], r["max_stars_repo_path"]) for r in read_corpus(tmp_path / "c", "train")
+    }
+    assert card["counts"]["splits"] == {"train": len(paths)}
     assert card["counts"]["dropped"]["opt_out"]["listed"] >= 30
     assert not any(repo == "beta" or p.startswith("s") for repo, p in paths)
 
