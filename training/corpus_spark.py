@@ -11,6 +11,7 @@ Parquet and jsonl sources are read by Spark itself; folders are ingested on the 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -123,6 +124,9 @@ def build_corpus_spark(
         .appName("stackcoder-corpus")
         .config("spark.ui.enabled", "false")
         .config("spark.driver.memory", "2g")
+        # Workers run this interpreter, so they import the same packages as the driver.
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.pyspark.driver.python", sys.executable)
         .getOrCreate()
     )
     try:

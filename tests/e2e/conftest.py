@@ -145,7 +145,9 @@ def code_server(
     settings.update(json.loads(os.environ.get("STACKCODER_E2E_SETTINGS", "{}")))
     settings_file = home / "settings.json"
     settings_file.write_text(json.dumps(settings, indent=2))
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # Only this run's screenshots and logs: a stale picture must not pass for a fresh one.
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
     port = _free_port()
     env = {
         **os.environ,
@@ -211,7 +213,7 @@ def vscode_run(
         "serverGroup": code_server["pgid"],
         "shots": str(ARTIFACTS),
         "profile": str(tmp_path_factory.mktemp("chromium")),
-        "scenarios": ["ghost", "explain", "chat", "provenance", "crash"],
+        "scenarios": ["ghost", "explain", "chat", "stop", "provenance", "crash"],
         "question": "How do I add an item to the inventory?",
         "corpusText": corpus_text[start:end],
         "resultsFile": str(tmp_path_factory.mktemp("results") / "results.json"),

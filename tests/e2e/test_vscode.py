@@ -63,6 +63,16 @@ def test_a_chat_question_gets_an_answer(vscode_run: dict) -> None:
     assert outcome["text"].strip(), "the answer was empty"
 
 
+def test_stop_ends_a_streaming_answer(vscode_run: dict) -> None:
+    outcome = _scenario(vscode_run, "stop")
+    assert outcome["atClick"] > 0, "Stop was clicked before any of the answer arrived"
+    assert outcome["note"] == "stopped", f"the answer was not marked stopped: {outcome['note']!r}"
+    assert outcome["stopHidden"], "the Stop button still shows after the answer ended"
+    assert outcome["text"].strip(), "the stopped answer lost the text that had streamed"
+    # Nothing more arrives after the stopped answer is final.
+    assert outcome["laterText"] == outcome["text"], (outcome["text"], outcome["laterText"])
+
+
 def test_provenance_warning_for_code_pasted_from_the_corpus(vscode_run: dict) -> None:
     outcome = _scenario(vscode_run, "provenance")
     problems = outcome["problemsText"]

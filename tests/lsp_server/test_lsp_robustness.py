@@ -186,7 +186,9 @@ def test_burst_of_changes_and_completions_only_the_newest_generates(
         ids.append(inline(server, uri, 0, i + 1))
     sent = time.monotonic() - start
     answers = [server.response(i, timeout=120) for i in ids]
-    assert sent < 5
+    # on 2 busy cores the pipe drains slower than it fills, so the send time is only a sanity bound;
+    # that the requests overlapped is shown by how few of them reached the model
+    assert sent < 30
     assert all("result" in a or a["error"]["code"] == -32800 for a in answers)
     generated = server.call("stackcoder/status", {})["result"]["latency_ms"]["count"] - before
     assert 1 <= generated <= 10, generated  # superseded requests never reach the model

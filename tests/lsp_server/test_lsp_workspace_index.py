@@ -99,3 +99,36 @@ def test_dense_minilm_retrieval_finds_related_code_without_shared_words(tmp_path
     assert index.search(query, limit=1, wait=False) == []
     assert wait_until(lambda: paths(index.search(query, limit=1, wait=False)) == ["geometry.py"], 60)
     index.close()
+
+
+class SlowHashEmbedder:
+    """A deterministic embedder that takes a while per call (stands in for a native model)."""
+
+    dim = 16
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts):
+        import numpy as np
+
+        self.calls += 1
+        time.sleep(0.3)
+        rows = [np.frombuffer(t.encode("utf-8")[:16].ljust(16, b" "), dtype=np.uint8) for t in texts]
+        vectors = np.asarray(rows, dtype=np.float32).reshape(len(texts), 16) + 1.0
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_close_waits_for_the_background_embedding_threads(tmp_path: Path) -> None:
+    # a native embedding still running when the process exits aborts it
+    # ("terminate called without an active exception"), so close() must join every thread
+    embedder = SlowHashEmbedder()
+    index = WorkspaceIndex([make_workspace(tmp_path)], lambda: embedder)
+    index.start(watch=False)
+    assert index.wait_ready(60)
+    calls = embedder.calls
+    index.search("an unseen query about areas", limit=1, wait=False)  # embedded in the background
+    assert wait_until(lambda: embedder.calls > calls, 10)
+    assert index.close() is True
+    assert index._query_worker is not None and not index._query_worker.is_alive()
+    assert index._worker is not None and not index._worker.is_alive()

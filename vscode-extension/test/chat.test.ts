@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { appendEntry, sanitizeHistory, toServerMessages } from "../src/chat/history";
+import { appendEntry, finalAnswerText, sanitizeHistory, toServerMessages } from "../src/chat/history";
 import { parseFromWebview } from "../src/chat/messages";
 import { closeOpenFence, createRenderer } from "../src/webview/render";
 
@@ -48,4 +48,12 @@ test("an unterminated fence renders as code while streaming", () => {
   assert.equal(closeOpenFence("a\n```py\nx = 1"), "a\n```py\nx = 1\n```");
   assert.equal(closeOpenFence("```\nx\n```"), "```\nx\n```");
   assert.equal(createRenderer()("```py\nx = 1").codeBlocks[0], "x = 1\n");
+});
+
+test("a stopped answer keeps the text that had streamed", () => {
+  assert.equal(finalAnswerText({ text: "full answer" }, "full", false), "full answer");
+  assert.equal(finalAnswerText({ text: "" }, "partial", true), "partial");
+  assert.equal(finalAnswerText({ text: "partial and more" }, "partial", true), "partial and more");
+  assert.equal(finalAnswerText(null, "partial", true), "partial");
+  assert.equal(finalAnswerText({ text: 3 }, "streamed", false), "streamed");
 });

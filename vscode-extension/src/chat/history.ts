@@ -32,3 +32,13 @@ export function sanitizeHistory(value: unknown): HistoryEntry[] {
       typeof e.content === "string",
   );
 }
+
+/**
+ * The text kept for a finished answer: the server's final text, except that a stopped answer
+ * keeps whatever had streamed when the server's reply to the cancelled request holds less.
+ */
+export function finalAnswerText(result: unknown, streamed: string, stopped: boolean): string {
+  const text = typeof (result as { text?: unknown } | null)?.text === "string" ? (result as { text: string }).text : null;
+  if (text === null) return streamed;
+  return stopped && text.length < streamed.length ? streamed : text;
+}

@@ -12,7 +12,7 @@ import {
   type TextResult,
   TextDeltaProgress,
 } from "../protocol";
-import { appendEntry, sanitizeHistory, toServerMessages } from "./history";
+import { appendEntry, finalAnswerText, sanitizeHistory, toServerMessages } from "./history";
 import { type Attach, type HistoryEntry, parseFromWebview, type ToWebview } from "./messages";
 
 const HISTORY_KEY = "stackcoder.chat.history";
@@ -181,9 +181,9 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
     let answer: HistoryEntry;
     try {
       const result = await send(client, streaming.cancel.token, partial);
-      const text = typeof result?.text === "string" ? result.text : streaming.text;
-      // A server may answer a cancelled request with the text it had so far.
+      // A server may answer a cancelled request with the text it had so far, or with less.
       const stopped = streaming.cancel.token.isCancellationRequested;
+      const text = finalAnswerText(result, streaming.text, stopped);
       answer = { role: "assistant", content: text, ...(stopped ? { note: "stopped" } : {}) };
     } catch (error) {
       const stopped = streaming.cancel.token.isCancellationRequested;
