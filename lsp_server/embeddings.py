@@ -41,6 +41,10 @@ class HFMeanPoolEmbedder:
         self, model_dir: Path, *, name: str, max_length: int = 256, batch_size: int = 16, threads: int = 0
     ) -> None:
         import torch
+
+        from lsp_server.imports import import_transformers
+
+        import_transformers()
         from transformers import AutoModel, AutoTokenizer
 
         if threads > 0:

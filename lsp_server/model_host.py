@@ -63,7 +63,10 @@ class ModelHost:
             try:
                 self.state.path = self._describe(settings)
                 from engine import load_model
+                from lsp_server.imports import import_transformers
 
+                if settings.backend != "http":
+                    import_transformers()
                 target = settings.url if settings.backend == "http" and settings.url else settings.path
                 model = load_model(target, backend=settings.backend, threads=settings.threads)
             except Exception as exc:

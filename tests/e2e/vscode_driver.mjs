@@ -203,14 +203,15 @@ const scenarios = {
     await frame.waitForFunction(
       () => {
         const body = document.querySelector(".message.assistant.streaming .body");
-        return !!body && body.textContent.length > 1 && body.textContent !== "…";
+        // Before the first delta the body shows the placeholder "…".
+        return !!body && body.textContent.trim().length > 0 && body.textContent.trim() !== "…";
       },
       null,
       { timeout: 120_000, polling: "raf" },
     );
     const atClick = await frame.evaluate(() => {
       document.getElementById("stop").click();
-      return document.querySelector(".message.assistant.streaming .body").textContent.length;
+      return document.querySelector(".message.assistant.streaming .body").textContent.trim().length;
     });
     const answer = await waitAnswer(frame, before);
     const stopHidden = await frame.evaluate(() => document.getElementById("stop").hidden);
