@@ -11,6 +11,7 @@ Parquet and jsonl sources are read by Spark itself; folders are ingested on the 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -119,6 +120,9 @@ def build_corpus_spark(
     if (out / CARD_JSON).is_file() and not force:
         return json.loads((out / CARD_JSON).read_text())
     started = time.time()
+    # Workers must run this interpreter (the one with our packages), not the first python3 on PATH.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     spark = (
         SparkSession.builder.master(master)
         .appName("stackcoder-corpus")

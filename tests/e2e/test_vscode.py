@@ -54,7 +54,8 @@ def test_explain_streams_into_the_chat_panel(vscode_run: dict) -> None:
     assert "class Item" in outcome["question"] or "dataclass" in outcome["question"]
     assert outcome["note"] is None, outcome["note"]
     assert outcome["text"].strip(), "the explanation was empty"
-    assert len(outcome["partialLengths"]) >= 2, f"the answer did not stream: {outcome['partialLengths']}"
+    # The webview received the answer as several $/progress deltas before the final text.
+    assert outcome["deltas"] >= 2, f"the answer did not stream: {outcome['deltas']} delta(s)"
 
 
 def test_a_chat_question_gets_an_answer(vscode_run: dict) -> None:
@@ -64,6 +65,8 @@ def test_a_chat_question_gets_an_answer(vscode_run: dict) -> None:
 
 
 def test_stop_ends_a_streaming_answer(vscode_run: dict) -> None:
+    if "stop" not in vscode_run:
+        pytest.skip("the Stop scenario runs only with STACKCODER_E2E_STOP=1 (needs a long-streaming answer)")
     outcome = _scenario(vscode_run, "stop")
     assert outcome["atClick"] > 0, "Stop was clicked before any of the answer arrived"
     assert outcome["note"] == "stopped", f"the answer was not marked stopped: {outcome['note']!r}"

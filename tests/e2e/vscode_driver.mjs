@@ -44,6 +44,17 @@ async function command(page, title) {
   }
 }
 
+/** Saves the active editor and waits (up to 15 s) until the file on disk satisfies `ready`. */
+async function save(page, file, ready) {
+  await page.keyboard.press("Control+S");
+  for (let i = 0; i < 60; i++) {
+    const text = readFileSync(file, "utf8");
+    if (ready(text)) return text;
+    await page.waitForTimeout(250);
+  }
+  return readFileSync(file, "utf8");
+}
+
 async function openFile(page, name) {
   // A webview that finishes loading takes focus and closes Quick Open: retry until the tab is active.
   for (let attempt = 1; ; attempt++) {
@@ -87,6 +98,10 @@ async function chatFrame(page) {
 async function watchStreaming(frame) {
   await frame.evaluate(() => {
     window.__seen = [];
+    window.__deltas = 0;
+    window.addEventListener("message", (event) => {
+      if (event.data?.type === "delta") window.__deltas++;
+    });
     const observer = new MutationObserver(() => {
       const el = document.querySelector(".message.assistant.streaming .body");
       if (el) window.__seen.push(el.textContent.length);
@@ -109,6 +124,7 @@ async function waitAnswer(frame, before) {
       text: last.querySelector(".body").textContent,
       note: last.querySelector(".note")?.textContent ?? null,
       partialLengths: seen,
+      deltas: window.__deltas ?? 0,
       codeButtons: last.querySelectorAll("button.insert").length,
     };
   });
@@ -132,9 +148,7 @@ const scenarios = {
       }
     }
     if (!shown) throw new Error("no ghost text appeared while typing");
-    await page.keyboard.press("Control+S");
-    await page.waitForTimeout(500);
-    const before = readFileSync(file, "utf8");
+    const before = await save(page, file, (text) => text.startsWith("def add(a, b):") && !/\n\s*$/.test(text));
     if ((await page.locator(GHOST).count()) === 0) {
       await command(page, "stackcoder: Trigger Suggestion");
       await page.locator(GHOST).first().waitFor({ timeout: 40_000 });
@@ -143,10 +157,8 @@ const scenarios = {
     await shot(page, "ghost-text");
     await page.keyboard.press("Tab");
     await page.locator(GHOST).first().waitFor({ state: "detached", timeout: 10_000 });
-    await page.keyboard.press("Control+S");
-    await page.waitForTimeout(500);
+    const after = await save(page, file, (text) => text !== before);
     await shot(page, "ghost-accepted");
-    const after = readFileSync(file, "utf8");
     // The acceptance reached the extension and, through stackcoder.didAcceptCompletion, the server.
     await command(page, "stackcoder: Focus on Session View");
     const session = page.locator('.pane:has(.pane-header[aria-label*="Session"]) .monaco-list');
