@@ -268,11 +268,11 @@ def build_corpus(
         repos[repo]["split"] = split
     for w in writers.values():
         w.close()
-    card = {
-        "sources": [str(s) for s in sources],
-        "config": _jsonable(asdict(cfg)),
-        "dedup_keep_rule": KEEP_RULE,
-        "counts": {
+    return write_data_card(
+        out,
+        sources=sources,
+        cfg=cfg,
+        counts={
             "ingested": ingested,
             "skipped_at_ingestion": dict(skip.counts),
             "dropped": {k: dict(v) for k, v in dropped.items()},
@@ -280,13 +280,44 @@ def build_corpus(
             "near_duplicates_removed": removed_dupes,
             "near_duplicate_clusters": clusters,
             "pii_redactions": dict(pii),
+        },
+        split_counts=split_counts,
+        split_bytes=split_bytes,
+        repos=repos,
+        shards={s: w.paths for s, w in writers.items()},
+        started=started,
+    )
+
+
+def write_data_card(
+    out: Path,
+    *,
+    sources,
+    cfg,
+    counts: dict,
+    split_counts: Counter,
+    split_bytes: Counter,
+    repos: dict,
+    shards: dict,
+    started: float,
+    engine: str | None = None,
+) -> dict:
+    """Write the corpus' data card (JSON and markdown) with the counts of every stage; returns it."""
+    card = {"sources": [str(s) for s in sources]}
+    if engine:
+        card["engine"] = engine
+    card |= {
+        "config": _jsonable(asdict(cfg)),
+        "dedup_keep_rule": KEEP_RULE,
+        "counts": {
+            **counts,
             "kept": sum(split_counts.values()),
             "splits": dict(split_counts),
             "split_bytes": dict(split_bytes),
         },
         "licenses": dict(Counter(info["license"] for info in repos.values() if info["kept"])),
         "repositories": repos,
-        "shards": {s: w.paths for s, w in writers.items()},
+        "shards": shards,
         "seconds": round(time.time() - started, 1),
     }
     (out / CARD_JSON).write_text(json.dumps(card, indent=1), encoding="utf-8")

@@ -15,7 +15,6 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 
 from training.corpus import (
@@ -24,12 +23,11 @@ from training.corpus import (
     CorpusConfig,
     Screen,
     ShardWriter,
-    _jsonable,
-    data_card_markdown,
     split_of,
     stack_record,
+    write_data_card,
 )
-from training.dedup import KEEP_RULE, band_keys, cluster_keep, lsh_bands, signature
+from training.dedup import band_keys, cluster_keep, lsh_bands, signature
 from training.errors import CorpusError
 
 __all__ = ["build_corpus_spark"]
@@ -194,12 +192,11 @@ def build_corpus_spark(
             repos.setdefault(repo, {"license": license, "url": None, "files": 0, "kept": 0})["files"] += n
     finally:
         spark.stop()
-    card = {
-        "sources": [str(s) for s in sources],
-        "engine": f"pyspark {master}",
-        "config": _jsonable(asdict(cfg)),
-        "dedup_keep_rule": KEEP_RULE,
-        "counts": {
+    return write_data_card(
+        out,
+        sources=sources,
+        cfg=cfg,
+        counts={
             "ingested": ingested,
             "skipped_at_ingestion": dict(skip.counts),
             "dropped": {k: dict(v) for k, v in dropped.items()},
@@ -207,15 +204,11 @@ def build_corpus_spark(
             "near_duplicates_removed": after_screen - len(keep_ids),
             "near_duplicate_clusters": clusters,
             "pii_redactions": dict(pii),
-            "kept": sum(split_counts.values()),
-            "splits": dict(split_counts),
-            "split_bytes": dict(split_bytes),
         },
-        "licenses": dict(Counter(info["license"] for info in repos.values() if info["kept"])),
-        "repositories": repos,
-        "shards": {s: w.paths for s, w in writers.items()},
-        "seconds": round(time.time() - started, 1),
-    }
-    (out / CARD_JSON).write_text(json.dumps(card, indent=1), encoding="utf-8")
-    (out / "DATA_CARD.md").write_text(data_card_markdown(card), encoding="utf-8")
-    return card
+        split_counts=split_counts,
+        split_bytes=split_bytes,
+        repos=repos,
+        shards={s: w.paths for s, w in writers.items()},
+        started=started,
+        engine=f"pyspark {master}",
+    )
