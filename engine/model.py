@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 3.5  # token estimate when no tokenizer is at hand (remote backends)
 DEFAULT_MAX_PROMPT_TOKENS = 1536  # keeps time-to-first-token (which cannot be cancelled) bounded
+PROMPT_FORMAT_TOKENS = 8  # FIM and repository special tokens around the budgeted text (+ slack at the joins)
+MIN_PROMPT_TOKENS = 16  # a prompt budget never goes below this, however small the window
 SAMPLING_TEMPERATURE_FOR_CHOICES = 0.6  # used for n > 1 when the caller asked for greedy
 
 
@@ -140,14 +142,20 @@ class CodeModel:
         snippets: Sequence[Snippet] = (),
         repo_name: str | None = None,
         path: str | None = None,
+        max_new_tokens: int = 0,
     ) -> tuple[str, int]:
-        """The budgeted FIM prompt for a cursor position and its token count (the text parts)."""
+        """The budgeted FIM prompt for a cursor position and its token count (the text parts).
+
+        The budget is ``max_prompt_tokens``, lowered so that the prompt, its FIM/repository
+        special tokens and ``max_new_tokens`` fit in the context window.
+        """
+        room = self.context_window - max_new_tokens - PROMPT_FORMAT_TOKENS
         fitted = fit_prompt(
             self.count_tokens,
             prefix,
             suffix,
             snippets,
-            max_prompt_tokens=self.max_prompt_tokens,
+            max_prompt_tokens=max(MIN_PROMPT_TOKENS, min(self.max_prompt_tokens, room)),
             tokenizer=self.tokenizer,
         )
         if self.fim is None:
@@ -228,7 +236,7 @@ class CodeModel:
                 )
         resolved = decide_mode(prefix, suffix) if mode == "auto" else mode
         prompt, prompt_tokens = self.build_prompt(
-            prefix, suffix, snippets=snippets, repo_name=repo_name, path=path
+            prefix, suffix, snippets=snippets, repo_name=repo_name, path=path, max_new_tokens=max_new_tokens
         )
         if n == 1:
             config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)

@@ -150,3 +150,19 @@ async def test_scheduler_async(model) -> None:
         assert isinstance(completion, Completion)
     finally:
         scheduler.close()
+
+
+def test_prompt_budget_leaves_room_for_new_tokens_in_a_small_window(model) -> None:
+    """A prompt budget larger than the context window is lowered so prompt + new tokens fit."""
+    import textwrap
+
+    source = Path(textwrap.__file__).read_text(encoding="utf-8")
+    saved = model.max_prompt_tokens
+    model.max_prompt_tokens = 100_000
+    try:
+        c = model.complete(source, "\n" + source[:2000], max_new_tokens=16, use_cache=False)
+    finally:
+        model.max_prompt_tokens = saved
+    prompt, tokens = model.build_prompt(source, source[:2000], max_new_tokens=16)
+    assert isinstance(c, Completion)
+    assert model.count_tokens(prompt) + 16 <= model.context_window
