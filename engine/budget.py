@@ -27,6 +27,7 @@ import functools
 import math
 import threading
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -235,7 +236,7 @@ def _lines_after(text: str, reach: int) -> tuple[list[str], bool]:
     return text[: text.rfind("\n", 0, reach) + 1].splitlines(keepends=True), False
 
 
-class _Lines:
+class _Lines(ABC):
     """Lines taken outward from the cursor (``lines`` is nearest first, only those whose characters
     add up to at most ``char_cap``); ``cost(k)`` is what the ``k`` nearest lines add to the part's
     tokens; ``complete`` says whether ``lines`` are all the part's lines."""
@@ -252,12 +253,13 @@ class _Lines:
         self.kept = 0
         self.used = 0
 
+    @abstractmethod
     def cost(self, k: int) -> int:
-        raise NotImplementedError
+        """Tokens the ``k`` nearest lines add to the part."""
 
+    @abstractmethod
     def fit(self, limit: int) -> int:
         """The most lines ``k`` whose cost is at most ``limit``."""
-        raise NotImplementedError
 
     def keep(self, allowance: int) -> int:
         """Keep as many lines as fit in ``allowance`` tokens; returns the tokens they cost."""
