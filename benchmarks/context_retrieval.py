@@ -26,14 +26,14 @@ import difflib
 import os
 import random
 import re
-import shutil
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _workspace import REPO, copy_project, resolve_model  # benchmarks/ is on sys.path
+
 sys.path.insert(0, str(REPO))
 
 COMMON = {"get", "set", "run", "main", "close", "open", "read", "write", "copy", "update", "items", "keys"}
@@ -50,35 +50,6 @@ class Hole:
     prefix: str
     suffix: str
     needs: frozenset[str]
-
-
-def resolve_model(args: argparse.Namespace) -> Path:
-    """The model to use: --model, --tiny, else the embedded default."""
-    if args.model:
-        return Path(args.model)
-    if args.tiny:
-        sys.path.insert(0, str(REPO / "tests"))
-        from helpers.tiny_models import ensure_tiny_model
-
-        return ensure_tiny_model("gpt_bigcode")
-    from engine import default_model_path
-
-    path = default_model_path()
-    if not path.exists():
-        raise SystemExit(f"the embedded default model {path} is missing; pass --model PATH or --tiny")
-    return path
-
-
-def copy_project(name: str, dest: Path) -> Path:
-    """Copy an installed package (sources only) into ``dest``."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"{name} is not an installed package; pass another --project")
-    src = Path(next(iter(spec.submodule_search_locations)))
-    shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
-    return dest
 
 
 def definitions(root: Path) -> dict[Path, set[str]]:

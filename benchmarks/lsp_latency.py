@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from _workspace import REPO, copy_project, resolve_model  # benchmarks/ is on sys.path
+
 sys.path.insert(0, str(REPO))
 
 CONFIGS: dict[str, tuple[bool, bool]] = {  # name -> (cross-file context, provenance)
@@ -43,36 +44,6 @@ CONFIGS: dict[str, tuple[bool, bool]] = {  # name -> (cross-file context, proven
     "+provenance": (False, True),
     "+both": (True, True),
 }
-
-
-def resolve_model(args: argparse.Namespace) -> Path:
-    """The model to serve: --model, --tiny, else the embedded default."""
-    if args.model:
-        return Path(args.model)
-    if args.tiny:
-        sys.path.insert(0, str(REPO / "tests"))
-        from helpers.tiny_models import ensure_tiny_model
-
-        return ensure_tiny_model("gpt_bigcode")
-    from engine import default_model_path
-
-    path = default_model_path()
-    if not path.exists():
-        raise SystemExit(f"the embedded default model {path} is missing; pass --model PATH or --tiny")
-    return path
-
-
-def copy_project(name: str, dest: Path) -> Path:
-    """Copy an installed package (its .py files) into ``dest`` as the workspace."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"{name} is not an installed package; pass another --project")
-    src = Path(next(iter(spec.submodule_search_locations)))
-    root = dest / name
-    shutil.copytree(src, root, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
-    return dest
 
 
 def typing_sites(root: Path, count: int, seed: int) -> list[tuple[Path, int, str]]:
