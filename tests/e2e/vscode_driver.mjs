@@ -5,8 +5,7 @@
 //
 // CONFIG: {url, shots, profile, scenarios: [...], corpusText, question}. Every scenario runs even
 // when an earlier one failed; a failure is reported as {error} with a screenshot.
-import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -289,13 +288,27 @@ const scenarios = {
   },
 };
 
-/** Pids of `stackcoder serve` processes started by this code-server (its process group). */
+/**
+ * Pids of `stackcoder serve` processes started by this code-server (its process group).
+ *
+ * Read from /proc rather than `ps`, whose output is cut at $COLUMNS when that is set.
+ */
 function serverPids() {
-  const out = execFileSync("ps", ["-o", "pid=,args=", "-g", String(config.serverGroup)], { encoding: "utf8" });
-  return out
-    .split("\n")
-    .filter((line) => /stackcoder serve/.test(line))
-    .map((line) => Number(line.trim().split(/\s+/)[0]));
+  const pids = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Fields after the parenthesised command name: state, ppid, pgrp, ...
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) !== config.serverGroup) continue;
+      const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (args.includes("serve") && args.some((arg) => /stackcoder/.test(arg))) pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
 }
 
 const results = {};
