@@ -258,6 +258,12 @@ def _add_eval(stages: argparse._SubParsersAction) -> None:
     p.add_argument("--n-fim", type=int, default=200, help="held-out FIM cases (default: 200)")
     p.add_argument("--eval-blocks", type=int, default=64, help="held-out rows for the loss (default: 64)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument(
+        "--backend",
+        choices=["ct2", "transformers"],
+        default="ct2",
+        help="engine backend that makes the FIM completions (default: ct2, int8 as the product runs it)",
+    )
     p.set_defaults(handler=_run_eval)
 
 
@@ -282,6 +288,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         n_fim=args.n_fim,
         eval_blocks=args.eval_blocks,
         threads=args.threads,
+        backend=args.backend,
     )
     print(results_table(results))
     return 0

@@ -2,9 +2,10 @@
 
 * Perplexity: cross-entropy on held-out repositories' files in nats/token and bits/byte (so
   models with different vocabularies compare).
-* Single-line FIM exact match: one line inside a function body is masked; the model gets the
-  text before it as prefix and the text after it as suffix in its PSM format, generates greedily
-  until the end of the line, and the first generated line is compared with the masked line after
+* Single-line FIM exact match: one line inside a function body is masked; the text before it
+  (up to the line's indentation, where an editor's cursor would be) and after it go through the
+  engine as a completion request (the model's FIM format, token healing, greedy decoding,
+  post-processing), and the first completed line is compared with the masked line after
   whitespace normalisation. Run over functions of held-out files and over HumanEval's canonical
   solutions (prompt + solution, one solution line masked).
 """
@@ -23,7 +24,14 @@ import torch
 
 from training.errors import EvaluationError
 
-__all__ = ["FimCase", "heldout_fim_cases", "humaneval_fim_cases", "fim_exact_match", "evaluate_model"]
+__all__ = [
+    "EngineCompleter",
+    "FimCase",
+    "heldout_fim_cases",
+    "humaneval_fim_cases",
+    "fim_exact_match",
+    "evaluate_model",
+]
 
 
 @dataclass(frozen=True)
@@ -115,41 +123,18 @@ def humaneval_fim_cases(seed: int = 0) -> list[FimCase]:
     return cases
 
 
-class _HFCompleter:
-    """Greedy single-line FIM completion with a Hugging Face GPTBigCode checkpoint (PSM format)."""
+class EngineCompleter:
+    """Single-line FIM completion the way the product makes it: through ``engine`` (the model's
+    FIM format and order, token healing at the cursor, greedy, completion post-processing)."""
 
-    def __init__(self, model, tokenizer, max_new_tokens: int = 48) -> None:
-        self.model, self.tok, self.max_new = model.eval(), tokenizer, max_new_tokens
-        ids = tokenizer.convert_tokens_to_ids
-        self.pre, self.suf, self.mid = ids("<fim_prefix>"), ids("<fim_suffix>"), ids("<fim_middle>")
-        self.eod = ids("<|endoftext|>")
-        self.window = model.config.n_positions
-        self.newline_ids = {i for t, i in tokenizer.get_vocab().items() if "Ċ" in t}
+    def __init__(self, model, max_new_tokens: int = 48) -> None:
+        self.model, self.max_new = model, max_new_tokens
 
-    def _encode(self, text: str) -> list[int]:
-        return self.tok.backend_tokenizer.encode(text, add_special_tokens=False).ids
-
-    @torch.no_grad()
     def complete(self, prefix: str, suffix: str) -> str:
-        budget = self.window - self.max_new - 3
-        pre, suf = self._encode(prefix), self._encode(suffix)
-        suf = suf[: budget // 4]
-        pre = pre[-(budget - len(suf)) :]
-        ids = torch.tensor([[self.pre, *pre, self.suf, *suf, self.mid]])
-        out: list[int] = []
-        past = None
-        x = ids
-        for _ in range(self.max_new):
-            res = self.model(input_ids=x, past_key_values=past, use_cache=True)
-            past = res.past_key_values
-            nxt = int(res.logits[0, -1].argmax())
-            if nxt == self.eod or nxt in (self.pre, self.suf, self.mid):
-                break
-            out.append(nxt)
-            if nxt in self.newline_ids:
-                break
-            x = torch.tensor([[nxt]])
-        return self.tok.decode(out).split("\n")[0]
+        completion = self.model.complete(
+            prefix, suffix, mode="single", use_cache=False, max_new_tokens=self.max_new
+        )
+        return completion.text.split("\n")[0]
 
 
 def fim_exact_match(completer, cases: list[FimCase], examples: int = 0) -> dict:
@@ -185,8 +170,13 @@ def evaluate_model(
     threads: int = 0,
     seed: int = 0,
     n_humaneval: int | None = None,
+    backend: str = "ct2",
 ) -> dict:
-    """Evaluate a Hugging Face checkpoint on a corpus' held-out split and HumanEval; writes eval.json/eval.png."""
+    """Evaluate a Hugging Face checkpoint on a corpus' held-out split and HumanEval; writes eval.json/eval.png.
+
+    Perplexity comes from transformers; FIM exact match from the engine's ``backend`` ("ct2":
+    int8 as the product runs it, or "transformers").
+    """
     from transformers import AutoTokenizer, GPTBigCodeForCausalLM
 
     from training.corpus import read_corpus
@@ -211,7 +201,9 @@ def evaluate_model(
         [t for _, t in held], tok, seq_len=model.config.n_positions, max_blocks=eval_blocks
     )
     ppl = evaluate_loss(model, blocks, token_byte_lengths(tok, model.config.vocab_size), bf16=False)
-    completer = _HFCompleter(model, tok)
+    from engine.model import load_model
+
+    completer = EngineCompleter(load_model(hf_dir, backend=backend, threads=threads))
     fim_held = fim_exact_match(completer, heldout_fim_cases(held, n_fim, seed), examples=10)
     fim_he = fim_exact_match(completer, humaneval_fim_cases(seed)[:n_humaneval], examples=5)
     results = {
@@ -220,6 +212,7 @@ def evaluate_model(
         "heldout_loss_nats_per_token": round(ppl["heldout_loss"], 4),
         "heldout_bits_per_byte": round(ppl["heldout_bpb"], 4),
         "heldout_perplexity": round(float(torch.tensor(ppl["heldout_loss"]).exp()), 2),
+        "fim_backend": backend,
         "fim_exact_match_heldout": fim_held,
         "fim_exact_match_humaneval": fim_he,
     }
@@ -247,7 +240,8 @@ def results_table(results: dict) -> str:
         ("held-out perplexity", f"{results['heldout_perplexity']:.1f}"),
         (
             "single-line FIM exact match, held-out functions",
-            f"{100 * results['fim_exact_match_heldout']['exact_match']:.1f}% (n={results['fim_exact_match_heldout']['n']})",
+            f"{100 * results['fim_exact_match_heldout']['exact_match']:.1f}% (n={results['fim_exact_match_heldout']['n']}, "
+            f"{results.get('fim_backend', 'transformers')})",
         ),
         (
             "single-line FIM exact match, HumanEval solutions",

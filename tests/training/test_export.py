@@ -41,7 +41,10 @@ def test_export_loads_in_the_engine(
     assert (
         results["fim_exact_match_heldout"]["n"] == 3
         and 0 <= results["fim_exact_match_humaneval"]["exact_match"] <= 1
+        and results["fim_backend"] == "ct2"
     )
+    # What is compared is one completed line, as an editor would insert it at the cursor.
+    assert all("\n" not in e["completion"] for e in results["fim_exact_match_heldout"]["examples"])
     card = write_model_card(
         bundle, corpus=training_corpus_dir, tokenizer=None, commands=["stackcoder train ..."]
     )
