@@ -182,7 +182,8 @@ def _add_pretrain(stages: argparse._SubParsersAction) -> None:
         help="FIM-pretrain a GPTBigCode model (resumable; torchrun for data parallelism)",
         description=(
             "Pretrain a GPTBigCode (multi-query) model with StarCoder's FIM transform on the packed corpus. "
-            "Re-running the same command continues from OUT/checkpoint; --resume-from starts from another "
+            "Ctrl-C (or SIGTERM) saves a checkpoint at the end of the current step and stops; re-running the same "
+            "command continues from OUT/checkpoint; --resume-from starts from another "
             "checkpoint or a model bundle (e.g. models/stackcoder-mini) when OUT has none. For data parallelism "
             "launch it with `torchrun --nproc-per-node N -m stackcoder_cli.main train pretrain ...`."
         ),

@@ -17,6 +17,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -131,6 +133,32 @@ def _model_config(cfg: PretrainConfig, vocab: int):
 
     # Positions past the training length would stay untrained: the context window is seq_len.
     return replace(preset(cfg.size), vocab_size=vocab, n_positions=cfg.seq_len)
+
+
+class StopOnSignal:
+    """Turns SIGINT/SIGTERM into a request to checkpoint and stop at the end of the current step
+    (Ctrl-C, a scheduler's preemption, torchrun stopping its workers) instead of losing the work
+    since the last checkpoint. A second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+        log.warning("%s received: saving a checkpoint after this step", signal.Signals(signum).name)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
@@ -260,64 +288,48 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
     train_model.train()
     stop_reason = "max_steps"
     loss_sum = 0.0
-    while step < cfg.max_steps:
-        step_started = time.time()
-        lr = lr_at(step, cfg, train_seconds)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        for micro in range(cfg.grad_accum):
-            rows = stream.next_batch()
-            x, y = rows[:, :-1], rows[:, 1:]
-            sync = micro == cfg.grad_accum - 1 or not ddp.enabled
-            ctx = train_model.no_sync() if not sync else contextlib.nullcontext()
-            with ctx:
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                    logits = train_model(input_ids=x).logits
-                loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
-                (loss / cfg.grad_accum).backward()
-            loss_sum += loss.item() / cfg.grad_accum
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        tokens_seen += tokens_per_step
-        train_seconds += time.time() - step_started
-        bar.update(1)
-        if step % cfg.log_every == 0:
-            now = time.time()
-            mean_loss = ddp.mean(loss_sum / cfg.log_every)
-            loss_sum = 0.0
-            rate = (tokens_seen - tokens_at_log) / max(now - last_log, 1e-9)
-            last_log, tokens_at_log = now, tokens_seen
-            record(
-                {
-                    "step": step,
-                    "tokens": tokens_seen,
-                    "loss": round(mean_loss, 5),
-                    "lr": lr,
-                    "tokens_per_s": round(rate, 1),
-                    "time": round(now, 1),
-                }
-            )
-            bar.set_postfix(loss=f"{mean_loss:.3f}", tok_s=f"{rate:.0f}")
-        if ddp.main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-            record(
-                {
-                    "step": step,
-                    "tokens": tokens_seen,
-                    **evaluate_loss(model, blocks, byte_lengths, bf16=cfg.bf16),
-                }
-            )
-        now = time.time()
-        stop = False
-        if deadline is not None and now >= deadline:
-            stop, stop_reason = True, "time limit"
-        if cfg.stop_after is not None and step - start_step >= cfg.stop_after:
-            stop, stop_reason = True, "stop_after"
-        stop = ddp.any_flag(stop)
-        due = ddp.any_flag(now - last_save >= cfg.checkpoint_minutes * 60)
-        if stop or due or step == cfg.max_steps:
-            if ddp.main and not (history and "heldout_loss" in history[-1] and history[-1]["step"] == step):
+    with StopOnSignal() as stop_signal:
+        while step < cfg.max_steps:
+            step_started = time.time()
+            lr = lr_at(step, cfg, train_seconds)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            for micro in range(cfg.grad_accum):
+                rows = stream.next_batch()
+                x, y = rows[:, :-1], rows[:, 1:]
+                sync = micro == cfg.grad_accum - 1 or not ddp.enabled
+                ctx = train_model.no_sync() if not sync else contextlib.nullcontext()
+                with ctx:
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                        logits = train_model(input_ids=x).logits
+                    loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+                    (loss / cfg.grad_accum).backward()
+                loss_sum += loss.item() / cfg.grad_accum
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens_seen += tokens_per_step
+            train_seconds += time.time() - step_started
+            bar.update(1)
+            if step % cfg.log_every == 0:
+                now = time.time()
+                mean_loss = ddp.mean(loss_sum / cfg.log_every)
+                loss_sum = 0.0
+                rate = (tokens_seen - tokens_at_log) / max(now - last_log, 1e-9)
+                last_log, tokens_at_log = now, tokens_seen
+                record(
+                    {
+                        "step": step,
+                        "tokens": tokens_seen,
+                        "loss": round(mean_loss, 5),
+                        "lr": lr,
+                        "tokens_per_s": round(rate, 1),
+                        "time": round(now, 1),
+                    }
+                )
+                bar.set_postfix(loss=f"{mean_loss:.3f}", tok_s=f"{rate:.0f}")
+            if ddp.main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
                 record(
                     {
                         "step": step,
@@ -325,10 +337,31 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
                         **evaluate_loss(model, blocks, byte_lengths, bf16=cfg.bf16),
                     }
                 )
-            save()
-            last_save = time.time()
-        if stop:
-            break
+            now = time.time()
+            stop = False
+            if deadline is not None and now >= deadline:
+                stop, stop_reason = True, "time limit"
+            if cfg.stop_after is not None and step - start_step >= cfg.stop_after:
+                stop, stop_reason = True, "stop_after"
+            if stop_signal.received is not None:
+                stop, stop_reason = True, "interrupted"
+            stop = ddp.any_flag(stop)
+            due = ddp.any_flag(now - last_save >= cfg.checkpoint_minutes * 60)
+            if stop or due or step == cfg.max_steps:
+                if ddp.main and not (
+                    history and "heldout_loss" in history[-1] and history[-1]["step"] == step
+                ):
+                    record(
+                        {
+                            "step": step,
+                            "tokens": tokens_seen,
+                            **evaluate_loss(model, blocks, byte_lengths, bf16=cfg.bf16),
+                        }
+                    )
+                save()
+                last_save = time.time()
+            if stop:
+                break
     bar.close()
     if log_file is not None:
         log_file.close()

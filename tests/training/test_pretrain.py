@@ -92,3 +92,28 @@ def test_learning_rate_schedule() -> None:
     assert lr_at(110, cfg) == pytest.approx(0.1) == lr_at(500, cfg)
     timed = PretrainConfig(corpus="", tokenizer="", out="", lr=1.0, warmup_steps=0, schedule_minutes=10)
     assert lr_at(5, timed, train_seconds=300) == pytest.approx(0.55)
+
+
+def test_sigterm_saves_a_checkpoint_and_stops(
+    training_corpus_dir, training_tokenizer_dir, tmp_path, monkeypatch
+) -> None:
+    import os
+    import signal
+
+    from training import pretrain as module
+    from training.checkpoint import find_checkpoint, load_state
+
+    real_lr_at = module.lr_at
+
+    def lr_and_terminate(step, cfg, seconds=0.0):  # the signal lands during step 3
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_lr_at(step, cfg, seconds)
+
+    monkeypatch.setattr(module, "lr_at", lr_and_terminate)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "run"
+    summary = pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, out), progress=False)
+    assert summary["stopped"] == "interrupted" and summary["step"] == 3
+    assert load_state(find_checkpoint(out))["step"] == 3
+    assert signal.getsignal(signal.SIGTERM) is before
