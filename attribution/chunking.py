@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -59,46 +60,77 @@ _LITERAL_RE = re.compile(
     re.S,
 )
 _HEAD_RE = re.compile(r"(?:async[ \t]+)?(def)\b|(class)\b|(@)")
-_HEAD_FIRST = np.array([ord(c) for c in "adc@"], dtype=np.uint32)
-_BRACKETS = np.zeros(128, dtype=np.int32)
+_HEAD_FIRST = np.zeros(128, dtype=bool)
+_HEAD_FIRST[[ord(c) for c in "adc@"]] = True
+_BRACKETS = np.zeros(256, dtype=np.int8)
 _BRACKETS[[ord(c) for c in "([{"]] = 1
 _BRACKETS[[ord(c) for c in ")]}"]] = -1
 _OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_ASCII_REWRITE = "\t\r\x0b\x0c\x1c\x1d\x1e"  # characters that make the scan re-join the lines
+
+
+def _needs_rewrite(text: str) -> bool:
+    """Whether the text has tabs or line breaks other than ``\\n`` (the scan wants neither)."""
+    if text.isascii():  # a few memchr scans instead of a regular-expression pass
+        return any(c in text for c in _ASCII_REWRITE)
+    return "\t" in text or _OTHER_BREAKS.search(text) is not None
+
+
+def _code_units(text: str) -> np.ndarray:
+    """The text's code points: uint8 for ASCII text (most source files), uint32 otherwise."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+
+
+def _inside(positions: np.ndarray, span_starts: np.ndarray, span_ends: np.ndarray) -> np.ndarray:
+    """Which positions fall in one of the sorted, disjoint ``[start, end)`` spans."""
+    k = np.searchsorted(span_starts, positions, side="right") - 1
+    return (k >= 0) & (positions < span_ends[np.maximum(k, 0)]) if len(span_starts) else k > 0
+
+
+def _line_end_depth(
+    data: np.ndarray, masked_spans: tuple[np.ndarray, np.ndarray], ends: np.ndarray
+) -> np.ndarray:
+    """Bracket depth after each position of ``ends``, brackets in strings and comments ignored.
+
+    Depth never goes below zero (a snippet may start inside brackets it never opened): only the
+    brackets themselves are visited, the depth between them is constant.
+    """
+    kinds = _BRACKETS[data] if data.dtype == np.uint8 else _BRACKETS[np.minimum(data, 255)]
+    where = np.flatnonzero(kinds)
+    where = where[~_inside(where, *masked_spans)]
+    depth = np.cumsum(kinds[where], dtype=np.int64)
+    depth -= np.minimum(np.minimum.accumulate(depth), 0) if len(depth) else 0
+    last = np.searchsorted(where, ends, side="right") - 1
+    return np.where(last >= 0, depth[np.maximum(last, 0)] if len(depth) else 0, 0)
 
 
 def _python_chunks(text: str, lines: list[str]) -> list[Chunk]:
-    if _OTHER_BREAKS.search(text) or "\t" in text:
-        text = "\n".join(line.expandtabs(8) for line in lines)
-    data = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+    if _needs_rewrite(text):
+        lines = [line.expandtabs(8) for line in lines]
+        text = "\n".join(lines)
+    data = _code_units(text)
     n, n_lines = len(data), len(lines)
-    newline = data == 10
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n_lines)
     starts = np.zeros(n_lines + 1, dtype=np.int64)
-    starts[1:n_lines] = np.flatnonzero(newline)[: n_lines - 1] + 1
+    np.cumsum(lengths[:-1] + 1, out=starts[1:n_lines])
     starts[n_lines] = n + 1
-    # Strings and comments are masked; bracket depth never goes below zero (a snippet may start
-    # inside brackets it never opened).
-    spans = np.array([m.span() for m in _LITERAL_RE.finditer(text)], dtype=np.int64).reshape(-1)
-    cover = (
-        np.bincount(spans[0::2], minlength=n + 1)[: n + 1]
-        - np.bincount(spans[1::2], minlength=n + 1)[: n + 1]
-    )
-    masked = np.cumsum(cover[:n]) > 0
-    depth = np.cumsum(np.where(masked, 0, _BRACKETS[np.minimum(data, 127)]))
-    depth -= np.minimum(np.minimum.accumulate(depth), 0)
+    # Strings and comments (disjoint, in order) are masked.
+    spans = np.array([m.span() for m in _LITERAL_RE.finditer(text)], dtype=np.int64).reshape(-1, 2)
+    masked_spans = (spans[:, 0], spans[:, 1])
     before = starts[1:n_lines] - 1  # the newline ending the line before
     continued = np.zeros(n_lines, dtype=bool)
-    continued[1:] = (depth[before] > 0) | masked[before] | (data[np.maximum(before - 1, 0)] == 92)
+    continued[1:] = (
+        (_line_end_depth(data, masked_spans, before) > 0)
+        | _inside(before, *masked_spans)
+        | (data[np.maximum(before - 1, 0)] == 92)
+    )
     # First character of each line that is not a space: blank and comment-only lines.
-    solid = np.flatnonzero((data != 32) & (data != 9) & (data != 12))
-    first = (
-        solid[np.minimum(np.searchsorted(solid, starts[:n_lines]), max(len(solid) - 1, 0))]
-        if len(solid)
-        else starts[:n_lines]
-    )
-    blank = (
-        (first >= starts[1:] - 1) | (data[np.minimum(first, n - 1)] == 10) if n else np.ones(n_lines, bool)
-    )
-    comment = data[np.minimum(first, n - 1)] == 35 if n else np.zeros(n_lines, bool)
+    stripped = np.fromiter(map(len, map(str.lstrip, lines, repeat(" "))), dtype=np.int64, count=n_lines)
+    first = starts[:n_lines] + lengths - stripped
+    blank = stripped == 0
+    comment = ~blank & (data[np.minimum(first, max(n - 1, 0))] == 35) if n else np.zeros(n_lines, bool)
     logical = ~blank & ~comment & ~continued
     code = ~blank & (~comment | continued)
     logical_lines = np.flatnonzero(logical)  # 0-based
@@ -106,7 +138,7 @@ def _python_chunks(text: str, lines: list[str]) -> list[Chunk]:
     code_lines = np.flatnonzero(code)
     # Heads: logical lines starting with "def", "async def", "class" or a decorator.
     first_logical = first[logical_lines]
-    candidates = np.flatnonzero(np.isin(data[np.minimum(first_logical, n - 1)], _HEAD_FIRST))
+    candidates = np.flatnonzero(_HEAD_FIRST[np.minimum(data[np.minimum(first_logical, n - 1)], 127)])
     match = _HEAD_RE.match
     found = [(int(k), m) for k in candidates if (m := match(text, int(first_logical[k])))]
     if not found:
@@ -182,9 +214,9 @@ def _fill_gaps(chunks: list[Chunk], lines: list[str]) -> list[Chunk]:
     return sorted(out, key=lambda c: (c.start_line, c.end_line))
 
 
-def chunk_text(text: str, path: str = "") -> list[Chunk]:
-    """Chunks of a text; ``path`` (its extension) selects the grammar."""
-    lines = text.splitlines()
+def chunk_text(text: str, path: str = "", lines: list[str] | None = None) -> list[Chunk]:
+    """Chunks of a text; ``path`` (its extension) selects the grammar; ``lines``: its splitlines()."""
+    lines = text.splitlines() if lines is None else lines
     if not lines:
         return []
     grammar = language_of(path) if path else ".py"

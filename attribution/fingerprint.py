@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attribution.chunking import Chunk, chunk_text
-from attribution.normalize import WINDOW, Normalized, normalize, window_hashes
+from attribution.normalize import WINDOW, Normalized, normalize, normalized_lines, window_hashes
 from attribution.shingles import (
     DEFAULT_SHINGLE_SIZE,
     ids_hashes,
@@ -64,8 +64,18 @@ class FileFingerprint:
     chunk_starts: np.ndarray  # int32, 1-based
     chunk_ends: np.ndarray  # int32, 1-based inclusive
     streams: dict[str, ChunkSets]
-    bm25: list[list[str]]  # per chunk, the words BM25 indexes
+    bm25_words: list[str]  # the file's distinct BM25 words
+    bm25_ids: np.ndarray  # int32: the chunks' words, chunk after chunk, as indices into bm25_words
+    bm25_bounds: np.ndarray  # int64, n_chunks + 1: chunk c's words are bm25_ids[bounds[c]:bounds[c+1]]
     normalized: Normalized | None = None  # kept for queries only
+
+    @property
+    def bm25(self) -> list[list[str]]:
+        """Per chunk, the words BM25 indexes."""
+        words = self.bm25_words
+        ids = self.bm25_ids.tolist()
+        bounds = self.bm25_bounds.tolist()
+        return [[words[i] for i in ids[bounds[c] : bounds[c + 1]]] for c in range(len(bounds) - 1)]
 
 
 def bm25_tokens(tokens: list[str]) -> list[str]:
@@ -108,9 +118,16 @@ def _chunk_sets(
 _OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
+def _has_other_breaks(text: str) -> bool:
+    """Whether the text has line breaks other than ``\\n`` (``str.splitlines`` splits at them)."""
+    if text.isascii():  # a few memchr scans instead of a regular-expression pass
+        return any(c in text for c in "\r\x0b\x0c\x1c\x1d\x1e")
+    return _OTHER_BREAKS.search(text) is not None
+
+
 def _chunk_tokens(text: str, lines: list[str], chunks: list[Chunk]) -> tuple[np.ndarray, np.ndarray]:
     """Token ids of the chunks' lines, concatenated chunk after chunk, and the chunk bounds."""
-    if _OTHER_BREAKS.search(text):
+    if _has_other_breaks(text):
         text = "\n".join(lines)
     ids, token_line = line_token_ids(text)
     first = np.fromiter((c.start_line - 1 for c in chunks), dtype=np.int64, count=len(chunks))
@@ -127,20 +144,30 @@ def _chunk_tokens(text: str, lines: list[str], chunks: list[Chunk]) -> tuple[np.
 
 def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool = False) -> FileFingerprint:
     """Fingerprint a text (a corpus file, or a query when ``query`` is true)."""
-    norm = normalize(text)
-    hashes, offsets = window_hashes(norm.text, 1 if query else params.build_stride)
     lines = text.splitlines()
-    chunks: list[Chunk] = chunk_text(textwrap.dedent(text) if query else text, path or "query.py")
+    if query:
+        norm = normalize(text)
+        hashes, offsets = window_hashes(norm.text, 1)
+        line_offsets = np.searchsorted(norm.lines, np.arange(1, len(lines) + 2), side="left").astype(
+            np.uint32
+        )
+    else:
+        norm = None
+        codes, line_offsets = normalized_lines(text, lines)
+        hashes, offsets = window_hashes(codes, params.build_stride)
+    if query:
+        chunks: list[Chunk] = chunk_text(textwrap.dedent(text), path or "query.py")
+    else:
+        chunks = chunk_text(text, path or "query.py", lines)
     ids, bound_array = _chunk_tokens(text, lines, chunks)
-    words, is_word = ids_words(ids)
-    word_bounds = np.concatenate(([0], np.cumsum(is_word)))[bound_array].tolist()
+    words, word_ids, is_word = ids_words(ids)
+    word_bounds = np.concatenate(([0], np.cumsum(is_word)))[bound_array]
     streams = {}
     for stream, normalized in (("raw", False), ("norm", True)):
         shingles, owners = _per_chunk_shingles(
             ids_hashes(ids, normalized=normalized), bound_array, params.shingle_size
         )
         streams[stream] = _chunk_sets(shingles, owners, len(chunks), params)
-    line_offsets = np.searchsorted(norm.lines, np.arange(1, len(lines) + 2), side="left").astype(np.uint32)
     return FileFingerprint(
         n_lines=len(lines),
         line_offsets=line_offsets,
@@ -149,6 +176,8 @@ def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool 
         chunk_starts=np.asarray([c.start_line for c in chunks], dtype=np.int32),
         chunk_ends=np.asarray([c.end_line for c in chunks], dtype=np.int32),
         streams=streams,
-        bm25=[words[word_bounds[c] : word_bounds[c + 1]] for c in range(len(chunks))],
-        normalized=norm if query else None,
+        bm25_words=words,
+        bm25_ids=word_ids,
+        bm25_bounds=word_bounds.astype(np.int64),
+        normalized=norm,
     )

@@ -33,9 +33,17 @@ __all__ = ["band_keys", "ArrayLSH", "RedisLSH", "LSH_BACKENDS", "lsh_backend", "
 _BAND_BASE = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
+# datasketch's optimiser integrates numerically (~70 ms, paid by every build): the choice for the
+# index's default parameters is known (tests check it against the optimiser).
+KNOWN_BANDS: dict[tuple[float, int], tuple[int, int]] = {(0.5, 128): (25, 5)}
+
+
 @cache
 def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     """datasketch's choice of ``(b, r)`` for a Jaccard threshold (equal weights of errors)."""
+    known = KNOWN_BANDS.get((threshold, num_perm))
+    if known is not None:
+        return known
     from datasketch.lsh import _optimal_param
 
     b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)

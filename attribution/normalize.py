@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from datasketch.minhash import _fmix
 
-__all__ = ["Normalized", "normalize", "window_hashes", "WINDOW"]
+__all__ = ["Normalized", "normalize", "normalized_lines", "window_hashes", "WINDOW"]
 
 WINDOW = 50
 _BASE = np.uint64(0x100000001B3)
@@ -80,20 +80,65 @@ def normalize(text: str) -> Normalized:
     return Normalized(kept.tobytes().decode("utf-32-le", errors="surrogatepass"), line_of[keep])
 
 
+# Byte tables for ASCII text (bytes.translate runs in C): 1 for a character ``str.split()`` keeps.
+_SOLID_ASCII = bytes(0 if chr(i).isspace() else 1 for i in range(128)) + bytes(128)
+_OTHER_ASCII_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
+
+
+def normalized_lines(text: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """What an index build needs of :func:`normalize`, computed without per-character line numbers.
+
+    Args:
+        text: the text; ``lines`` is ``text.splitlines()``.
+
+    Returns:
+        ``(codes, line_offsets)``: the normalised text's code points, and for each line (and one
+        past the last) the normalised offset where it starts, as ``normalize`` would give them.
+    """
+    if not text.isascii() or any(c in text for c in _OTHER_ASCII_BREAKS):
+        norm = normalize(text)
+        offsets = np.searchsorted(norm.lines, np.arange(1, len(lines) + 2), side="left")
+        return _code_points(norm.text), offsets.astype(np.uint32)
+    raw = text.encode("ascii")
+    codes = np.frombuffer(raw, dtype=np.uint8)
+    solid = np.frombuffer(raw.translate(_SOLID_ASCII), dtype=np.bool_)
+    if not solid.any():
+        return np.empty(0, dtype=np.uint8), np.zeros(len(lines) + 1, dtype=np.uint32)
+    # A word's separator is the whitespace right after it (never after the last word); both
+    # lie on the word's line, so each word start counts one separator for its line.
+    separator = np.zeros(len(codes), dtype=bool)
+    separator[1:] = solid[:-1] & ~solid[1:]
+    separator[np.flatnonzero(solid)[-1] :] = False
+    kept = np.where(separator, np.uint8(32), codes)[solid | separator]
+    word_start = solid.copy()
+    word_start[1:] &= ~solid[:-1]
+    counts = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum(solid.view(np.uint8) + word_start.view(np.uint8), out=counts[1:])
+    starts = np.zeros(len(lines) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) + 1, out=starts[1:])
+    offsets = np.minimum(counts[np.minimum(starts, len(codes))], len(kept))
+    return kept, offsets.astype(np.uint32)
+
+
 def _code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32).astype(np.uint64)
+    return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
 
 
-def window_hashes(text: str, stride: int) -> tuple[np.ndarray, np.ndarray]:
+_POWERS = np.array([pow(int(_BASE), WINDOW - 1 - j, 2**64) for j in range(WINDOW)], dtype=np.uint64)
+
+
+def window_hashes(text: str | np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of the ``WINDOW``-character windows of a normalised text starting every ``stride``.
 
+    ``text`` is the normalised text or its code points (as :func:`normalized_lines` gives them).
     Returns ``(hashes, offsets)``: uint64 hashes and the uint32 start offset of each window.
     """
-    n = len(text)
+    codes = _code_points(text) if isinstance(text, str) else text
+    n = len(codes)
     if n < WINDOW:
         return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint32)
-    codes = _code_points(text)
     if stride == 1:
+        codes = codes.astype(np.uint64)
         count = n - WINDOW + 1
         acc = np.zeros(count, dtype=np.uint64)
         with np.errstate(over="ignore"):
@@ -107,9 +152,7 @@ def window_hashes(text: str, stride: int) -> tuple[np.ndarray, np.ndarray]:
             blocks = codes[: count * WINDOW].reshape(count, WINDOW)
         else:
             blocks = np.lib.stride_tricks.sliding_window_view(codes, WINDOW)[::stride][:count]
-        with np.errstate(over="ignore"):
-            acc = np.zeros(count, dtype=np.uint64)
-            for j in range(WINDOW):
-                acc = acc * _BASE + blocks[:, j]
+        # The polynomial of each window as one product with the powers of the base (mod 2**64).
+        acc = blocks.astype(np.uint64) @ _POWERS
     with np.errstate(over="ignore"):
         return _fmix(acc, 64), offsets

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from attribution.bm25_index import WordVocabulary, save_bm25
 from attribution.errors import CorruptIndexError
 from attribution.fingerprint import STREAMS, FileFingerprint
 from attribution.lsh import ArrayLSH
@@ -85,7 +86,9 @@ class SegmentWriter:
         self._chunk_start: list[np.ndarray] = []
         self._chunk_end: list[np.ndarray] = []
         self._sets: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {s: [] for s in STREAMS}
-        self._bm25: list[list[str]] = []
+        self._words = WordVocabulary()
+        self._bm25_ids: list[np.ndarray] = []
+        self._bm25_lengths: list[np.ndarray] = []
 
     def add(self, source: SourceFile, fp: FileFingerprint, digest: str) -> None:
         """Add one file and its fingerprint."""
@@ -117,7 +120,8 @@ class SegmentWriter:
         for stream in STREAMS:
             sets = fp.streams[stream]
             self._sets[stream].append((sets.hashes, np.diff(sets.offsets), sets.signatures))
-        self._bm25.extend(fp.bm25)
+        self._bm25_ids.append(self._words.map(fp.bm25_words)[fp.bm25_ids])
+        self._bm25_lengths.append(np.diff(fp.bm25_bounds))
 
     def _flush_rows(self) -> None:
         self.db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
@@ -128,8 +132,6 @@ class SegmentWriter:
 
     def finish(self, num_perm: int) -> dict:
         """Write every structure and ``segment.json``; returns the segment's counts."""
-        import bm25s
-
         self._flush_rows()
         self.db.commit()
         self.db.close()
@@ -169,11 +171,7 @@ class SegmentWriter:
         }
         for stream in STREAMS:
             counts[f"{stream}_lsh_chunks"] = self._finish_stream(stream, n_chunks, num_perm)
-        retriever = bm25s.BM25()
-        corpus = self._bm25 if any(self._bm25) else [["_"] for _ in self._bm25]
-        if corpus:
-            retriever.index(corpus, show_progress=False)
-            retriever.save(str(self.folder / "bm25"))
+        self._finish_bm25(n_chunks)
         sizes = {
             p.relative_to(self.folder).as_posix(): p.stat().st_size
             for p in sorted(self.folder.rglob("*"))
@@ -182,6 +180,16 @@ class SegmentWriter:
         meta = {"counts": counts, "file_sizes": sizes}
         (self.folder / SEGMENT_META).write_text(json.dumps(meta, indent=1))
         return counts
+
+    def _finish_bm25(self, n_chunks: int) -> None:
+        if not n_chunks:
+            return
+        ids = np.concatenate(self._bm25_ids)
+        lengths = np.concatenate(self._bm25_lengths)
+        words = self._words.words
+        if not len(ids):  # no chunk has a word: one placeholder word each, as bm25s needs a vocabulary
+            ids, lengths, words = np.zeros(n_chunks, np.int32), np.ones(n_chunks, np.int64), ["_"]
+        save_bm25(self.folder / "bm25", ids, lengths, words)
 
     def _finish_stream(self, stream: str, n_chunks: int, num_perm: int) -> int:
         parts = self._sets[stream]
@@ -193,7 +201,11 @@ class SegmentWriter:
         limit = max(self.params.common_min_df, int(self.params.common_fraction[stream] * max(n_chunks, 1)))
         common = values[df > limit]
         owner = np.repeat(np.arange(n_chunks), sizes)
-        keep = ~np.isin(flat, common, assume_unique=False)
+        # ``common`` is sorted and small: a binary search per shingle beats np.isin's sort.
+        if len(common):
+            keep = common[np.minimum(np.searchsorted(common, flat), len(common) - 1)] != flat
+        else:
+            keep = np.ones(len(flat), dtype=bool)
         informative = flat[keep]
         inf_sizes = np.bincount(owner[keep], minlength=n_chunks)
         offsets = np.zeros(n_chunks + 1, dtype=np.int64)

@@ -190,7 +190,13 @@ class _HashCache(dict):
 
 
 def _normalized_token(token: str) -> str:
-    return normalized_tokens((token,))[0]
+    """One token as :func:`normalized_tokens` maps it."""
+    first = token[0]
+    if first.isalpha() or first == "_":
+        return token if token in _KEEP_WORDS else "ID"
+    if first.isdigit():
+        return "NUM"
+    return "STR" if first in "\"'" else token
 
 
 _TOKEN_CACHE_LIMIT = 2_000_000
@@ -259,6 +265,8 @@ def minhash_signatures(
     hashes = np.asarray(hashes, dtype=np.uint32)
     offsets = np.asarray(offsets, dtype=np.int64)
     start_set = 0
+    # One scratch block reused for every block of sets (fresh large arrays cost page faults).
+    scratch = np.empty((num_perm, min(_SIGNATURE_BLOCK, len(hashes))), dtype=np.uint32)
     while start_set < n_sets:
         # Take whole sets until the block holds about _SIGNATURE_BLOCK shingles.
         lo = offsets[start_set]
@@ -266,10 +274,12 @@ def minhash_signatures(
         end_set = min(max(end_set, start_set + 1), n_sets)
         hi = offsets[end_set]
         if hi > lo:
+            if hi - lo > scratch.shape[1]:
+                scratch = np.empty((num_perm, hi - lo), dtype=np.uint32)
             with np.errstate(over="ignore"):
                 mixed = _fmix(hashes[lo:hi], 32)
                 # (num_perm, n) layout: reduceat along the contiguous axis is ~30x faster.
-                permuted = np.multiply(a[:, None], mixed[None, :])
+                permuted = np.multiply(a[:, None], mixed[None, :], out=scratch[:, : hi - lo])
                 permuted += b[:, None]
             starts = offsets[start_set:end_set] - lo
             nonempty = offsets[start_set + 1 : end_set + 1] > offsets[start_set:end_set]
@@ -285,7 +295,17 @@ def minhash_signatures(
 # each distinct token gets an id in a per-process vocabulary that holds its raw and normalised
 # hashes and its BM25 word: per-token work after that is numpy gathers.
 
-_LINE_TOKEN_RE = re.compile(_TOKEN_RE.pattern + r"|\n")
+# The tokens of _TOKEN_RE and line breaks; strings unrolled and quantifiers possessive (same
+# matches, less backtracking).
+_LINE_TOKEN_RE = re.compile(
+    r"""[A-Za-z_][A-Za-z_0-9]*+"""
+    r"""|\d[\w.]*+"""
+    r"""|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"|'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'"""
+    r"""|[^\sA-Za-z_0-9]|\n"""
+)
+# Comments (as _COMMENT_RE) and the indentation of every line: neither holds a token, and
+# removing the indentation spares the tokeniser most of the whitespace it would skip.
+_SKIPPED_RE = re.compile(r"(?m)^[ \t]+|(?:#|//).*$")
 _WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _VOCAB_LIMIT = 2_000_000
 
@@ -299,31 +319,40 @@ class _Vocabulary:
         self.raw = np.zeros(4096, dtype=np.uint64)
         self.norm = np.zeros(4096, dtype=np.uint64)
         self.is_word = np.zeros(4096, dtype=bool)
-        self._add("\n")  # id 0: the line break
+        self._add(["\n"])  # id 0: the line break
 
-    def _add(self, token: str) -> int:
-        known = self.ids.get(token)
-        if known is not None:
-            return known
-        i = len(self.words)
-        if i == len(self.raw):
+    def _add(self, tokens: list[str]) -> None:
+        """Give ids to new distinct tokens, hashing them in bulk."""
+        start, end = len(self.words), len(self.words) + len(tokens)
+        if end > len(self.raw):
+            size = max(end, 2 * len(self.raw))
             for name in ("raw", "norm", "is_word"):
                 old = getattr(self, name)
-                grown = np.zeros(2 * len(old), dtype=old.dtype)
+                grown = np.zeros(size, dtype=old.dtype)
                 grown[: len(old)] = old
                 setattr(self, name, grown)
-        self.ids[token] = i
-        self.raw[i] = xxhash.xxh3_64_intdigest(token.encode("utf-8", errors="surrogatepass"))
-        self.norm[i] = _RAW_HASHES[_normalized_token(token)]  # few distinct normalised tokens
-        word = token.lower() if token[0] in _WORD_START else ""
-        self.words.append(word)
-        self.is_word[i] = bool(word)
-        return i
+        self.ids.update(zip(tokens, range(start, end), strict=True))
+        digest = xxhash.xxh3_64_intdigest
+        self.raw[start:end] = np.fromiter(
+            (digest(t.encode("utf-8", errors="surrogatepass")) for t in tokens),
+            dtype=np.uint64,
+            count=len(tokens),
+        )
+        norm = _RAW_HASHES  # few distinct normalised tokens: their hashes stay cached
+        self.norm[start:end] = np.fromiter(
+            (norm[_normalized_token(t)] for t in tokens), dtype=np.uint64, count=len(tokens)
+        )
+        words = [t.lower() if t[0] in _WORD_START else "" for t in tokens]
+        self.words.extend(words)
+        self.is_word[start:end] = np.fromiter(map(bool, words), dtype=bool, count=len(words))
 
     def lookup(self, tokens: list[str]) -> np.ndarray:
         out = np.fromiter(map(self.ids.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
-        for i in np.flatnonzero(out < 0).tolist():
-            out[i] = self._add(tokens[i])
+        missing = np.flatnonzero(out < 0).tolist()
+        if missing:
+            unseen = list(map(tokens.__getitem__, missing))
+            self._add(list(dict.fromkeys(unseen)))  # distinct, in order of first sight
+            out[missing] = np.fromiter(map(self.ids.__getitem__, unseen), dtype=np.int64, count=len(unseen))
         return out
 
 
@@ -339,7 +368,7 @@ def line_token_ids(text: str) -> tuple[np.ndarray, np.ndarray]:
     global _VOCAB
     if len(_VOCAB.words) > _VOCAB_LIMIT:
         _VOCAB = _Vocabulary()
-    ids = _VOCAB.lookup(_LINE_TOKEN_RE.findall(_COMMENT_RE.sub("", text)))
+    ids = _VOCAB.lookup(_LINE_TOKEN_RE.findall(_SKIPPED_RE.sub("", text)))
     breaks = ids == 0
     lines = np.cumsum(breaks)
     keep = ~breaks
@@ -351,8 +380,13 @@ def ids_hashes(ids: np.ndarray, *, normalized: bool = False) -> np.ndarray:
     return (_VOCAB.norm if normalized else _VOCAB.raw)[ids]
 
 
-def ids_words(ids: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """BM25 words (lower-cased identifiers and keywords) of ids: ``(words, mask over ids)``."""
+def ids_words(ids: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """BM25 words (lower-cased identifiers and keywords) of ids.
+
+    Returns ``(distinct words, index into them of each word token, mask of the word tokens)``;
+    a word may repeat in the list (``Name`` and ``name``), each token's index is still right.
+    """
     mask = _VOCAB.is_word[ids]
+    distinct, local = np.unique(ids[mask], return_inverse=True)
     words = _VOCAB.words
-    return list(map(words.__getitem__, ids[mask].tolist())), mask
+    return list(map(words.__getitem__, distinct.tolist())), local.reshape(-1).astype(np.int32), mask

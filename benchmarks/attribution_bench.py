@@ -10,7 +10,13 @@ Indexes the Python standard library (or a sub-set) and measures:
   not in the index; the baseline row "near (raw shingles only)" shows what the
   identifier-normalised stream adds.
 
+With ``--baseline DIR`` (a folder holding another version of the ``attribution`` package, e.g.
+``git archive HEAD~1 attribution | tar -x -C DIR``) it only compares build CPU time: one-process
+builds of the same corpus, each in a fresh process, alternating between DIR's package and this
+checkout's for ``--rounds`` rounds.
+
 Usage: python benchmarks/attribution_bench.py [--files N] [--samples N] [--workers N] [--keep DIR]
+       python benchmarks/attribution_bench.py --baseline DIR [--files N] [--rounds N]
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import argparse
 import os
 import resource
 import shutil
+import statistics
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -83,8 +91,12 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=100, help="copies per transformation (and outside)")
     parser.add_argument("--workers", type=int, default=0, help="build processes (default: CPU cores)")
     parser.add_argument("--keep", type=Path, help="keep the index in this folder")
+    parser.add_argument("--baseline", type=Path, help="compare build CPU time with the package in DIR")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating builds per version (--baseline)")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}  cores: {os.cpu_count()}")
+    if args.baseline:
+        return _compare_builds(args.baseline, args.files or None, args.rounds)
     with tempfile.TemporaryDirectory(prefix="attr-bench-") as tmp:
         corpus = _stdlib_corpus(Path(tmp) / "corpus", args.files or None)
         out = args.keep or Path(tmp) / "index"
@@ -179,6 +191,48 @@ def main() -> int:
     print(
         f"\nsamples: {len(positives)} copies ({args.samples} per transformation), {len(negatives)} outside functions"
     )
+    print(f"load average after: {os.getloadavg()}")
+    return 0
+
+
+# One build in a fresh process (imports done before the clock starts): prints CPU seconds and files.
+_BUILD_ONCE = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from attribution import BuildConfig, build_index
+import attribution.segment, bm25s
+start = time.process_time()
+result = build_index([sys.argv[2]], sys.argv[3], BuildConfig(workers=1, extensions=[".py"], progress=False))
+print(time.process_time() - start, result.files)
+"""
+
+
+def _compare_builds(baseline: Path, limit: int | None, rounds: int) -> int:
+    """Build CPU time of the package in ``baseline`` against this checkout's, alternating."""
+    versions = {"baseline": baseline.resolve(), "current": Path(__file__).resolve().parents[1]}
+    times: dict[str, list[float]] = {name: [] for name in versions}
+    with tempfile.TemporaryDirectory(prefix="attr-bench-") as tmp:
+        corpus = _stdlib_corpus(Path(tmp) / "corpus", limit)
+        for i in range(rounds):
+            for name, root in versions.items():
+                out = Path(tmp) / f"index-{name}-{i}"
+                done = subprocess.run(
+                    [sys.executable, "-c", _BUILD_ONCE, str(root), str(corpus), str(out)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                cpu, files = done.stdout.split()
+                times[name].append(float(cpu))
+                shutil.rmtree(out)
+    print(
+        f"\n| version | build CPU s per round ({files} files, one process) | median | files per CPU-second |"
+    )
+    print("|---|---|---|---|")
+    for name, values in times.items():
+        median = statistics.median(values)
+        rounds_text = " / ".join(f"{v:.2f}" for v in values)
+        print(f"| {name} | {rounds_text} | {median:.2f} | {int(files) / median:.0f} |")
     print(f"load average after: {os.getloadavg()}")
     return 0
 

@@ -1,0 +1,86 @@
+"""The build's fast paths agree with the reference computations they replace."""
+
+from __future__ import annotations
+
+import sysconfig
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+
+from attribution.bm25_index import WordVocabulary, bm25_matrix
+from attribution.chunking import chunk_text
+from attribution.lsh import KNOWN_BANDS
+from attribution.normalize import normalize, normalized_lines, window_hashes
+from attribution.shingles import code_tokens, line_token_ids
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+EDGE_TEXTS = [
+    "",
+    "   ",
+    "a",
+    "a\n",
+    "\n\n",
+    " a  b \n\n  c\t\n",
+    "x\r\ny\r\n",
+    "é  b\n c",
+    "a\x0cb\n",
+    "  \n  ",
+]
+
+
+def _stdlib_texts() -> list[str]:
+    return [(STDLIB / name).read_text() for name in ("difflib.py", "textwrap.py", "heapq.py", "csv.py")]
+
+
+@pytest.mark.parametrize("text", EDGE_TEXTS + _stdlib_texts())
+def test_normalized_lines_equal_normalize(text: str) -> None:
+    lines = text.splitlines()
+    norm = normalize(text)
+    codes, offsets = normalized_lines(text, lines)
+    expected = np.searchsorted(norm.lines, np.arange(1, len(lines) + 2), side="left")
+    assert np.array_equal(offsets, expected)
+    assert np.array_equal(window_hashes(codes, 50)[0], window_hashes(norm.text, 50)[0])
+
+
+def test_line_token_ids_follow_code_tokens() -> None:
+    text = (STDLIB / "textwrap.py").read_text() + "\n  x = 'a # b'  # c\n\ty//z 'open\n"
+    from attribution.shingles import _VOCAB
+
+    ids, lines = line_token_ids(text)
+    tokens = [t for line in text.split("\n") for t in code_tokens(line)]
+    assert [_VOCAB.words[i] or None for i in ids] == [
+        t.lower() if t[0].isalpha() or t[0] == "_" else None for t in tokens
+    ]
+    assert np.all(np.diff(lines) >= 0)
+
+
+def test_chunks_of_tabs_and_cr_lf_match_spaces_and_lf() -> None:
+    text = (STDLIB / "textwrap.py").read_text()
+    tabbed = text.replace("    ", "\t").replace("\n", "\r\n")
+    assert chunk_text(tabbed, "a.py") == chunk_text(text.replace("    ", "        "), "a.py")
+
+
+def test_bm25_matrix_equals_bm25s() -> None:
+    docs = [code_tokens(t.lower()) for t in _stdlib_texts()[0].split("\n\n") if t.strip()][:300]
+    docs = [[w for w in d if w[0].isalpha()] or ["_"] for d in docs]
+    reference = bm25s.BM25()
+    reference.index(docs, show_progress=False)
+    vocab = WordVocabulary()
+    ids = np.concatenate([vocab.map(d) for d in docs])
+    ours = bm25_matrix(ids, np.array([len(d) for d in docs]), len(vocab.words))
+    ref = reference.scores
+    assert ours["num_docs"] == ref["num_docs"] == len(docs)
+    for word, i in vocab.ids.items():
+        j = reference.vocab_dict[word]
+        a, b = slice(ours["indptr"][i], ours["indptr"][i + 1]), slice(ref["indptr"][j], ref["indptr"][j + 1])
+        assert np.array_equal(ours["indices"][a], ref["indices"][b])
+        assert ours["data"][a].tobytes() == ref["data"][b].tobytes()
+
+
+def test_known_bands_equal_datasketch_optimiser() -> None:
+    from datasketch.lsh import _optimal_param
+
+    for (threshold, num_perm), bands in KNOWN_BANDS.items():
+        assert tuple(int(v) for v in _optimal_param(threshold, num_perm, 0.5, 0.5)) == bands
