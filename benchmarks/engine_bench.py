@@ -6,7 +6,8 @@ GPTBigCode of the SantaCoder shape by default, or the StarCoder2-3B shape, which
 RAM to build and convert). A 512-token prompt (the start of the standard library's textwrap.py),
 64 new tokens, greedy, ``--threads`` threads. For each backend: time to first token, decode
 tokens/s, batch-4 throughput, and the decode bound from memory bandwidth (weight bytes read per
-token / measured copy bandwidth).
+token / measured copy bandwidth). When llama-cpp-python is installed (the ``[llama]`` extra), the
+GPTBigCode shapes are also run through the engine's llama.cpp backend (Q8_0) for comparison.
 
     .venv/bin/python benchmarks/engine_bench.py                 # tiny_starcoder_py + 1.1B
     .venv/bin/python benchmarks/engine_bench.py --large none    # tiny_starcoder_py only
@@ -118,7 +119,10 @@ def time_stream(backend, ids: list[int], new_tokens: int, repeats: int) -> tuple
 
     config = GenerationConfig(max_new_tokens=new_tokens)
     ttfts, rates = [], []
+    forget = getattr(backend, "forget_prompt", None)  # llama.cpp would reuse the previous prompt
     for _ in range(repeats):
+        if forget is not None:
+            forget()
         start = time.perf_counter()
         first = None
         count = 0
@@ -169,13 +173,17 @@ def batch4_ct2(backend, prompts: list[list[int]], new_tokens: int) -> float:
 def weight_bytes(folder: Path, kind: str) -> int:
     if kind == "ct2":
         return (folder / "model.bin").stat().st_size
+    if kind == "llamacpp":
+        return folder.stat().st_size  # the GGUF file
     return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
 
 
 def bench_shape(shape: str, args: argparse.Namespace, bandwidth: float) -> list[dict]:
     from engine.backends.ct2 import CT2Backend
     from engine.backends.hf import HFBackend
+    from engine.backends.llamacpp import LlamaCppBackend, llama_cpp_available
     from engine.convert import convert_checkpoint
+    from engine.gguf_export import gguf_file_for
     from engine.loading import inspect_hf, load_tokenizer
 
     hf_dir = model_dir(shape)
@@ -187,10 +195,17 @@ def bench_shape(shape: str, args: argparse.Namespace, bandwidth: float) -> list[
     with_hf = not args.skip_hf and (shape == "tiny_starcoder_py" or args.hf_large)
     runs = [("transformers fp32", "hf", None)] if with_hf else []
     runs += [("ct2 float32", "ct2", "float32"), ("ct2 int8", "ct2", "int8")]
+    if llama_cpp_available() and source.family == "gpt_bigcode":
+        runs.append(("llama.cpp q8_0", "llamacpp", "q8_0"))
     for label, kind, quantization in runs:
         if kind == "hf":
             backend = HFBackend(hf_dir, tokenizer, source.context_window, threads=args.threads)
             folder = hf_dir
+        elif kind == "llamacpp":
+            folder = gguf_file_for(hf_dir, quantization)
+            backend = LlamaCppBackend(
+                folder, tokenizer, min(source.context_window, 2048), threads=args.threads
+            )
         else:
             folder = convert_checkpoint(hf_dir, quantization=quantization)
             backend = CT2Backend(
@@ -199,7 +214,8 @@ def bench_shape(shape: str, args: argparse.Namespace, bandwidth: float) -> list[
         backend.stop_ids = ()  # random weights may emit EOS: always decode the full length
         time_stream(backend, ids[:32], 4, 1)  # warm-up
         ttft, rate = time_stream(backend, ids, args.new_tokens, args.repeats)
-        throughput = (batch4_hf if kind == "hf" else batch4_ct2)(backend, batch, args.new_tokens)
+        batch4 = {"hf": batch4_hf, "ct2": batch4_ct2}.get(kind)
+        throughput = batch4(backend, batch, args.new_tokens) if batch4 else float("nan")
         bound = bandwidth / weight_bytes(folder, kind)
         rows.append(
             {

@@ -21,7 +21,13 @@ change in machine load affects them alike and the ratios stay fair on a busy mac
 
 The model defaults to a random-weight tiny_starcoder_py shape (int8); pass ``--model`` for a trained
 one (random weights never predict the typed text, so the cache and prefetch show their cost but
-no hits there). llama.cpp is compared when llama-cpp-python is installed and ``--gguf`` is given.
+no hits there).
+
+llama.cpp (the ``[llama]`` extra) is compared when llama-cpp-python is installed, through the
+engine's ``llamacpp`` backend (Q8_0): it keeps the KV cache of the longest common prompt prefix
+between requests, so each keystroke evaluates only the tokens after it.
+  llama.cpp            the llamacpp backend, no completion cache
+  llama.cpp +cache     the same with the typed-through cache and prefetch
 """
 
 from __future__ import annotations
@@ -103,13 +109,13 @@ class Session:
             "cache_hits": self.cache_hits,
             "prefetch_runs": self.prefetch_runs,
             "prefetch_ms": statistics.median(self.prefetch_times) if self.prefetch_times else 0.0,
-            "head_reuses": self.model.backend.static_prompt_hits,
-            "head_mb": self.model.backend._static_bytes / 2**20,
+            "head_reuses": getattr(self.model.backend, "static_prompt_hits", 0),
+            "head_mb": getattr(self.model.backend, "_static_bytes", 0) / 2**20,
             "cache_kb": sum(len(p) + len(s) + len(t) for (p, s), t in cache._entries.items()) / 1e3,
         }
 
 
-def load(model_path: str | None, threads: int, static: bool, max_prompt_tokens: int):
+def load(model_path: str | None, threads: int, static: bool, max_prompt_tokens: int, backend: str = "ct2"):
     from engine.backends.ct2 import CT2Backend
     from engine.convert import ct2_folder_for
     from engine.loading import inspect_model, load_tokenizer
@@ -120,6 +126,12 @@ def load(model_path: str | None, threads: int, static: bool, max_prompt_tokens: 
         from engine_bench import model_dir
 
         model_path = str(model_dir("tiny_starcoder_py"))
+    if backend == "llamacpp":
+        from engine.model import load_model
+
+        return load_model(
+            model_path, backend="llamacpp", threads=threads, max_prompt_tokens=max_prompt_tokens
+        )
     source = inspect_model(model_path)
     folder = source.root if source.kind == "ct2" else ct2_folder_for(source, "int8")
     tokenizer = load_tokenizer(source.tokenizer_dir)
@@ -140,6 +152,11 @@ CONFIGS = (
     ("+static", {"static": True, "use_cache": False, "prefetch": False}),
     ("+cache", {"static": True, "use_cache": True, "prefetch": False}),
     ("+prefetch", {"static": True, "use_cache": True, "prefetch": True}),
+    ("llama.cpp", {"backend": "llamacpp", "static": False, "use_cache": False, "prefetch": False}),
+    (
+        "llama.cpp +cache +prefetch",
+        {"backend": "llamacpp", "static": False, "use_cache": True, "prefetch": True},
+    ),
 )
 
 
@@ -156,6 +173,8 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+    from engine.backends.llamacpp import llama_cpp_available
+
     before, body, after = session_texts()
     typed = body[: args.keystrokes]
     load_start = os.getloadavg()
@@ -165,7 +184,14 @@ def main() -> int:
     for name, options in CONFIGS:
         if wanted and name not in wanted:
             continue
-        model = load(args.model, args.threads, options["static"], args.max_prompt_tokens)
+        backend = options.get("backend", "ct2")
+        if backend == "llamacpp" and not llama_cpp_available():
+            print(
+                f"{name}: skipped, llama-cpp-python is not installed (pip install -e .[llama])",
+                file=sys.stderr,
+            )
+            continue
+        model = load(args.model, args.threads, options["static"], args.max_prompt_tokens, backend)
         model.complete(before, after, max_new_tokens=4, use_cache=False)  # warm-up
         sessions.append(Session(name, model, use_cache=options["use_cache"], prefetch=options["prefetch"]))
     # Interleaved: every keystroke is answered by each configuration in turn, so a change in
@@ -178,7 +204,7 @@ def main() -> int:
 
     print(
         f"\n{len(typed)} keystrokes, a completion of up to {args.new_tokens} tokens after each, prompts budgeted to "
-        f"{args.max_prompt_tokens} tokens, {args.threads} threads, CTranslate2 int8, model "
+        f"{args.max_prompt_tokens} tokens, {args.threads} threads, CTranslate2 int8 / llama.cpp Q8_0, model "
         f"{sessions[0].model.name if sessions else '-'}; load average at start {load_start[0]:.2f}, "
         f"at end {os.getloadavg()[0]:.2f}; process RSS {rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MB\n"
     )

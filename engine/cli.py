@@ -81,8 +81,8 @@ def register_complete(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--backend",
         default="ct2",
-        choices=("ct2", "transformers", "http"),
-        help="inference backend (default: ct2)",
+        choices=("ct2", "transformers", "llamacpp", "http"),
+        help="inference backend (default: ct2; llamacpp needs the [llama] extra)",
     )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
     parser.add_argument(
@@ -175,7 +175,10 @@ def register_serve_openai(subparsers: argparse._SubParsersAction) -> None:
         "--model", default=None, help="model path (default: $STACKCODER_MODEL, else the embedded model)"
     )
     parser.add_argument(
-        "--backend", default="ct2", choices=("ct2", "transformers"), help="inference backend (default: ct2)"
+        "--backend",
+        default="ct2",
+        choices=("ct2", "transformers", "llamacpp"),
+        help="inference backend (default: ct2; llamacpp needs the [llama] extra)",
     )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0 = all cores)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")

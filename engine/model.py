@@ -384,7 +384,36 @@ def _load_transformers(
     return source, backend
 
 
-BACKEND_LOADERS = {"ct2": _load_ct2, "transformers": _load_transformers}
+def _load_llamacpp(
+    path: str | None, *, threads: int, device: str, quantization: str | None
+) -> tuple[Any, Any]:
+    from engine.backends.llamacpp import LlamaCppBackend
+    from engine.errors import BackendUnavailableError
+    from engine.gguf_export import GGUF_TYPES, gguf_file_for
+    from engine.loading import inspect_model, load_tokenizer
+
+    source = inspect_model(path)
+    if source.hf_dir is None:
+        raise BackendUnavailableError(
+            f"{source.root} holds no Hugging Face checkpoint to export for llama.cpp; use --backend ct2."
+        )
+    if device != "cpu":
+        raise BackendUnavailableError(
+            "the llamacpp backend runs on the CPU here; use --backend ct2 for CUDA."
+        )
+    quant = quantization or "q8_0"
+    if quant not in GGUF_TYPES:
+        raise BackendUnavailableError(
+            f"the llamacpp backend runs {', '.join(GGUF_TYPES)}, not {quant}; pick one of those."
+        )
+    tokenizer = load_tokenizer(source.tokenizer_dir)
+    backend = LlamaCppBackend(
+        gguf_file_for(source.hf_dir, quant), tokenizer, source.context_window, threads=threads
+    )
+    return source, backend
+
+
+BACKEND_LOADERS = {"ct2": _load_ct2, "transformers": _load_transformers, "llamacpp": _load_llamacpp}
 
 
 def load_model(
@@ -402,10 +431,13 @@ def load_model(
         path: a Hugging Face checkpoint folder, a converted CTranslate2 folder, a stackcoder bundle
             (None: ``default_model_path()``); for ``backend="http"`` the server's base URL.
         backend: "ct2" (converts into the content-keyed cache on first use), "transformers"
-            (the reference) or "http" (an OpenAI-compatible completions server).
+            (the reference), "llamacpp" (optional extra; exports GGUF into the cache on first use;
+            reuses the KV cache of the common prompt prefix across requests) or "http" (an
+            OpenAI-compatible completions server).
         threads: CPU threads (0 = all cores).
         device: "cpu" or "cuda".
-        quantization: CTranslate2 compute type (default int8 on CPU, int8_float16 on CUDA).
+        quantization: CTranslate2 compute type (default int8 on CPU, int8_float16 on CUDA), or the
+            GGUF type for llamacpp (q8_0 by default, f16, f32).
         options: passed to ``CodeModel`` (fim_order, max_prompt_tokens, cache_size) or, for http,
             to ``HttpBackend`` (model, api_key, timeout, fim, context_window).
     Raises:

@@ -26,7 +26,7 @@ __all__ = [
     "parse_settings",
 ]
 
-BACKENDS = ("ct2", "transformers", "http")
+BACKENDS = ("ct2", "transformers", "llamacpp", "http")
 POLICIES = ("mark", "suppress")
 
 

@@ -8,6 +8,7 @@ them into text with ``IncrementalDecoder``. Subclasses implement ``generate_ids`
 from __future__ import annotations
 
 import abc
+import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -87,6 +88,7 @@ class TokenHealer:
         self._tokenizer = tokenizer
         self._special = set(tokenizer.all_special_ids)
         self._texts: list[str] | None = None
+        self._by_text: tuple[list[str], list[int]] | None = None  # token texts sorted, and their ids
 
     def token_texts(self) -> list[str]:
         if self._texts is None:
@@ -98,9 +100,20 @@ class TokenHealer:
 
     @lru_cache(maxsize=1024)  # noqa: B019  (one healer per loaded model; bounded)
     def _extensions(self, text: str) -> tuple[int, ...]:
-        return tuple(
-            i for i, t in enumerate(self.token_texts()) if t.startswith(text) and i not in self._special
-        )
+        """Ids of the (non-special) tokens whose text starts with ``text``, ascending.
+
+        The tokens sharing a prefix are one run of the sorted token texts: a binary search finds
+        its start, so a keystroke costs microseconds instead of a scan of the vocabulary."""
+        if self._by_text is None:
+            pairs = sorted((t, i) for i, t in enumerate(self.token_texts()) if i not in self._special)
+            self._by_text = [t for t, _ in pairs], [i for _, i in pairs]
+        texts, ids = self._by_text
+        found = []
+        for k in range(bisect.bisect_left(texts, text), len(texts)):
+            if not texts[k].startswith(text):
+                break
+            found.append(ids[k])
+        return tuple(sorted(found))
 
     def heal(self, ids: list[int]) -> Healing | None:
         """The healing of ``ids``, or None when the last token cannot be extended."""

@@ -4,7 +4,7 @@
  * Pure: no `vscode` import, so it is unit-tested directly.
  */
 
-export type Backend = "ct2" | "transformers" | "http";
+export type Backend = "ct2" | "transformers" | "llamacpp" | "http";
 export type ProvenancePolicy = "mark" | "suppress";
 
 export interface ServerSettings {
@@ -35,7 +35,7 @@ export const DEFAULT_SETTINGS: ServerSettings = {
   chat: { maxNewTokens: 512, temperature: 0.2 },
 };
 
-const BACKENDS: readonly Backend[] = ["ct2", "transformers", "http"];
+const BACKENDS: readonly Backend[] = ["ct2", "transformers", "llamacpp", "http"];
 const POLICIES: readonly ProvenancePolicy[] = ["mark", "suppress"];
 
 /** Reads one flat key below `stackcoder.` (e.g. `model.path`); undefined when unset. */

@@ -28,7 +28,7 @@ test("unknown enum values name the key and the known values", () => {
   assert.throws(() => readServerSettings(reader({ "model.backend": "onnx" })), (e: unknown) => {
     assert.ok(e instanceof SettingError);
     assert.equal(e.key, "model.backend");
-    assert.match(e.message, /ct2, transformers, http/);
+    assert.match(e.message, /ct2, transformers, llamacpp, http/);
     return true;
   });
 });

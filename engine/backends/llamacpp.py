@@ -1,0 +1,160 @@
+"""The llama.cpp backend (optional: ``pip install -e .[llama]``).
+
+llama.cpp keeps the KV cache of the previous request and re-evaluates only the tokens after the
+longest common prefix, which is what typing produces in SPM order (the suffix first, then the
+growing prefix): each keystroke costs a few new prompt tokens instead of the whole prompt.
+Tokenisation stays with the model's Hugging Face tokenizer (the GGUF file carries the same
+vocabulary), so prompt budgeting and token healing work as in the other local backends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.backends.tokens import LocalBackend
+from engine.errors import BackendUnavailableError, CorruptModelError
+from engine.generation import CancelToken, GenerationConfig
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+__all__ = ["LlamaCppBackend", "llama_cpp_available"]
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_weight_repacking():
+    """Load with ``use_extra_bufts=False``: llama.cpp's runtime repacking of Q8_0 weights into its
+    interleaved CPU layout crashes (SIGSEGV) on GPTBigCode models in llama-cpp-python 0.3.36 on
+    this AVX-512 build, and ``Llama`` offers no argument for it, so the default model parameters
+    are adjusted while the model loads."""
+    import llama_cpp
+    import llama_cpp.llama as llama_module
+
+    original = llama_cpp.llama_model_default_params
+
+    def defaults():
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    with _PARAMS_LOCK:
+        llama_module.llama_cpp.llama_model_default_params = defaults
+        try:
+            yield
+        finally:
+            llama_module.llama_cpp.llama_model_default_params = original
+
+
+def llama_cpp_available() -> bool:
+    """Whether llama-cpp-python is installed."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class LlamaCppBackend(LocalBackend):
+    """Generation with llama.cpp on a GGUF file, reusing the KV cache across requests."""
+
+    name = "llamacpp"
+
+    def __init__(
+        self,
+        gguf_path: Path,
+        tokenizer: PreTrainedTokenizerFast,
+        context_window: int,
+        *,
+        threads: int = 0,
+        batch_tokens: int = 512,
+    ) -> None:
+        super().__init__(tokenizer, context_window)
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "llama-cpp-python is not installed; run `.venv/bin/pip install -e .[llama]` or use --backend ct2."
+            ) from exc
+        threads = threads or os.cpu_count() or 1
+        try:
+            with _without_weight_repacking():
+                self._llm = Llama(
+                    model_path=str(gguf_path),
+                    n_ctx=context_window,
+                    n_batch=batch_tokens,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    logits_all=False,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError) as exc:
+            raise CorruptModelError(
+                f"llama.cpp cannot load {gguf_path} ({str(exc)[:160]}); delete it to have it exported again."
+            ) from None
+
+    def generate_ids(
+        self,
+        ids: list[int],
+        config: GenerationConfig,
+        cancel: CancelToken | None = None,
+        *,
+        first_allowed: Sequence[int] | None = None,
+    ) -> Iterator[int]:
+        """Yield generated ids; see ``LocalBackend.generate_ids``."""
+        import numpy as np
+
+        cancel = cancel or CancelToken()
+        max_new = self.budget(len(ids), config.max_new_tokens)
+        if config.seed is not None:
+            self._llm.set_seed(config.seed)
+        allowed = None if first_allowed is None else np.asarray(list(first_allowed), dtype=np.int64)
+
+        def only_allowed_first(_input_ids, scores):  # constrains the healed token
+            nonlocal allowed
+            if allowed is None:
+                return scores
+            masked = np.full_like(scores, -np.inf)
+            masked[allowed] = scores[allowed]
+            allowed = None
+            return masked
+
+        from llama_cpp import LogitsProcessorList
+
+        tokens = self._llm.generate(
+            ids,
+            top_k=1 if config.greedy else (config.top_k or 0),
+            top_p=1.0 if config.greedy else config.top_p,
+            temp=0.0 if config.greedy else config.temperature,
+            repeat_penalty=1.0,
+            reset=True,  # keeps the cached KV of the longest common prefix
+            logits_processor=LogitsProcessorList([only_allowed_first]),
+        )
+        produced = 0
+        try:
+            for token in tokens:
+                if cancel.cancelled or token in self.stop_ids:
+                    return
+                yield int(token)
+                produced += 1
+                if produced >= max_new:
+                    return
+        finally:
+            tokens.close()
+
+    def forget_prompt(self) -> None:
+        """Drop the cached KV state, so the next request evaluates its whole prompt."""
+        self._llm.reset()
+
+    def close(self) -> None:
+        """Free the model."""
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None:
+            llm.close()

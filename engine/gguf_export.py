@@ -1,0 +1,186 @@
+"""Export a GPTBigCode checkpoint to GGUF for llama.cpp (the engine's optional comparison peer).
+
+llama.cpp runs GPTBigCode under its ``starcoder`` architecture. The weights are written with the
+``gguf`` package: matrices as Q8_0 (llama.cpp's 8-bit format, the counterpart of CTranslate2's
+int8) or F16/F32, norms, biases and position embeddings as F32, and the Hugging Face byte-level
+BPE vocabulary with its merges, so that llama.cpp tokenises exactly as the model was trained.
+
+    from engine.gguf_export import export_gguf
+    export_gguf("models/stackcoder-mini/hf", "/tmp/stackcoder-mini.q8_0.gguf")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import ConversionError
+
+__all__ = ["GGUF_TYPES", "export_gguf", "gguf_file_for"]
+
+# Quantisation name -> (tensor type of matrices, llama.cpp file type)
+GGUF_TYPES = {"q8_0": ("Q8_0", "MOSTLY_Q8_0"), "f16": ("F16", "MOSTLY_F16"), "f32": ("F32", "ALL_F32")}
+
+# Hugging Face GPTBigCode parameter name (after "transformer.") -> GGUF tensor name.
+_GLOBAL_TENSORS = {
+    "wte.weight": "token_embd.weight",
+    "wpe.weight": "position_embd.weight",
+    "ln_f.weight": "output_norm.weight",
+    "ln_f.bias": "output_norm.bias",
+}
+_BLOCK_TENSORS = {
+    "ln_1": "attn_norm",
+    "attn.c_attn": "attn_qkv",
+    "attn.c_proj": "attn_output",
+    "ln_2": "ffn_norm",
+    "mlp.c_fc": "ffn_up",
+    "mlp.c_proj": "ffn_down",
+}
+_KEEP_F32 = ("position_embd.weight",)  # small, and read by row: exact is cheap
+
+
+def _gguf_name(hf_name: str) -> str:
+    """The GGUF name of a GPTBigCode parameter."""
+    name = hf_name.removeprefix("transformer.")
+    if name == "lm_head.weight":
+        return "output.weight"
+    if name in _GLOBAL_TENSORS:
+        return _GLOBAL_TENSORS[name]
+    parts = name.split(".")
+    if parts[0] == "h":
+        block, rest, kind = parts[1], ".".join(parts[2:-1]), parts[-1]
+        if rest in _BLOCK_TENSORS:
+            return f"blk.{block}.{_BLOCK_TENSORS[rest]}.{kind}"
+    raise ConversionError(
+        f"the GPTBigCode parameter {hf_name} has no GGUF counterpart; is this a GPTBigCode model?"
+    )
+
+
+def _vocabulary(hf_dir: Path, vocab_size: int) -> tuple[list[str], list[int], list[str], dict[str, int]]:
+    """Tokens by id (padded to the model's ``vocab_size``), their GGUF token types, BPE merges and
+    the special ids, from tokenizer.json."""
+    from gguf import TokenType
+
+    path = hf_dir / "tokenizer.json"
+    if not path.is_file():
+        raise ConversionError(f"{hf_dir} has no tokenizer.json; GGUF export needs the fast tokenizer's file.")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    model = data.get("model", {})
+    if model.get("type") != "BPE":
+        raise ConversionError(
+            f"{path} is a {model.get('type')} tokenizer; GGUF export handles byte-level BPE."
+        )
+    vocab: dict[str, int] = dict(model["vocab"])
+    special = {t["content"]: t["id"] for t in data.get("added_tokens", []) if t.get("special")}
+    vocab.update(special)
+    size = max(vocab_size, max(vocab.values()) + 1)
+    tokens = [f"[PAD{i}]" for i in range(size)]
+    types = [int(TokenType.UNUSED)] * size
+    for text, idx in vocab.items():
+        tokens[idx] = text
+        types[idx] = int(TokenType.CONTROL if text in special else TokenType.NORMAL)
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
+    return tokens, types, merges, special
+
+
+def _pre_tokenizer(hf_dir: Path) -> str:
+    """llama.cpp's name for the tokenizer's pre-tokenisation (StarCoder splits digits one by one)."""
+    data = json.loads((hf_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    pre = json.dumps(data.get("pre_tokenizer") or {})
+    return "starcoder" if '"individual_digits": true' in pre else "gpt-2"
+
+
+def export_gguf(
+    hf_dir: str | Path, out: str | Path, *, quantization: str = "q8_0", progress: bool = False
+) -> Path:
+    """Write a GPTBigCode Hugging Face checkpoint as a GGUF file for llama.cpp; returns ``out``.
+
+    The file is written under a temporary name and renamed, so a killed export leaves no file
+    that looks complete.
+    """
+    import gguf
+    import torch
+    from transformers import AutoConfig, GPTBigCodeForCausalLM
+
+    if quantization not in GGUF_TYPES:
+        raise ConversionError(
+            f"unknown GGUF quantization {quantization!r}; choose one of {', '.join(GGUF_TYPES)}."
+        )
+    hf_dir, out = Path(hf_dir), Path(out)
+    config = AutoConfig.from_pretrained(str(hf_dir))
+    if config.model_type != "gpt_bigcode" or not getattr(config, "multi_query", True):
+        raise ConversionError(
+            f"GGUF export handles multi-query GPTBigCode (StarCoder) checkpoints; {hf_dir} is {config.model_type}."
+        )
+    matrix_type = gguf.GGMLQuantizationType[GGUF_TYPES[quantization][0]]
+    model = GPTBigCodeForCausalLM.from_pretrained(str(hf_dir), torch_dtype=torch.float32)
+    tokens, types, merges, special = _vocabulary(hf_dir, config.vocab_size)
+
+    arch = "starcoder"
+    tmp = out.with_name(out.name + ".partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(tmp), arch)
+    writer.add_name(hf_dir.parent.name if hf_dir.name == "hf" else hf_dir.name)
+    writer.add_context_length(config.n_positions)
+    writer.add_embedding_length(config.n_embd)
+    writer.add_feed_forward_length(config.n_inner or 4 * config.n_embd)
+    writer.add_block_count(config.n_layer)
+    writer.add_head_count(config.n_head)
+    writer.add_head_count_kv(1)
+    writer.add_layer_norm_eps(config.layer_norm_epsilon)
+    writer.add_file_type(int(getattr(gguf.LlamaFileType, GGUF_TYPES[quantization][1])))
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre(_pre_tokenizer(hf_dir))
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(merges)
+    eos = special.get("<|endoftext|>", config.eos_token_id)
+    writer.add_bos_token_id(eos)
+    writer.add_eos_token_id(eos)
+    writer.add_add_bos_token(False)
+
+    state = model.state_dict()
+    tied = getattr(config, "tie_word_embeddings", True)
+    for hf_name, tensor in state.items():
+        if hf_name.endswith(".attn.masked_bias") or hf_name.endswith(".attn.bias"):
+            continue  # causal-mask buffers of older checkpoints
+        if hf_name == "lm_head.weight" and tied:
+            continue  # llama.cpp reuses token_embd for the output when output.weight is absent
+        name = _gguf_name(hf_name)
+        data = tensor.detach().numpy().astype(np.float32)
+        kind = matrix_type
+        if data.ndim < 2 or name in _KEEP_F32 or data.shape[-1] % 32:
+            kind = gguf.GGMLQuantizationType.F32
+        packed = gguf.quants.quantize(data, kind)
+        writer.add_tensor(name, packed, raw_dtype=kind)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file(progress=progress)
+    writer.close()
+    os.replace(tmp, out)
+    return out
+
+
+def gguf_file_for(hf_dir: str | Path, quantization: str = "q8_0") -> Path:
+    """The GGUF export of ``hf_dir``, from the engine's content-keyed cache (exported on first use)."""
+    from engine.convert import checkpoint_key
+    from engine.paths import cache_dir
+
+    hf_dir = Path(hf_dir).expanduser().resolve()
+    final = (
+        cache_dir() / "gguf" / f"{checkpoint_key(hf_dir, 'gguf-' + quantization)[:24]}.{quantization}.gguf"
+    )
+    if final.is_file():
+        return final
+    try:
+        return export_gguf(hf_dir, final, quantization=quantization)
+    except ConversionError:
+        raise
+    except Exception as exc:
+        raise ConversionError(
+            f"exporting {hf_dir} to GGUF failed ({exc.__class__.__name__}: {str(exc)[:200]}); "
+            "check that the checkpoint loads with transformers."
+        ) from exc
