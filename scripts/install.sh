@@ -9,7 +9,5 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch is pinned in pyproject.toml to the CPU wheel; install it first so no resolver picks a CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-# llama-cpp-python (the llama.cpp backend) compiles from source for this CPU; its multimodal
-# library is not used, so it is left out of the build.
-CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install --quiet -e ".[dev,spark,llama]"
+.venv/bin/python -m pip install --quiet -e ".[dev,spark,llama]"
 echo "stackcoder installed in .venv ($(.venv/bin/stackcoder --help >/dev/null && echo ok))"
