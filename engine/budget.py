@@ -49,6 +49,11 @@ BLOCK_LINES = 16
 # Text further than this many characters per budget token from the cursor is never counted: no
 # tokenizer packs that much text into one token on average, so it could not fit anyway.
 MAX_CHARS_PER_TOKEN = 32
+# The cursor's line is priced in steps of this many tokens when the budget is split, so typing on
+# it changes the text kept above and below (the start of an SPM prompt) only once per step, and a
+# backend's cached prompt state (CTranslate2's static prompt, llama.cpp's KV cache) survives the
+# keystrokes in between. Costs at most this many tokens of unused budget.
+CURSOR_LINE_STEP = 32
 
 # A tokenizer's first window is sized with this many characters per token (code runs 3 to 4);
 # later windows use what the tokenizer has shown, with a margin. Window sizes are rounded up to
@@ -568,9 +573,11 @@ def fit_prompt(
     # A cursor line longer than any budget-sized text could be is over budget without counting.
     if len(head) + len(tail) > max_prompt_tokens * MAX_CHARS_PER_TOKEN:
         return _fit_cursor_line(longest, count, head, tail, max_prompt_tokens, suffix_share)
-    remaining = max_prompt_tokens - sum(count_all([head, tail]))
-    if remaining < 0:
+    line_tokens = sum(count_all([head, tail]))
+    if line_tokens > max_prompt_tokens:
         return _fit_cursor_line(longest, count, head, tail, max_prompt_tokens, suffix_share)
+    stepped = -(-line_tokens // CURSOR_LINE_STEP) * CURSOR_LINE_STEP
+    remaining = max(0, max_prompt_tokens - stepped)
 
     char_cap = max(remaining, 1) * MAX_CHARS_PER_TOKEN
     suffix_tokens, snippet_tokens = int(remaining * suffix_share), int(remaining * snippet_share)

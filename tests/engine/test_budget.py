@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.budget import fit_prompt, snippet_text
+from engine.budget import CURSOR_LINE_STEP, fit_prompt, snippet_text
 from engine.types import Snippet
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -85,8 +85,8 @@ def test_cut_by_whole_lines_around_the_cursor(fit, count, source) -> None:
     # Default shares: the suffix gets about a quarter, the prefix the rest (no snippets).
     assert count(fitted.suffix) <= 0.25 * 300 + count(cursor_line)
     assert count(fitted.prefix) >= 0.6 * 300
-    # Whole lines rarely fill the budget exactly, but nearly.
-    assert fitted.prompt_tokens >= 300 - 40
+    # Whole lines rarely fill the budget exactly, but nearly (less the cursor line's pricing step).
+    assert fitted.prompt_tokens >= 300 - 40 - CURSOR_LINE_STEP
 
 
 def test_unused_suffix_share_goes_to_the_prefix(fit, count, source) -> None:
@@ -125,7 +125,7 @@ def test_small_snippets_are_kept_whole(fit, count) -> None:
 def test_snippets_use_the_budget_the_file_leaves(fit, count, source) -> None:
     fitted = fit("x = ", "\n", [Snippet("t.py", source)], max_prompt_tokens=300)
     assert fitted.prompt_tokens <= 300
-    assert count(snippet_text(fitted.snippets[0])) >= 300 - 40
+    assert count(snippet_text(fitted.snippets[0])) >= 300 - 40 - CURSOR_LINE_STEP
 
 
 def test_zero_snippet_share_drops_snippets_when_the_file_fills_the_budget(fit, count, source) -> None:
@@ -270,7 +270,7 @@ def test_tokenizer_uses_the_budget_at_least_as_well_as_block_counting(count, tok
 def test_tokenizer_fills_a_large_budget_nearly(count, tokenizer, source) -> None:
     middle = source.rfind("\n", 0, len(source) // 2) + 1 + 8
     fitted = fit_prompt(count, source[:middle], source[middle:], max_prompt_tokens=1536, tokenizer=tokenizer)
-    assert 1536 - 20 <= fitted.prompt_tokens == _total(count, fitted) <= 1536
+    assert 1536 - 20 - CURSOR_LINE_STEP <= fitted.prompt_tokens == _total(count, fitted) <= 1536
 
 
 def test_tokenizer_reads_only_a_window_of_a_huge_file(count, tokenizer, source, monkeypatch) -> None:
@@ -374,3 +374,21 @@ def test_typing_on_one_line_encodes_little_but_that_line(count, tokenizer, sourc
     for i, fitted in enumerate(fits):
         assert fitted.prompt_tokens == _total(count, fitted) <= 800
         assert fitted.prefix.endswith("\n" + typed[:i]) and suffix.startswith(fitted.suffix)
+
+
+def test_typing_on_the_cursor_line_keeps_the_text_around_it_within_a_step(fit, count, source) -> None:
+    """The split is priced with the cursor line rounded up to CURSOR_LINE_STEP tokens, so the lines
+    kept above and below (the start of an SPM prompt, cached by the backends) change rarely."""
+    start = source.index("\n", len(source) // 2) + 1
+    line_end = source.index("\n", start)
+    indent = source[start:line_end][: len(source[start:line_end]) - len(source[start:line_end].lstrip())]
+    above, below = source[:start], source[line_end:]
+    kept = set()
+    typed = "result = compute_something_long(argument_one, argument_two)"
+    for i in range(len(typed) + 1):
+        fitted = fit(above + indent + typed[:i], below, max_prompt_tokens=300)
+        assert fitted.prompt_tokens <= 300
+        cut = fitted.prefix.rfind("\n") + 1
+        kept.add((fitted.prefix[:cut], fitted.suffix))
+    # ~60 keystrokes, ~15 tokens typed: at most two different splits, not one per token.
+    assert len(kept) <= 2
