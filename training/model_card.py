@@ -15,6 +15,23 @@ def _load(path: Path) -> dict | None:
         return None
 
 
+def _verdict(state: dict, evaluation: dict | None) -> str:
+    """One honest sentence on what to expect, from the run's size and its evaluation."""
+    size = f"{state.get('parameters', 0) / 1e6:.1f}M parameters, {state.get('tokens', 0) / 1e6:.1f}M training tokens"
+    em = (evaluation or {}).get("fim_exact_match_heldout", {}).get("exact_match")
+    if em is None:
+        return f"It is small ({size}): expect plausible local completions, not reasoning."
+    if em < 0.3:
+        return (
+            f"It is small and under-trained ({size}): its completions look like Python but are rarely right "
+            f"({em:.1%} single-line FIM exact match on held-out files, see Evaluation). It exists so that the "
+            "product works out of the box and as the starting point for more training (`--resume-from "
+            "models/stackcoder-mini`); for useful suggestions point `stackcoder.model.path` at a local "
+            "StarCoder or StarCoder2 checkpoint."
+        )
+    return f"It is small ({size}; {em:.1%} single-line FIM exact match on held-out files): expect plausible local completions, not reasoning."
+
+
 def write_model_card(
     bundle: str | Path,
     *,
@@ -40,7 +57,7 @@ def write_model_card(
         "",
         "The default model of stackcoder: a small GPTBigCode (StarCoder architecture, multi-query attention) "
         "code model pretrained from scratch with fill-in-the-middle on permissively licensed Python, by "
-        "`stackcoder train` on a CPU. It is small: expect plausible local completions, not reasoning.",
+        f"`stackcoder train` on a CPU. {_verdict(state, evaluation)}",
         "",
         "## Files",
         "",
