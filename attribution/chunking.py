@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -59,6 +59,7 @@ _LITERAL_RE = re.compile(
     r"|#[^\n]*",
     re.S,
 )
+_SPAN = re.Match.span
 _HEAD_RE = re.compile(r"(?:async[ \t]+)?(def)\b|(class)\b|(@)")
 _HEAD_FIRST = np.zeros(128, dtype=bool)
 _HEAD_FIRST[[ord(c) for c in "adc@"]] = True
@@ -117,7 +118,8 @@ def _python_chunks(text: str, lines: list[str]) -> list[Chunk]:
     np.cumsum(lengths[:-1] + 1, out=starts[1:n_lines])
     starts[n_lines] = n + 1
     # Strings and comments (disjoint, in order) are masked.
-    spans = np.array([m.span() for m in _LITERAL_RE.finditer(text)], dtype=np.int64).reshape(-1, 2)
+    spans = np.fromiter(chain.from_iterable(map(_SPAN, _LITERAL_RE.finditer(text))), dtype=np.int64)
+    spans = spans.reshape(-1, 2)
     masked_spans = (spans[:, 0], spans[:, 1])
     before = starts[1:n_lines] - 1  # the newline ending the line before
     continued = np.zeros(n_lines, dtype=bool)
@@ -140,7 +142,8 @@ def _python_chunks(text: str, lines: list[str]) -> list[Chunk]:
     first_logical = first[logical_lines]
     candidates = np.flatnonzero(_HEAD_FIRST[np.minimum(data[np.minimum(first_logical, n - 1)], 127)])
     match = _HEAD_RE.match
-    found = [(int(k), m) for k in candidates if (m := match(text, int(first_logical[k])))]
+    at = first_logical[candidates].tolist()
+    found = [(k, m) for k, p in zip(candidates.tolist(), at, strict=True) if (m := match(text, p))]
     if not found:
         return []
     heads = [0 if m.group(1) else 1 if m.group(2) else 2 for _, m in found]
@@ -165,13 +168,13 @@ def _python_chunks(text: str, lines: list[str]) -> list[Chunk]:
     chunks: list[Chunk] = []
     stack: list[list] = []  # open blocks: [close index, kind, start line, head end (classes)]
     pending, expect = 0, -1
-    for i, kind in enumerate(heads):
-        k = int(head_k[i])
+    rows = zip(heads, head_k.tolist(), head_line.tolist(), close_k.tolist(), end_line.tolist(), strict=True)
+    for kind, k, head, close, end in rows:
         while stack and stack[-1][0] <= k:
             _close(stack.pop(), chunks)
         if stack and stack[-1][1] == 0:
             continue  # nested code stays in its function
-        line = int(head_line[i]) + 1
+        line = head + 1
         if kind == 2:
             if not (pending and expect == k):
                 pending = line
@@ -181,7 +184,7 @@ def _python_chunks(text: str, lines: list[str]) -> list[Chunk]:
         pending = 0
         if stack and stack[-1][3] is None:
             stack[-1][3] = start - 1  # a class head ends where its first member starts
-        stack.append([int(close_k[i]), kind, start, None, int(end_line[i])])
+        stack.append([close, kind, start, None, end])
     while stack:
         _close(stack.pop(), chunks)
     return chunks

@@ -92,7 +92,7 @@ def _per_chunk_shingles(hashes: np.ndarray, bounds: np.ndarray, size: int) -> tu
     lengths = np.diff(bounds)
     whole = shingle_hashes(hashes, size)
     starts = np.arange(len(whole), dtype=np.int64)
-    owners = np.searchsorted(bounds, starts, side="right") - 1
+    owners = np.repeat(np.arange(n_chunks, dtype=np.int64), lengths)[: len(whole)]
     valid = starts + size <= bounds[np.minimum(owners + 1, n_chunks)]
     parts, owner_parts = [whole[valid]], [owners[valid]]
     for c in np.flatnonzero((lengths > 0) & (lengths < size)).tolist():
@@ -102,17 +102,27 @@ def _per_chunk_shingles(hashes: np.ndarray, bounds: np.ndarray, size: int) -> tu
     return np.concatenate(parts).astype(np.uint32, copy=False), np.concatenate(owner_parts)
 
 
-def _chunk_sets(
-    hashes: np.ndarray, owners: np.ndarray, n_chunks: int, params: FingerprintParams
-) -> ChunkSets:
-    """Sorted unique shingles per chunk, concatenated, with their MinHash signatures."""
+def _chunk_sets(hashes: np.ndarray, owners: np.ndarray, n_chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique shingles per chunk, concatenated, and the chunk offsets into them."""
     keys = np.sort((owners.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
     if len(keys) > 1:
         keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
     flat = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     offsets = np.zeros(n_chunks + 1, dtype=np.int64)
     np.cumsum(np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=n_chunks), out=offsets[1:])
-    return ChunkSets(flat, offsets, minhash_signatures(flat, offsets, params.num_perm, params.seed))
+    return flat, offsets
+
+
+def _signed(sets: list[tuple[np.ndarray, np.ndarray]], params: FingerprintParams) -> list[ChunkSets]:
+    """The sets with their MinHash signatures, all computed in one call."""
+    n_sets = [len(offsets) - 1 for _, offsets in sets]
+    shift = np.cumsum([0] + [len(flat) for flat, _ in sets[:-1]])
+    offsets = np.concatenate([sets[0][1][:1]] + [o[1:] + k for (_, o), k in zip(sets, shift, strict=True)])
+    flat = np.concatenate([flat for flat, _ in sets])
+    signatures = np.split(
+        minhash_signatures(flat, offsets, params.num_perm, params.seed), np.cumsum(n_sets)[:-1]
+    )
+    return [ChunkSets(f, o, sig) for (f, o), sig in zip(sets, signatures, strict=True)]
 
 
 _OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -162,12 +172,13 @@ def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool 
     ids, bound_array = _chunk_tokens(text, lines, chunks)
     words, word_ids, is_word = ids_words(ids)
     word_bounds = np.concatenate(([0], np.cumsum(is_word)))[bound_array]
-    streams = {}
-    for stream, normalized in (("raw", False), ("norm", True)):
+    sets = []
+    for normalized in (False, True):
         shingles, owners = _per_chunk_shingles(
             ids_hashes(ids, normalized=normalized), bound_array, params.shingle_size
         )
-        streams[stream] = _chunk_sets(shingles, owners, len(chunks), params)
+        sets.append(_chunk_sets(shingles, owners, len(chunks)))
+    streams = dict(zip(STREAMS, _signed(sets, params), strict=True))
     return FileFingerprint(
         n_lines=len(lines),
         line_offsets=line_offsets,

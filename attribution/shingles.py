@@ -17,6 +17,8 @@ import xxhash
 from datasketch import LeanMinHash, MinHash
 from datasketch.minhash import _fmix
 
+from attribution.token_scan import KeyTable, Tokens, scan_ascii
+
 __all__ = [
     "code_tokens",
     "normalized_tokens",
@@ -319,6 +321,7 @@ class _Vocabulary:
         self.raw = np.zeros(4096, dtype=np.uint64)
         self.norm = np.zeros(4096, dtype=np.uint64)
         self.is_word = np.zeros(4096, dtype=bool)
+        self.key_ids = KeyTable()  # token key (of scan_ascii) -> id
         self._add(["\n"])  # id 0: the line break
 
     def _add(self, tokens: list[str]) -> None:
@@ -355,6 +358,21 @@ class _Vocabulary:
             out[missing] = np.fromiter(map(self.ids.__getitem__, unseen), dtype=np.int64, count=len(unseen))
         return out
 
+    def lookup_keys(self, text: str, tokens: Tokens) -> np.ndarray:
+        """Ids of tokens found by :func:`scan_ascii`, looked up by key; new tokens are added."""
+        ids = self.key_ids.find(tokens.keys)
+        missing = np.flatnonzero(ids < 0)
+        if len(missing):
+            distinct, first, inverse = np.unique(tokens.keys[missing], return_index=True, return_inverse=True)
+            first = missing[first]
+            order = np.argsort(first)  # new tokens get ids in order of first sight, as in lookup()
+            starts, ends = tokens.starts[first[order]].tolist(), tokens.ends[first[order]].tolist()
+            new = np.empty(len(distinct), dtype=np.int64)
+            new[order] = self.lookup([text[a:b] for a, b in zip(starts, ends, strict=True)])
+            self.key_ids.add(distinct, new)
+            ids[missing] = new[inverse.reshape(-1)]
+        return ids
+
 
 _VOCAB = _Vocabulary()
 
@@ -368,6 +386,9 @@ def line_token_ids(text: str) -> tuple[np.ndarray, np.ndarray]:
     global _VOCAB
     if len(_VOCAB.words) > _VOCAB_LIMIT:
         _VOCAB = _Vocabulary()
+    if text.isascii():
+        tokens = scan_ascii(text)
+        return _VOCAB.lookup_keys(text, tokens), tokens.lines
     ids = _VOCAB.lookup(_LINE_TOKEN_RE.findall(_SKIPPED_RE.sub("", text)))
     breaks = ids == 0
     lines = np.cumsum(breaks)

@@ -13,10 +13,12 @@ Indexes the Python standard library (or a sub-set) and measures:
 With ``--baseline DIR`` (a folder holding another version of the ``attribution`` package, e.g.
 ``git archive HEAD~1 attribution | tar -x -C DIR``) it only compares build CPU time: one-process
 builds of the same corpus, each in a fresh process, alternating between DIR's package and this
-checkout's for ``--rounds`` rounds.
+checkout's for ``--rounds`` rounds. With ``--instructions`` as well, each build (and a run of the
+imports alone, subtracted) is counted in instructions under valgrind's cachegrind instead: slow,
+but not moved by other processes on a loaded machine.
 
 Usage: python benchmarks/attribution_bench.py [--files N] [--samples N] [--workers N] [--keep DIR]
-       python benchmarks/attribution_bench.py --baseline DIR [--files N] [--rounds N]
+       python benchmarks/attribution_bench.py --baseline DIR [--files N] [--rounds N] [--instructions]
 """
 
 from __future__ import annotations
@@ -93,9 +95,14 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="keep the index in this folder")
     parser.add_argument("--baseline", type=Path, help="compare build CPU time with the package in DIR")
     parser.add_argument("--rounds", type=int, default=5, help="alternating builds per version (--baseline)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count build instructions with cachegrind (--baseline)"
+    )
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}  cores: {os.cpu_count()}")
     if args.baseline:
+        if args.instructions:
+            return _compare_instructions(args.baseline, args.files or None)
         return _compare_builds(args.baseline, args.files or None, args.rounds)
     with tempfile.TemporaryDirectory(prefix="attr-bench-") as tmp:
         corpus = _stdlib_corpus(Path(tmp) / "corpus", args.files or None)
@@ -201,9 +208,10 @@ import sys, time
 sys.path.insert(0, sys.argv[1])
 from attribution import BuildConfig, build_index
 import attribution.segment, bm25s
-start = time.process_time()
-result = build_index([sys.argv[2]], sys.argv[3], BuildConfig(workers=1, extensions=[".py"], progress=False))
-print(time.process_time() - start, result.files)
+if sys.argv[2:]:
+    start = time.process_time()
+    result = build_index([sys.argv[2]], sys.argv[3], BuildConfig(workers=1, extensions=[".py"], progress=False))
+    print(time.process_time() - start, result.files)
 """
 
 
@@ -233,6 +241,38 @@ def _compare_builds(baseline: Path, limit: int | None, rounds: int) -> int:
         median = statistics.median(values)
         rounds_text = " / ".join(f"{v:.2f}" for v in values)
         print(f"| {name} | {rounds_text} | {median:.2f} | {int(files) / median:.0f} |")
+    print(f"load average after: {os.getloadavg()}")
+    return 0
+
+
+def _instructions(args: list[str]) -> tuple[int, str]:
+    """Instructions executed by ``python -c _BUILD_ONCE ARGS`` under cachegrind, and its output."""
+    done = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+        + [sys.executable, "-c", _BUILD_ONCE, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(x for x in done.stderr.splitlines() if "I   refs:" in x or "I refs:" in x)
+    return int(line.split(":")[1].replace(",", "")), done.stdout
+
+
+def _compare_instructions(baseline: Path, limit: int | None) -> int:
+    """Build instructions (imports subtracted) of the package in ``baseline`` and of this checkout's."""
+    versions = {"baseline": baseline.resolve(), "current": Path(__file__).resolve().parents[1]}
+    counts = {}
+    with tempfile.TemporaryDirectory(prefix="attr-bench-") as tmp:
+        corpus = _stdlib_corpus(Path(tmp) / "corpus", limit)
+        for name, root in versions.items():
+            build, output = _instructions([str(root), str(corpus), str(Path(tmp) / f"index-{name}")])
+            counts[name] = build - _instructions([str(root)])[0]
+            files = int(output.split()[1])
+    print(f"\n| version | build instructions ({files} files, one process, imports subtracted) | per file |")
+    print("|---|---|---|")
+    for name, count in counts.items():
+        print(f"| {name} | {count / 1e9:.3f} G | {count / files / 1e6:.1f} M |")
+    print(f"ratio baseline / current: {counts['baseline'] / counts['current']:.3f}")
     print(f"load average after: {os.getloadavg()}")
     return 0
 

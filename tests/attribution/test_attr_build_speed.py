@@ -13,7 +13,8 @@ from attribution.bm25_index import WordVocabulary, bm25_matrix
 from attribution.chunking import chunk_text
 from attribution.lsh import KNOWN_BANDS
 from attribution.normalize import normalize, normalized_lines, window_hashes
-from attribution.shingles import code_tokens, line_token_ids
+from attribution.shingles import code_tokens, ids_hashes, line_token_ids, token_hashes
+from attribution.token_scan import KeyTable, scan_ascii
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 EDGE_TEXTS = [
@@ -54,6 +55,65 @@ def test_line_token_ids_follow_code_tokens() -> None:
         t.lower() if t[0].isalpha() or t[0] == "_" else None for t in tokens
     ]
     assert np.all(np.diff(lines) >= 0)
+
+
+TOKEN_TEXTS = EDGE_TEXTS + [
+    "x = 'a # b'  # c\n\ty//z 'open\n",
+    "s = \"http://x\" + 'it\\'s' + \"\\#\" + '\\//'\n",
+    "a.b 1.5e+3 1..2 x1.y .5 1.real a.1.b\n",
+    '"""doc "quoted" it\'s"""\n\'\'\'x\'\'\'\n"a""b"\n\x00\x1f\x7f ~ `\n',
+    "'unterminated \\\nnext \" line\n",
+    "a // b # c\n///\n#\n//",
+]
+
+
+def _regex_tokens(text: str) -> tuple[list[str], list[int]]:
+    """Tokens and 0-based lines as the regular-expression tokeniser gives them."""
+    from attribution.shingles import _LINE_TOKEN_RE, _SKIPPED_RE
+
+    tokens, lines, line = [], [], 0
+    for token in _LINE_TOKEN_RE.findall(_SKIPPED_RE.sub("", text)):
+        if token == "\n":
+            line += 1
+        else:
+            tokens.append(token)
+            lines.append(line)
+    return tokens, lines
+
+
+@pytest.mark.parametrize("text", [t for t in TOKEN_TEXTS + _stdlib_texts() if t.isascii()])
+def test_scan_ascii_equals_regex_tokeniser(text: str) -> None:
+    text = "\n".join(text.splitlines()) if "\r" in text or "\x0c" in text else text
+    found = scan_ascii(text)
+    tokens = [text[a:b] for a, b in zip(found.starts.tolist(), found.ends.tolist(), strict=True)]
+    assert (tokens, found.lines.tolist()) == _regex_tokens(text)
+    by_key = dict(zip(found.keys.tolist(), tokens, strict=True))
+    assert len(by_key) == len(set(tokens))  # equal keys for equal tokens, and only for them
+
+
+def test_line_token_ids_hash_like_token_hashes_across_files() -> None:
+    names = sorted(p.name for p in STDLIB.glob("*.py"))[:40] + ["textwrap.py", "heapq.py"]
+    for name in names:
+        text = "\n".join((STDLIB / name).read_text(errors="replace").splitlines())
+        ids, lines = line_token_ids(text)
+        tokens = [t for line in text.split("\n") for t in code_tokens(line)]
+        for normalized in (False, True):
+            expected = token_hashes(tokens, normalized=normalized)
+            assert np.array_equal(ids_hashes(ids, normalized=normalized), expected), name
+        assert len(lines) == len(tokens)
+
+
+def test_key_table_agrees_with_a_dict() -> None:
+    rng = np.random.default_rng(0)
+    table, reference = KeyTable(bits=4), {}
+    for _ in range(20):
+        keys = np.unique(rng.integers(0, 2**64, size=300, dtype=np.uint64))
+        keys = keys[[int(k) not in reference for k in keys]]
+        ids = np.arange(len(reference), len(reference) + len(keys))
+        table.add(keys, ids)
+        reference.update(zip(keys.tolist(), ids.tolist(), strict=True))
+        probe = np.concatenate([keys, rng.integers(0, 2**64, size=50, dtype=np.uint64)])
+        assert table.find(probe).tolist() == [reference.get(k, -1) for k in probe.tolist()]
 
 
 def test_chunks_of_tabs_and_cr_lf_match_spaces_and_lf() -> None:
