@@ -91,5 +91,5 @@ def test_a_crashed_server_is_restarted_with_a_visible_message(vscode_run: dict) 
     assert outcome["newPids"] and outcome["oldPid"] not in outcome["newPids"], outcome
     status = outcome["statusAfter"].strip()
     assert status.startswith("stackcoder: ") and not status.startswith(
-        ("stackcoder: loading", "stackcoder: no model")
+        ("stackcoder: loading", "stackcoder: no model", "stackcoder: starting")
     ), status

@@ -280,7 +280,7 @@ const scenarios = {
     while (Date.now() - started < 180_000) {
       text = await status.innerText();
       const after = serverPids();
-      if (after.length === 1 && after[0] !== before[0] && /stackcoder: /.test(text) && !/loading model|no model/.test(text)) break;
+      if (after.length === 1 && after[0] !== before[0] && /stackcoder: /.test(text) && !/starting|loading model|no model/.test(text)) break;
       await page.waitForTimeout(500);
     }
     await shot(page, "crash-restarted");

@@ -24,6 +24,8 @@ export class StatusBar implements vscode.Disposable {
   setState(state: ServerState, detail = ""): void {
     this.state = state;
     this.detail = detail;
+    // A (re)starting server has no model yet: never show the previous server's model and latency.
+    if (state === "starting") this.server = null;
     this.render();
   }
 
