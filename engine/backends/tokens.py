@@ -74,14 +74,22 @@ class Healing:
     """A prompt backed off to a token boundary and the tokens allowed first to restore it."""
 
     ids: list[int]  # prompt ids without the healed tail
-    removed: str  # text of the removed tail, to be reproduced by the first generated token
-    allowed: tuple[int, ...]  # token ids whose text starts with ``removed``
+    removed: str  # text of the removed tail, to be reproduced by the first generated tokens
+    allowed: tuple[int, ...]  # token ids consistent with ``removed`` (see ``TokenHealer.consistent``)
 
 
 class TokenHealer:
     """Token healing: a prompt that ends mid-merge (e.g. right after a newline, which the tokenizer
     normally merges with the next line's indentation) is backed off by one token, and the first
-    generated token is constrained to start with the removed text.
+    generated tokens are constrained to reproduce the removed text.
+
+    The constraint allows, at each step, the tokens *consistent* with the text still to reproduce:
+    those that start with it (the usual merge, e.g. a newline plus deeper indentation) and those
+    that are a prefix of it. The second kind matters: a byte-level BPE puts the last space of an
+    indentation in front of the next word (``"\n        return"`` is ``"\n" + 7 spaces`` then
+    ``" return"``), so the text a trained model produces after a newline is a shorter whitespace
+    token followed by a word token. Allowing only extensions would force an indentation the model
+    never saw, and it answers with one level too many.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast) -> None:
@@ -89,6 +97,7 @@ class TokenHealer:
         self._special = set(tokenizer.all_special_ids)
         self._texts: list[str] | None = None
         self._by_text: tuple[list[str], list[int]] | None = None  # token texts sorted, and their ids
+        self._ids_of: dict[str, list[int]] | None = None  # token text -> ids (non-special)
 
     def token_texts(self) -> list[str]:
         if self._texts is None:
@@ -115,6 +124,23 @@ class TokenHealer:
             found.append(ids[k])
         return tuple(sorted(found))
 
+    @lru_cache(maxsize=1024)  # noqa: B019  (one healer per loaded model; bounded)
+    def consistent(self, text: str) -> tuple[int, ...]:
+        """Ids of the tokens that start with ``text`` or are a non-empty prefix of it, ascending."""
+        if self._ids_of is None:
+            ids_of: dict[str, list[int]] = {}
+            for i, t in enumerate(self.token_texts()):
+                if t and i not in self._special and "\ufffd" not in t:
+                    ids_of.setdefault(t, []).append(i)
+            self._ids_of = ids_of
+        prefixes = [i for k in range(1, len(text)) for i in self._ids_of.get(text[:k], ())]
+        return tuple(sorted({*self._extensions(text), *prefixes}))
+
+    def rest_after(self, text: str, token_id: int) -> str:
+        """What is still to reproduce of ``text`` after generating ``token_id``."""
+        produced = self.token_texts()[token_id]
+        return text[len(produced) :] if text.startswith(produced) and len(produced) < len(text) else ""
+
     def heal(self, ids: list[int]) -> Healing | None:
         """The healing of ``ids``, or None when the last token cannot be extended."""
         if len(ids) < 2 or ids[-1] in self._special:
@@ -122,10 +148,9 @@ class TokenHealer:
         removed = self.token_texts()[ids[-1]]
         if not removed or "\ufffd" in removed:
             return None
-        allowed = self._extensions(removed)
-        if len(allowed) <= 1:
-            return None
-        return Healing(ids=ids[:-1], removed=removed, allowed=allowed)
+        if len(self._extensions(removed)) <= 1:
+            return None  # nothing merges with it: the prompt's last token is already final
+        return Healing(ids=ids[:-1], removed=removed, allowed=self.consistent(removed))
 
 
 class LocalBackend(abc.ABC):
@@ -180,19 +205,35 @@ class LocalBackend(abc.ABC):
         """Yield text pieces of the continuation of ``prompt`` (stop strings are the caller's job)."""
         ids = self.encode(prompt)
         healing = self._healer.heal(ids) if config.heal else None
-        if healing is not None:
-            ids, allowed, skip = healing.ids, healing.allowed, len(healing.removed)
-            config = replace(config, max_new_tokens=config.max_new_tokens + 1)  # the healed token
+        if healing is None:
+            generated, skip = self.generate_ids(ids, config, cancel), 0
         else:
-            allowed, skip = None, 0
+            generated, skip = self._healed_ids(healing, config, cancel), len(healing.removed)
         decoder = IncrementalDecoder(self._tokenizer, skip_prefix=skip)
-        for token_id in self.generate_ids(ids, config, cancel, first_allowed=allowed):
+        for token_id in generated:
             piece = decoder.push(token_id)
             if piece:
                 yield piece
         tail = decoder.flush()
         if tail:
             yield tail
+
+    def _healed_ids(
+        self, healing: Healing, config: GenerationConfig, cancel: CancelToken | None
+    ) -> Iterator[int]:
+        """Generated ids after a healed prompt: constrained steps until the removed text is
+        reproduced, then free generation (``config.max_new_tokens`` of it, the removed text aside)."""
+        ids, remaining, allowed = list(healing.ids), healing.removed, healing.allowed
+        one_step = replace(config, max_new_tokens=1)
+        while remaining and allowed:
+            step = list(self.generate_ids(ids, one_step, cancel, first_allowed=allowed))
+            if not step:
+                return  # cancelled
+            yield step[0]
+            ids.append(step[0])
+            remaining = self._healer.rest_after(remaining, step[0])
+            allowed = self._healer.consistent(remaining) if remaining else ()
+        yield from self.generate_ids(ids, config, cancel)
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -127,6 +127,36 @@ def test_token_healing_after_newline(tiny_gptbigcode_dir: Path) -> None:
     assert healer.heal(tokenizer("x<fim_middle>", add_special_tokens=False)["input_ids"]) is None
 
 
+def test_healing_after_indentation_allows_the_shorter_whitespace_token(tiny_gptbigcode_dir: Path) -> None:
+    """After an indentation the usual continuation is one space less of whitespace, then " return":
+    a prefix of the removed text, not an extension of it, must be allowed, and the rest then
+    constrains the next token."""
+    tokenizer = load_tokenizer(tiny_gptbigcode_dir)
+    healer = TokenHealer(tokenizer)
+    ids = tokenizer("def f(x):\n    ", add_special_tokens=False)["input_ids"]
+    healing = healer.heal(ids)
+    assert healing is not None and healing.removed.endswith("    ")
+    texts = healer.token_texts()
+    shorter = texts.index(healing.removed[:-1])
+    assert shorter in healing.allowed
+    assert all(
+        healing.removed.startswith(texts[i]) or texts[i].startswith(healing.removed) for i in healing.allowed
+    )
+    assert healer.rest_after(healing.removed, shorter) == " "
+    assert all(texts[i].startswith(" ") for i in healer.consistent(" "))
+    assert tokenizer.convert_tokens_to_ids("Ġreturn") in healer.consistent(" ")
+
+
+def test_healed_tokens_reproduce_the_removed_text(backends) -> None:
+    for prompt in ("def f(x):\n    ", "class A:\n    def g(self):\n        ", "x = [1, 2, 3]\n"):
+        for backend in backends:
+            healing = TokenHealer(backend.tokenizer).heal(backend.encode(prompt))
+            assert healing is not None
+            produced = list(backend._healed_ids(healing, GenerationConfig(max_new_tokens=6), None))
+            text = backend.tokenizer.decode(produced, clean_up_tokenization_spaces=False)
+            assert text.startswith(healing.removed) or healing.removed.startswith(text), (prompt, text)
+
+
 def test_healed_generation_starts_with_removed_text(backends) -> None:
     ct2, hf = backends
     prompt = "def f(x):\n"
