@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import os
 import statistics
 import sys
@@ -249,9 +250,10 @@ def print_table(rows: list[dict]) -> None:
         )
         ttft_ratio = f"{base['ttft_ms'] / row['ttft_ms']:.2f}x" if base else "-"
         decode_ratio = f"{row['decode'] / base['decode']:.2f}x" if base else "-"
+        batch4 = "-" if math.isnan(row["batch4"]) else f"{row['batch4']:.2f}"  # llama.cpp: no batch API
         print(
             f"| {row['model']:18s} | {row['backend']:18s} | {row['ttft_ms']:8.1f} | {row['decode']:12.2f} "
-            f"| {row['batch4']:13.2f} | {row['bound']:11.2f} | {row['decode'] / row['bound']:10.0%} "
+            f"| {batch4:>13s} | {row['bound']:11.2f} | {row['decode'] / row['bound']:10.0%} "
             f"| {ttft_ratio:>10s} | {decode_ratio:>12s} |"
         )
 
