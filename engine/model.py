@@ -317,13 +317,25 @@ class CodeModel:
                 f"the last message alone has {prompt_tokens} tokens, more than the model's context window "
                 f"of {self.context_window}; send a shorter message."
             )
-        yield from self.stream(
-            prompt,
-            max_new_tokens=min(max_new_tokens, self.context_window - prompt_tokens),
-            temperature=temperature,
-            stop=chat_stop_strings(self.chat_style),
-            cancel=cancel,
-        )
+        cancel = cancel or CancelToken()
+        # An answer that ends before any visible text (the model went straight to the next turn)
+        # is drawn again, hotter: a user who asked something should get an answer.
+        for attempt_temperature in (temperature, max(temperature, 0.7), max(temperature, 1.0)):
+            answered = False
+            for piece in self.stream(
+                prompt,
+                max_new_tokens=min(max_new_tokens, self.context_window - prompt_tokens),
+                temperature=attempt_temperature,
+                stop=chat_stop_strings(self.chat_style),
+                cancel=cancel,
+            ):
+                answered = answered or bool(piece.strip())
+                yield piece
+            if answered or cancel.cancelled:
+                return
+            log.info(
+                "chat: the model's answer was empty; drawing again at temperature %.1f", attempt_temperature
+            )
 
     def close(self) -> None:
         """Release the backend."""

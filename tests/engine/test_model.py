@@ -166,3 +166,45 @@ def test_prompt_budget_leaves_room_for_new_tokens_in_a_small_window(model) -> No
     prompt, tokens = model.build_prompt(source, source[:2000], max_new_tokens=16)
     assert isinstance(c, Completion)
     assert model.count_tokens(prompt) + 16 <= model.context_window
+
+
+class ScriptedBackend:
+    """A backend answering each request with the next scripted list of pieces (and recording the
+    temperature asked for), to drive the engine's chat logic without a model."""
+
+    name = "scripted"
+    context_window = 2048
+    tokenizer = None
+
+    def __init__(self, answers: list[list[str]]) -> None:
+        self.answers = list(answers)
+        self.temperatures: list[float] = []
+
+    def stream(self, prompt, config, cancel=None):
+        self.temperatures.append(config.temperature)
+        yield from self.answers.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_empty_chat_answer_is_drawn_again_hotter() -> None:
+    from engine.model import CodeModel
+
+    question = [{"role": "user", "content": "How do I add an item?"}]
+    backend = ScriptedBackend([["\n"], [" "], ["Use ", "append."]])
+    model = CodeModel(backend, name="scripted", family="remote", fim=None)
+    assert "".join(model.chat(question, temperature=0.2)).strip() == "Use append."
+    assert backend.temperatures == [0.2, 0.7, 1.0]
+
+    answered = ScriptedBackend([["Call ", "add()."], ["never asked"]])
+    model = CodeModel(answered, name="scripted", family="remote", fim=None)
+    assert "".join(model.chat(question, temperature=0.2)) == "Call add()."
+    assert answered.temperatures == [0.2]
+
+    cancel = CancelToken()
+    cancel.cancel()
+    cancelled = ScriptedBackend([[], ["never asked"]])
+    model = CodeModel(cancelled, name="scripted", family="remote", fim=None)
+    assert list(model.chat(question, cancel=cancel)) == []
+    assert len(cancelled.temperatures) == 1

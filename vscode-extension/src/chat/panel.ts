@@ -184,7 +184,8 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
       // A server may answer a cancelled request with the text it had so far, or with less.
       const stopped = streaming.cancel.token.isCancellationRequested;
       const text = finalAnswerText(result, streaming.text, stopped);
-      answer = { role: "assistant", content: text, ...(stopped ? { note: "stopped" } : {}) };
+      const note = stopped ? "stopped" : text.trim() ? undefined : "the model returned no answer; rephrase the question or use a larger model";
+      answer = { role: "assistant", content: text, ...(note ? { note } : {}) };
     } catch (error) {
       const stopped = streaming.cancel.token.isCancellationRequested;
       const note = stopped ? "stopped" : `error: ${error instanceof Error ? error.message : String(error)}`;
