@@ -203,9 +203,10 @@ def evaluate_model(
     ppl = evaluate_loss(model, blocks, token_byte_lengths(tok, model.config.vocab_size), bf16=False)
     from engine.model import load_model
 
-    completer = EngineCompleter(load_model(hf_dir, backend=backend, threads=threads))
-    fim_held = fim_exact_match(completer, heldout_fim_cases(held, n_fim, seed), examples=10)
-    fim_he = fim_exact_match(completer, humaneval_fim_cases(seed)[:n_humaneval], examples=5)
+    with load_model(hf_dir, backend=backend, threads=threads) as engine_model:
+        completer = EngineCompleter(engine_model)
+        fim_held = fim_exact_match(completer, heldout_fim_cases(held, n_fim, seed), examples=10)
+        fim_he = fim_exact_match(completer, humaneval_fim_cases(seed)[:n_humaneval], examples=5)
     results = {
         "model": str(hf_dir),
         "heldout_tokens": int(blocks[:, 1:].numel()),

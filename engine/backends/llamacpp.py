@@ -53,6 +53,25 @@ def _without_weight_repacking():
             llama_module.llama_cpp.llama_model_default_params = original
 
 
+def _first_step_only(allowed: Sequence[int]):
+    """A logits processor that masks everything but ``allowed`` at the first step only."""
+    import numpy as np
+    from llama_cpp import LogitsProcessorList
+
+    keep = np.asarray(list(allowed), dtype=np.int64)
+    pending = [True]
+
+    def mask(_input_ids, scores):
+        if not pending:
+            return scores
+        pending.clear()
+        masked = np.full_like(scores, -np.inf)
+        masked[keep] = scores[keep]
+        return masked
+
+    return LogitsProcessorList([mask])
+
+
 def llama_cpp_available() -> bool:
     """Whether llama-cpp-python is installed."""
     try:
@@ -109,25 +128,12 @@ class LlamaCppBackend(LocalBackend):
         first_allowed: Sequence[int] | None = None,
     ) -> Iterator[int]:
         """Yield generated ids; see ``LocalBackend.generate_ids``."""
-        import numpy as np
-
         cancel = cancel or CancelToken()
+        if cancel.cancelled:
+            return
         max_new = self.budget(len(ids), config.max_new_tokens)
         if config.seed is not None:
             self._llm.set_seed(config.seed)
-        allowed = None if first_allowed is None else np.asarray(list(first_allowed), dtype=np.int64)
-
-        def only_allowed_first(_input_ids, scores):  # constrains the healed token
-            nonlocal allowed
-            if allowed is None:
-                return scores
-            masked = np.full_like(scores, -np.inf)
-            masked[allowed] = scores[allowed]
-            allowed = None
-            return masked
-
-        from llama_cpp import LogitsProcessorList
-
         tokens = self._llm.generate(
             ids,
             top_k=1 if config.greedy else (config.top_k or 0),
@@ -135,7 +141,8 @@ class LlamaCppBackend(LocalBackend):
             temp=0.0 if config.greedy else config.temperature,
             repeat_penalty=1.0,
             reset=True,  # keeps the cached KV of the longest common prefix
-            logits_processor=LogitsProcessorList([only_allowed_first]),
+            # Only a healed step pays for a Python pass over the logits.
+            logits_processor=None if first_allowed is None else _first_step_only(first_allowed),
         )
         produced = 0
         try:

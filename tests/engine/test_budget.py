@@ -273,10 +273,12 @@ def test_tokenizer_fills_a_large_budget_nearly(count, tokenizer, source) -> None
     assert 1536 - 20 - CURSOR_LINE_STEP <= fitted.prompt_tokens == _total(count, fitted) <= 1536
 
 
-def test_tokenizer_reads_only_a_window_of_a_huge_file(count, tokenizer, source, monkeypatch) -> None:
+def _spy_on_encoding(tokenizer, monkeypatch) -> list[int]:
+    """Empty the budget's encoding cache and record the length of every text it encodes from now on."""
     from engine.budget import _encoder
 
     encoder = _encoder(tokenizer)
+    inner = encoder.tokenizer
     encoded: list[int] = []
 
     class Spy:
@@ -284,9 +286,13 @@ def test_tokenizer_reads_only_a_window_of_a_huge_file(count, tokenizer, source, 
             encoded.append(len(text))
             return inner.encode(text, **kwargs)
 
-    inner = encoder.tokenizer
     encoder.clear()
     monkeypatch.setattr(encoder, "tokenizer", Spy())
+    return encoded
+
+
+def test_tokenizer_reads_only_a_window_of_a_huge_file(count, tokenizer, source, monkeypatch) -> None:
+    encoded = _spy_on_encoding(tokenizer, monkeypatch)
     huge = source * 40  # ~20k lines
     middle = huge.rfind("\n", 0, len(huge) // 2) + 1
     fitted = fit_prompt(count, huge[:middle], huge[middle:], max_prompt_tokens=1536, tokenizer=tokenizer)
@@ -349,19 +355,7 @@ def test_a_tokenizer_without_offsets_is_refused(count) -> None:
 
 
 def test_typing_on_one_line_encodes_little_but_that_line(count, tokenizer, source, monkeypatch) -> None:
-    from engine.budget import _encoder
-
-    encoder = _encoder(tokenizer)
-    encoded: list[int] = []
-
-    class Spy:
-        def encode(self, text: str, **kwargs):
-            encoded.append(len(text))
-            return inner.encode(text, **kwargs)
-
-    inner = encoder.tokenizer
-    encoder.clear()
-    monkeypatch.setattr(encoder, "tokenizer", Spy())
+    encoded = _spy_on_encoding(tokenizer, monkeypatch)
     prefix, suffix = _split(source, 250, 0)
     typed = "result = self.wrap(text) + [x"
     fits = [

@@ -104,3 +104,25 @@ def build_sources(root: Path, n_alpha: int = 150, n_beta: int = 40) -> dict[str,
     planted["latin1"].write_bytes("# caf\xe9\nname = 'Jos\xe9'\n".encode("latin-1") * 10)
     planted["near_dup_original"] = alpha / _flat(alpha_files[0])
     return planted
+
+
+def tiny_pretrain_config(corpus, tokenizer, out, **overrides):
+    """A PretrainConfig for a tiny model that trains in seconds on the test corpus."""
+    from training.pretrain_config import PretrainConfig
+
+    fields = dict(
+        corpus=str(corpus),
+        tokenizer=str(tokenizer),
+        out=str(out),
+        size="tiny",
+        seq_len=64,
+        micro_batch=2,
+        max_steps=8,
+        warmup_steps=2,
+        log_every=2,
+        eval_every=4,
+        eval_blocks=2,
+        threads=1,
+    )
+    fields.update(overrides)
+    return PretrainConfig(**fields)

@@ -4,30 +4,27 @@ from __future__ import annotations
 
 import json
 
+from helpers.training_corpus import tiny_pretrain_config
+
 from training.evaluate import evaluate_model, heldout_fim_cases, humaneval_fim_cases
 from training.export import export_bundle
 from training.model_card import write_model_card
 from training.pretrain import pretrain
-from training.pretrain_config import PretrainConfig
 
 
 def test_export_loads_in_the_engine(
     training_corpus_dir, training_tokenizer_dir, tmp_path, engine_cache_dir
 ) -> None:
     run = tmp_path / "run"
-    cfg = PretrainConfig(
-        corpus=str(training_corpus_dir),
-        tokenizer=str(training_tokenizer_dir),
-        out=str(run),
-        size="tiny",
+    cfg = tiny_pretrain_config(
+        training_corpus_dir,
+        training_tokenizer_dir,
+        run,
         seq_len=128,
-        micro_batch=2,
         max_steps=3,
         warmup_steps=1,
         log_every=1,
         eval_every=3,
-        eval_blocks=2,
-        threads=1,
     )
     pretrain(cfg, progress=False)
     bundle = export_bundle(run, tmp_path / "bundle")

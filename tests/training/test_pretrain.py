@@ -5,30 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.training_corpus import tiny_pretrain_config
 
 from training.errors import CheckpointError, ConfigError, ResourceError
 from training.model import PRESETS, check_memory
 from training.pretrain import pretrain
 from training.pretrain_config import PretrainConfig, lr_at
-
-
-def _cfg(corpus, tok, out, **kw) -> PretrainConfig:
-    base = dict(
-        corpus=str(corpus),
-        tokenizer=str(tok),
-        out=str(out),
-        size="tiny",
-        seq_len=64,
-        micro_batch=2,
-        max_steps=8,
-        warmup_steps=2,
-        log_every=2,
-        eval_every=4,
-        eval_blocks=2,
-        threads=1,
-    )
-    base.update(kw)
-    return PretrainConfig(**base)
 
 
 def _losses(out) -> dict[int, float]:
@@ -38,7 +20,9 @@ def _losses(out) -> dict[int, float]:
 
 def test_trains_and_resumes_exactly(training_corpus_dir, training_tokenizer_dir, tmp_path) -> None:
     straight = tmp_path / "straight"
-    summary = pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, straight), progress=False)
+    summary = pretrain(
+        tiny_pretrain_config(training_corpus_dir, training_tokenizer_dir, straight), progress=False
+    )
     assert summary["step"] == 8 and summary["tokens"] == 8 * 2 * 64
     assert summary["heldout"]["heldout_loss"] > 0 and summary["heldout"]["heldout_bpb"] > 0
     assert (straight / "loss.png").stat().st_size > 1000
@@ -46,9 +30,12 @@ def test_trains_and_resumes_exactly(training_corpus_dir, training_tokenizer_dir,
 
     # Stopped after 4 steps (as a kill after a checkpoint would leave it), then the same command again.
     resumed = tmp_path / "resumed"
-    first = pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, resumed, stop_after=4), progress=False)
+    first = pretrain(
+        tiny_pretrain_config(training_corpus_dir, training_tokenizer_dir, resumed, stop_after=4),
+        progress=False,
+    )
     assert first["step"] == 4 and first["stopped"] == "stop_after"
-    pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, resumed), progress=False)
+    pretrain(tiny_pretrain_config(training_corpus_dir, training_tokenizer_dir, resumed), progress=False)
     a, b = _losses(straight), _losses(resumed)
     assert a == b and len(a) == 4
     assert a[8] < a[2]
@@ -57,29 +44,38 @@ def test_trains_and_resumes_exactly(training_corpus_dir, training_tokenizer_dir,
 def test_resume_from_other_shape_fails(training_corpus_dir, training_tokenizer_dir, tmp_path) -> None:
     out = tmp_path / "run"
     pretrain(
-        _cfg(training_corpus_dir, training_tokenizer_dir, out, max_steps=2, eval_every=2), progress=False
+        tiny_pretrain_config(training_corpus_dir, training_tokenizer_dir, out, max_steps=2, eval_every=2),
+        progress=False,
     )
     with pytest.raises(CheckpointError, match="--size"):
         pretrain(
-            _cfg(training_corpus_dir, training_tokenizer_dir, out, size="3m", max_steps=3), progress=False
+            tiny_pretrain_config(training_corpus_dir, training_tokenizer_dir, out, size="3m", max_steps=3),
+            progress=False,
         )
 
 
 def test_bad_configurations(training_corpus_dir, training_tokenizer_dir, tmp_path) -> None:
     with pytest.raises(ConfigError, match="--fim-rate"):
-        pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, tmp_path / "a", fim_rate=2.0))
+        pretrain(
+            tiny_pretrain_config(training_corpus_dir, training_tokenizer_dir, tmp_path / "a", fim_rate=2.0)
+        )
     with pytest.raises(ConfigError, match="--until"):
         pretrain(
-            _cfg(training_corpus_dir, training_tokenizer_dir, tmp_path / "b", until="25h"), progress=False
+            tiny_pretrain_config(training_corpus_dir, training_tokenizer_dir, tmp_path / "b", until="25h"),
+            progress=False,
         )
     with pytest.raises(ResourceError, match="micro-batch"):
         pretrain(
-            _cfg(training_corpus_dir, training_tokenizer_dir, tmp_path / "c", size="20m", micro_batch=100_000)
+            tiny_pretrain_config(
+                training_corpus_dir, training_tokenizer_dir, tmp_path / "c", size="20m", micro_batch=100_000
+            )
         )
     with pytest.raises(ResourceError):
         check_memory(PRESETS["20m"], 8, 512, available=2**28)
     with pytest.raises(ConfigError, match="known|choose"):
-        pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, tmp_path / "d", size="huge"))
+        pretrain(
+            tiny_pretrain_config(training_corpus_dir, training_tokenizer_dir, tmp_path / "d", size="huge")
+        )
 
 
 def test_learning_rate_schedule() -> None:
@@ -113,7 +109,7 @@ def test_sigterm_saves_a_checkpoint_and_stops(
     monkeypatch.setattr(module, "lr_at", lr_and_terminate)
     before = signal.getsignal(signal.SIGTERM)
     out = tmp_path / "run"
-    summary = pretrain(_cfg(training_corpus_dir, training_tokenizer_dir, out), progress=False)
+    summary = pretrain(tiny_pretrain_config(training_corpus_dir, training_tokenizer_dir, out), progress=False)
     assert summary["stopped"] == "interrupted" and summary["step"] == 3
     assert load_state(find_checkpoint(out))["step"] == 3
     assert signal.getsignal(signal.SIGTERM) is before
