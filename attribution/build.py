@@ -22,6 +22,7 @@ from pathlib import Path
 
 import xxhash
 
+from attribution import kernels
 from attribution.errors import IndexExistsError
 from attribution.fingerprint import FileFingerprint, FingerprintParams, fingerprint
 from attribution.lsh import optimal_bands
@@ -98,6 +99,8 @@ def _fingerprints(
             yield source, fingerprint(source.content, source.path, params)
         return
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    if method == "fork":
+        kernels.warm_up()  # forked workers inherit the loaded kernels instead of loading them each
     context = multiprocessing.get_context(method)
     pending: deque[tuple[list[SourceFile], Future]] = deque()
     with ProcessPoolExecutor(workers, mp_context=context) as pool:

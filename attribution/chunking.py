@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain, repeat
 
 import numpy as np
+
+from attribution import kernels
 
 __all__ = ["Chunk", "chunk_text", "language_of", "CHUNKERS", "WINDOW_LINES"]
 
@@ -45,27 +46,15 @@ def _windows(start: int, end: int, size: int = WINDOW_LINES) -> list[Chunk]:
 # --- Python: blocks from indentation -------------------------------------------------------------
 #
 # A line-level scan finds what the index needs of a parse (where each function and class starts
-# and ends) at a fraction of a parser's cost: string literals and comments are masked with one
-# regular-expression pass, bracket depth is a numpy prefix sum, and lines inside brackets or
-# multi-line strings, or after a backslash, continue the line before them. A block ends before
+# and ends) at a fraction of a parser's cost: one compiled pass (kernels.python_lines) skips
+# string literals and comments, counts bracket depth, and marks lines inside brackets or
+# multi-line strings, or after a backslash, as continuing the line before them. A block ends before
 # the next logical line indented no deeper than its head. Cut-out snippets (unbalanced brackets,
 # unterminated strings, dedented code) are tolerated: the scan never fails on malformed input.
 
-_LITERAL_RE = re.compile(
-    r'"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""'
-    r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''"
-    r'|"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
-    r"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'"
-    r"|#[^\n]*",
-    re.S,
-)
-_SPAN = re.Match.span
 _HEAD_RE = re.compile(r"(?:async[ \t]+)?(def)\b|(class)\b|(@)")
 _HEAD_FIRST = np.zeros(128, dtype=bool)
 _HEAD_FIRST[[ord(c) for c in "adc@"]] = True
-_BRACKETS = np.zeros(256, dtype=np.int8)
-_BRACKETS[[ord(c) for c in "([{"]] = 1
-_BRACKETS[[ord(c) for c in ")]}"]] = -1
 _OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _ASCII_REWRITE = "\t\r\x0b\x0c\x1c\x1d\x1e"  # characters that make the scan re-join the lines
 
@@ -84,59 +73,18 @@ def _code_units(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
 
 
-def _inside(positions: np.ndarray, span_starts: np.ndarray, span_ends: np.ndarray) -> np.ndarray:
-    """Which positions fall in one of the sorted, disjoint ``[start, end)`` spans."""
-    k = np.searchsorted(span_starts, positions, side="right") - 1
-    return (k >= 0) & (positions < span_ends[np.maximum(k, 0)]) if len(span_starts) else k > 0
-
-
-def _line_end_depth(
-    data: np.ndarray, masked_spans: tuple[np.ndarray, np.ndarray], ends: np.ndarray
-) -> np.ndarray:
-    """Bracket depth after each position of ``ends``, brackets in strings and comments ignored.
-
-    Depth never goes below zero (a snippet may start inside brackets it never opened): only the
-    brackets themselves are visited, the depth between them is constant.
-    """
-    kinds = _BRACKETS[data] if data.dtype == np.uint8 else _BRACKETS[np.minimum(data, 255)]
-    where = np.flatnonzero(kinds)
-    where = where[~_inside(where, *masked_spans)]
-    depth = np.cumsum(kinds[where], dtype=np.int64)
-    depth -= np.minimum(np.minimum.accumulate(depth), 0) if len(depth) else 0
-    last = np.searchsorted(where, ends, side="right") - 1
-    return np.where(last >= 0, depth[np.maximum(last, 0)] if len(depth) else 0, 0)
-
-
 def _python_chunks(text: str, lines: list[str]) -> list[Chunk]:
     if _needs_rewrite(text):
         lines = [line.expandtabs(8) for line in lines]
         text = "\n".join(lines)
     data = _code_units(text)
     n, n_lines = len(data), len(lines)
-    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=n_lines)
-    starts = np.zeros(n_lines + 1, dtype=np.int64)
-    np.cumsum(lengths[:-1] + 1, out=starts[1:n_lines])
-    starts[n_lines] = n + 1
-    # Strings and comments (disjoint, in order) are masked.
-    spans = np.fromiter(chain.from_iterable(map(_SPAN, _LITERAL_RE.finditer(text))), dtype=np.int64)
-    spans = spans.reshape(-1, 2)
-    masked_spans = (spans[:, 0], spans[:, 1])
-    before = starts[1:n_lines] - 1  # the newline ending the line before
-    continued = np.zeros(n_lines, dtype=bool)
-    continued[1:] = (
-        (_line_end_depth(data, masked_spans, before) > 0)
-        | _inside(before, *masked_spans)
-        | (data[np.maximum(before - 1, 0)] == 92)
-    )
-    # First character of each line that is not a space: blank and comment-only lines.
-    stripped = np.fromiter(map(len, map(str.lstrip, lines, repeat(" "))), dtype=np.int64, count=n_lines)
-    first = starts[:n_lines] + lengths - stripped
-    blank = stripped == 0
+    continued, first, indent_all, blank = kernels.python_lines(data, n_lines)
     comment = ~blank & (data[np.minimum(first, max(n - 1, 0))] == 35) if n else np.zeros(n_lines, bool)
     logical = ~blank & ~comment & ~continued
     code = ~blank & (~comment | continued)
     logical_lines = np.flatnonzero(logical)  # 0-based
-    indent = (first - starts[:n_lines])[logical_lines]
+    indent = indent_all[logical_lines]
     code_lines = np.flatnonzero(code)
     # Heads: logical lines starting with "def", "async def", "class" or a decorator.
     first_logical = first[logical_lines]

@@ -17,6 +17,7 @@ import xxhash
 from datasketch import LeanMinHash, MinHash
 from datasketch.minhash import _fmix
 
+from attribution import kernels
 from attribution.token_scan import KeyTable, Tokens, scan_ascii
 
 __all__ = [
@@ -172,7 +173,7 @@ def signature_array(mh: LeanMinHash) -> np.ndarray:
 # The index fingerprints every chunk of a corpus, so shingles are hashed as integers instead of
 # byte strings: each token is hashed once (xxh3), a shingle's hash is a polynomial of its tokens'
 # hashes, and the MinHash permutations of datasketch's default ``affine32`` scheme are applied to
-# all shingles of many chunks in one numpy operation. ``minhash_signatures`` returns exactly what
+# all shingles of many chunks in one compiled loop. ``minhash_signatures`` returns exactly what
 # ``MinHash(num_perm, seed, hashfunc=<the shingle hash>).update_batch`` would.
 
 
@@ -206,7 +207,6 @@ _RAW_HASHES = _HashCache()
 _NORM_HASHES = _HashCache(_normalized_token)
 _POLY = np.uint64(0x9E3779B97F4A7C15)
 _PERMUTATIONS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-_SIGNATURE_BLOCK = 8_192  # shingles per numpy block (bounds memory to block * num_perm * 4 bytes)
 
 
 def token_hashes(tokens: Sequence[str], *, normalized: bool = False) -> np.ndarray:
@@ -262,32 +262,9 @@ def minhash_signatures(
     a, b = _permutations(num_perm, seed)
     n_sets = len(offsets) - 1
     out = np.full((n_sets, num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
-    if n_sets == 0 or len(hashes) == 0:
-        return out
-    hashes = np.asarray(hashes, dtype=np.uint32)
-    offsets = np.asarray(offsets, dtype=np.int64)
-    start_set = 0
-    # One scratch block reused for every block of sets (fresh large arrays cost page faults).
-    scratch = np.empty((num_perm, min(_SIGNATURE_BLOCK, len(hashes))), dtype=np.uint32)
-    while start_set < n_sets:
-        # Take whole sets until the block holds about _SIGNATURE_BLOCK shingles.
-        lo = offsets[start_set]
-        end_set = int(np.searchsorted(offsets, lo + _SIGNATURE_BLOCK, side="right")) - 1
-        end_set = min(max(end_set, start_set + 1), n_sets)
-        hi = offsets[end_set]
-        if hi > lo:
-            if hi - lo > scratch.shape[1]:
-                scratch = np.empty((num_perm, hi - lo), dtype=np.uint32)
-            with np.errstate(over="ignore"):
-                mixed = _fmix(hashes[lo:hi], 32)
-                # (num_perm, n) layout: reduceat along the contiguous axis is ~30x faster.
-                permuted = np.multiply(a[:, None], mixed[None, :], out=scratch[:, : hi - lo])
-                permuted += b[:, None]
-            starts = offsets[start_set:end_set] - lo
-            nonempty = offsets[start_set + 1 : end_set + 1] > offsets[start_set:end_set]
-            mins = np.minimum.reduceat(permuted, starts[nonempty], axis=1)
-            out[start_set:end_set][nonempty] = mins.T
-        start_set = end_set
+    if n_sets and len(hashes):
+        hashes = np.ascontiguousarray(hashes, dtype=np.uint32)
+        kernels.minhash_into(hashes, np.asarray(offsets, dtype=np.int64), a, b, out)
     return out
 
 
@@ -406,8 +383,13 @@ def ids_words(ids: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
 
     Returns ``(distinct words, index into them of each word token, mask of the word tokens)``;
     a word may repeat in the list (``Name`` and ``name``), each token's index is still right.
+    Words are listed in order of first occurrence, so the result does not depend on the ids
+    this process's vocabulary happened to give them (an index build is reproducible).
     """
     mask = _VOCAB.is_word[ids]
-    distinct, local = np.unique(ids[mask], return_inverse=True)
+    distinct, first, local = np.unique(ids[mask], return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
     words = _VOCAB.words
-    return list(map(words.__getitem__, distinct.tolist())), local.reshape(-1).astype(np.int32), mask
+    return list(map(words.__getitem__, distinct[order].tolist())), rank[local.reshape(-1)], mask

@@ -287,7 +287,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
     )
     train_model.train()
     stop_reason = "max_steps"
-    loss_sum = 0.0
+    loss_sum, steps_in_window = 0.0, 0
     with StopOnSignal() as stop_signal:
         while step < cfg.max_steps:
             step_started = time.time()
@@ -309,13 +309,15 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            steps_in_window += 1
             tokens_seen += tokens_per_step
             train_seconds += time.time() - step_started
             bar.update(1)
             if step % cfg.log_every == 0:
                 now = time.time()
-                mean_loss = ddp.mean(loss_sum / cfg.log_every)
-                loss_sum = 0.0
+                # A resumed run's first window can be shorter than log_every.
+                mean_loss = ddp.mean(loss_sum / steps_in_window)
+                loss_sum, steps_in_window = 0.0, 0
                 rate = (tokens_seen - tokens_at_log) / max(now - last_log, 1e-9)
                 last_log, tokens_at_log = now, tokens_seen
                 record(

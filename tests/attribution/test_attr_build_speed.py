@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sysconfig
 from pathlib import Path
 
@@ -144,3 +145,65 @@ def test_known_bands_equal_datasketch_optimiser() -> None:
 
     for (threshold, num_perm), bands in KNOWN_BANDS.items():
         assert tuple(int(v) for v in _optimal_param(threshold, num_perm, 0.5, 0.5)) == bands
+
+
+# The literal grammar of the Python line scan, as a regular expression: a triple-quoted string,
+# a one-line string (a backslash escapes any character, a line break included), a comment.
+_LITERAL_RE = re.compile(
+    r'"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""'
+    r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''"
+    r'|"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
+    r"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'"
+    r"|#[^\n]*",
+    re.S,
+)
+
+
+def _reference_python_lines(text: str, n_lines: int) -> tuple[list, list, list, list]:
+    """``kernels.python_lines`` from the regular expression and a character loop."""
+    in_literal = [False] * len(text)
+    for match in _LITERAL_RE.finditer(text):
+        in_literal[match.start() : match.end()] = [True] * (match.end() - match.start())
+    continued, depth, line = [False] * n_lines, 0, 0
+    for i, char in enumerate(text):
+        if char == "\n":
+            if line + 1 < n_lines:
+                continued[line + 1] = in_literal[i] or depth > 0 or (i > 0 and text[i - 1] == "\\")
+            line += 1
+        elif not in_literal[i] and char in "([{":
+            depth += 1
+        elif not in_literal[i] and char in ")]}":
+            depth = max(depth - 1, 0)
+    first, indent, blank, start = [], [], [], 0
+    for line_text in text.split("\n")[:n_lines]:
+        spaces = len(line_text) - len(line_text.lstrip(" "))
+        first.append(start + spaces)
+        indent.append(spaces)
+        blank.append(spaces == len(line_text))
+        start += len(line_text) + 1
+    return continued, first, indent, blank
+
+
+PYTHON_LINE_TEXTS = [
+    'x = """abc\n',
+    "x = '''a\\",
+    "a = (1,\n 2)\ndef f():\n  pass\n",
+    "'\\\n'\ndef g(): pass",
+    ")))\ndef f():\n x\n",
+    '"""""""\ndef f(): pass',
+    "#\\\ndef f(): pass\n",
+    "s = 'a\\\nb'\nclass A:\n  def m(self): pass\n  x=1\n",
+    'f("(", \'[\', """{\n""")\n  # (\ny = [\n]\n',
+    "é = ('ü',\n  1)\n",
+]
+
+
+@pytest.mark.parametrize("text", PYTHON_LINE_TEXTS + _stdlib_texts())
+def test_python_line_scan_equals_regex_reference(text: str) -> None:
+    from attribution import kernels
+    from attribution.chunking import _code_units
+
+    n_lines = len(text.splitlines())
+    found = kernels.python_lines(_code_units(text), n_lines)
+    expected = _reference_python_lines(text, n_lines)
+    assert [a.tolist() for a in found] == [list(e) for e in expected]
