@@ -12,15 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attribution import kernels
 from attribution.chunking import Chunk, chunk_text
 from attribution.normalize import WINDOW, Normalized, normalize, normalized_lines, window_hashes
 from attribution.shingles import (
     DEFAULT_SHINGLE_SIZE,
+    SHINGLE_MULTIPLIER,
     ids_hashes,
     ids_words,
     line_token_ids,
     minhash_signatures,
-    shingle_hashes,
 )
 
 __all__ = ["FingerprintParams", "ChunkSets", "FileFingerprint", "fingerprint", "bm25_tokens", "STREAMS"]
@@ -86,25 +87,9 @@ def bm25_tokens(tokens: list[str]) -> list[str]:
 _WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 
 
-def _per_chunk_shingles(hashes: np.ndarray, bounds: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Shingles of each chunk's token run (none crosses a chunk border): ``(hashes, owner chunk)``."""
-    n_chunks = len(bounds) - 1
-    lengths = np.diff(bounds)
-    whole = shingle_hashes(hashes, size)
-    starts = np.arange(len(whole), dtype=np.int64)
-    owners = np.repeat(np.arange(n_chunks, dtype=np.int64), lengths)[: len(whole)]
-    valid = starts + size <= bounds[np.minimum(owners + 1, n_chunks)]
-    parts, owner_parts = [whole[valid]], [owners[valid]]
-    for c in np.flatnonzero((lengths > 0) & (lengths < size)).tolist():
-        # A chunk shorter than a shingle: one shingle of all its tokens.
-        parts.append(shingle_hashes(hashes[bounds[c] : bounds[c + 1]], size))
-        owner_parts.append(np.array([c], dtype=np.int64))
-    return np.concatenate(parts).astype(np.uint32, copy=False), np.concatenate(owner_parts)
-
-
-def _chunk_sets(hashes: np.ndarray, owners: np.ndarray, n_chunks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique shingles per chunk, concatenated, and the chunk offsets into them."""
-    keys = np.sort((owners.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
+def _chunk_sets(keys: np.ndarray, n_chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct shingles per chunk from ``chunk << 32 | shingle`` keys, and chunk offsets."""
+    keys = np.sort(keys)
     if len(keys) > 1:
         keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
     flat = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
@@ -172,12 +157,15 @@ def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool 
     ids, bound_array = _chunk_tokens(text, lines, chunks)
     words, word_ids, is_word = ids_words(ids)
     word_bounds = np.concatenate(([0], np.cumsum(is_word)))[bound_array]
-    sets = []
-    for normalized in (False, True):
-        shingles, owners = _per_chunk_shingles(
-            ids_hashes(ids, normalized=normalized), bound_array, params.shingle_size
+    sets = [
+        _chunk_sets(
+            kernels.chunk_shingle_keys(
+                ids_hashes(ids, normalized=normalized), bound_array, params.shingle_size, SHINGLE_MULTIPLIER
+            ),
+            len(chunks),
         )
-        sets.append(_chunk_sets(shingles, owners, len(chunks)))
+        for normalized in (False, True)
+    ]
     streams = dict(zip(STREAMS, _signed(sets, params), strict=True))
     return FileFingerprint(
         n_lines=len(lines),

@@ -1,4 +1,4 @@
-"""Compiled inner loops of the index build (numba): tokens, key lookup, MinHash, Python lines.
+"""Compiled inner loops of the index build (numba): tokens, key lookup, lines, shingles, MinHash.
 
 Each kernel replaces a chain of numpy passes over one file with a single loop, compiled on
 first use and cached on disk (``cache=True``), so later processes load it in milliseconds.
@@ -10,10 +10,20 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["scan_ascii_tokens", "table_find", "table_insert", "minhash_into", "python_lines", "warm_up"]
+__all__ = [
+    "scan_tokens",
+    "table_find",
+    "table_insert",
+    "minhash_into",
+    "python_lines",
+    "normalize_lines",
+    "chunk_shingle_keys",
+    "first_occurrence_ranks",
+    "warm_up",
+]
 
 # Byte classes of attribution.token_scan's class table.
-SPACE, LETTER, DIGIT = 0, 1, 2  # any other value: a byte that is a token of its own
+SPACE, LETTER, DIGIT, OTHER_DIGIT = 0, 1, 2, 4  # any other value: a token of its own
 _NEWLINE, _HASH, _SLASH, _BACKSLASH, _DOT = 10, 35, 47, 92, 46
 _KEY_BASE = np.uint64(0x9E3779B97F4A7C15)
 _SLOT_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
@@ -50,13 +60,15 @@ def _string_end(data, i, n):
 
 
 @njit(cache=True, nogil=True)
-def scan_ascii_tokens(data, classes):
-    """Tokens of ASCII bytes with ``\\n`` line breaks: ``(starts, ends, keys, lines)``.
+def scan_tokens(data, classes, word):
+    """Tokens of text with ``\n`` line breaks: ``(starts, ends, keys, lines)``.
 
-    ``classes`` maps a byte to SPACE, LETTER, DIGIT or another class. A line is cut at its
-    first ``#`` or ``//``; a name is a letter and the letters and digits after it; a number a
-    digit and the letters, digits and dots after it; a string a quote up to its closing quote;
-    any other byte is a token of its own. Each token's key is ``sum b_i * base**i`` mod 2**64.
+    ``data`` holds the text's bytes (ASCII) or code points; ``classes`` maps each to SPACE,
+    LETTER ([A-Za-z_]), DIGIT ([0-9]), OTHER_DIGIT (other decimals) or another class, ``word``
+    to whether ``\\w`` matches it. A line is cut at its first ``#`` or ``//``; a name is a letter
+    and the letters and digits after it; a number a decimal and the ``\\w`` characters and dots
+    after it; a string a quote up to its closing quote; any other character is a token of its
+    own. Each token's key is ``sum c_i * base**i`` mod 2**64 over its characters.
     """
     n = len(data)
     starts = np.empty(n, dtype=np.int64)
@@ -85,8 +97,8 @@ def scan_ascii_tokens(data, classes):
         if kind == LETTER:
             while i < n and (classes[data[i]] == LETTER or classes[data[i]] == DIGIT):
                 i += 1
-        elif kind == DIGIT:
-            while i < n and (classes[data[i]] == LETTER or classes[data[i]] == DIGIT or data[i] == _DOT):
+        elif kind in (DIGIT, OTHER_DIGIT):
+            while i < n and (word[data[i]] or data[i] == _DOT):
                 i += 1
         elif c == 34 or c == 39:  # a quote: a whole literal, or a token of its own
             end = _string_end(data, start, n)
@@ -151,20 +163,18 @@ def minhash_into(hashes, offsets, a, b, out):
     empty sets are left as they are.
     """
     num_perm = len(a)
-    a64 = a.astype(np.uint64)
-    b64 = b.astype(np.uint64)
-    low = np.uint64(0xFFFFFFFF)
     for s in range(len(offsets) - 1):
         row = out[s]
         for idx in range(offsets[s], offsets[s + 1]):
-            h = np.uint64(hashes[idx])
-            h ^= h >> np.uint64(16)
-            h = (h * np.uint64(0x85EBCA6B)) & low
-            h ^= h >> np.uint64(13)
-            h = (h * np.uint64(0xC2B2AE35)) & low
-            h ^= h >> np.uint64(16)
+            # 32-bit arithmetic throughout: the compiler keeps it in 16-lane vector registers.
+            h = np.uint32(hashes[idx])
+            h ^= h >> np.uint32(16)
+            h = np.uint32(h * np.uint32(0x85EBCA6B))
+            h ^= h >> np.uint32(13)
+            h = np.uint32(h * np.uint32(0xC2B2AE35))
+            h ^= h >> np.uint32(16)
             for p in range(num_perm):
-                value = np.uint32((a64[p] * h + b64[p]) & low)
+                value = np.uint32(a[p] * h + b[p])
                 if value < row[p]:
                     row[p] = value
 
@@ -271,11 +281,114 @@ def python_lines(data, n_lines):
     return continued, first, indent, blank
 
 
+@njit(cache=True, nogil=True)
+def normalize_lines(data, solid, n_lines):
+    """Text with ``\n`` breaks only, normalised as ``" ".join(text.split())``.
+
+    ``data`` holds the text's bytes (ASCII) or code points, ``solid`` maps each to whether
+    ``str.split()`` keeps it. Returns ``(kept, offsets)``: the normalised characters, and for each line (and one past the last) the normalised offset where it
+    starts (a word counts its separator before it; capped at the normalised length).
+    """
+    n = len(data)
+    last_solid = n - 1
+    while last_solid >= 0 and not solid[data[last_solid]]:
+        last_solid -= 1
+    kept = np.empty(n, dtype=data.dtype)
+    offsets = np.zeros(n_lines + 1, dtype=np.int64)
+    k = 0
+    count = 0
+    line = 0
+    previous_solid = False
+    for i in range(n):
+        c = data[i]
+        is_solid = solid[c]
+        if is_solid:
+            kept[k] = c
+            k += 1
+            count += 1 if previous_solid else 2
+        elif previous_solid and i < last_solid:
+            kept[k] = 32  # one space for the whole run of whitespace after a word
+            k += 1
+        previous_solid = is_solid
+        if c == _NEWLINE and line + 1 < n_lines:
+            line += 1
+            offsets[line] = count
+    offsets[n_lines] = count
+    for line in range(n_lines + 1):
+        offsets[line] = min(offsets[line], k)
+    return kept[:k], offsets
+
+
+@njit(cache=True, nogil=True)
+def _fmix64(h):
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@njit(cache=True, nogil=True)
+def chunk_shingle_keys(hashes, bounds, size, multiplier):
+    """Shingles of each chunk's token run as uint64 keys ``chunk << 32 | shingle hash``.
+
+    Chunk ``c`` owns tokens ``hashes[bounds[c]:bounds[c + 1]]`` (uint64 token hashes); a shingle
+    is ``size`` consecutive tokens (a shorter run is one shingle of all its tokens), hashed as
+    the polynomial of its token hashes in ``multiplier``, mixed by MurmurHash3's 64-bit
+    finaliser, high 32 bits kept. No shingle crosses a chunk border. (Sorting the keys, which
+    numpy does faster than compiled loops, gives each chunk's sorted set.)
+    """
+    n_chunks = len(bounds) - 1
+    total = 0
+    for c in range(n_chunks):
+        length = bounds[c + 1] - bounds[c]
+        total += length - size + 1 if length >= size else min(length, 1)
+    keys = np.empty(total, dtype=np.uint64)
+    pos = 0
+    for c in range(n_chunks):
+        lo = bounds[c]
+        length = bounds[c + 1] - lo
+        width = min(size, length)
+        count = length - width + 1 if length > 0 else 0
+        owner = np.uint64(c) << np.uint64(32)
+        for j in range(count):
+            acc = np.uint64(0)
+            for t in range(width):
+                acc = acc * multiplier + hashes[lo + j + t]
+            keys[pos] = owner | (_fmix64(acc) >> np.uint64(32))
+            pos += 1
+    return keys
+
+
+@njit(cache=True, nogil=True)
+def first_occurrence_ranks(values, scratch):
+    """Distinct ``values`` in order of first occurrence, and each value's rank among them.
+
+    ``scratch`` is an int32 array indexed by value, all -1; it is left all -1 again.
+    """
+    distinct = np.empty(len(values), dtype=values.dtype)
+    ranks = np.empty(len(values), dtype=np.int32)
+    n = 0
+    for i in range(len(values)):
+        value = values[i]
+        rank = scratch[value]
+        if rank < 0:
+            rank = scratch[value] = n
+            distinct[n] = value
+            n += 1
+        ranks[i] = rank
+    for j in range(n):
+        scratch[distinct[j]] = -1
+    return distinct[:n], ranks
+
+
 def warm_up() -> None:
     """Load (or compile) every kernel now, e.g. before forking worker processes that use them."""
     data = np.frombuffer(b"def f(x):\n    return 'a' # c\n", dtype=np.uint8)
     classes = np.zeros(256, dtype=np.int8)
-    scan_ascii_tokens(data, classes)
+    scan_tokens(data, classes, classes.astype(np.bool_))
+    scan_tokens(data.astype(np.uint32), classes, classes.astype(np.bool_))
     python_lines(data, 2)
     python_lines(data.astype(np.uint32), 2)
     table = np.zeros(4, dtype=np.uint64), np.full(4, -1, dtype=np.int64)
@@ -283,3 +396,7 @@ def warm_up() -> None:
     table_find(*table, 2, np.ones(1, dtype=np.uint64))
     ones = np.ones(1, dtype=np.uint32)
     minhash_into(ones, np.array([0, 1]), ones, ones, np.zeros((1, 1), dtype=np.uint32))
+    normalize_lines(data, np.ones(256, dtype=np.bool_), 2)
+    normalize_lines(data.astype(np.uint32), np.ones(256, dtype=np.bool_), 2)
+    chunk_shingle_keys(np.ones(3, dtype=np.uint64), np.array([0, 3]), 5, np.uint64(3))
+    first_occurrence_ranks(np.zeros(2, dtype=np.int64), np.full(1, -1, dtype=np.int32))

@@ -9,10 +9,13 @@ finaliser, vectorised with numpy: stride 50 when a corpus is indexed, stride 1 f
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 from datasketch.minhash import _fmix
+
+from attribution import kernels
 
 __all__ = ["Normalized", "normalize", "normalized_lines", "window_hashes", "WINDOW"]
 
@@ -80,9 +83,9 @@ def normalize(text: str) -> Normalized:
     return Normalized(kept.tobytes().decode("utf-32-le", errors="surrogatepass"), line_of[keep])
 
 
-# Byte tables for ASCII text (bytes.translate runs in C): 1 for a character ``str.split()`` keeps.
-_SOLID_ASCII = bytes(0 if chr(i).isspace() else 1 for i in range(128)) + bytes(128)
-_OTHER_ASCII_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e"
+# Whether ``str.split()`` keeps each ASCII byte.
+_SOLID_ASCII = np.array([not chr(i).isspace() for i in range(128)] + [False] * 128, dtype=np.bool_)
+_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # line breaks besides "\\n"
 
 
 def normalized_lines(text: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -95,29 +98,24 @@ def normalized_lines(text: str, lines: list[str]) -> tuple[np.ndarray, np.ndarra
         ``(codes, line_offsets)``: the normalised text's code points, and for each line (and one
         past the last) the normalised offset where it starts, as ``normalize`` would give them.
     """
-    if not text.isascii() or any(c in text for c in _OTHER_ASCII_BREAKS):
+    if any(c in text for c in _OTHER_BREAKS):
         norm = normalize(text)
         offsets = np.searchsorted(norm.lines, np.arange(1, len(lines) + 2), side="left")
         return _code_points(norm.text), offsets.astype(np.uint32)
-    raw = text.encode("ascii")
-    codes = np.frombuffer(raw, dtype=np.uint8)
-    solid = np.frombuffer(raw.translate(_SOLID_ASCII), dtype=np.bool_)
-    if not solid.any():
-        return np.empty(0, dtype=np.uint8), np.zeros(len(lines) + 1, dtype=np.uint32)
-    # A word's separator is the whitespace right after it (never after the last word); both
-    # lie on the word's line, so each word start counts one separator for its line.
-    separator = np.zeros(len(codes), dtype=bool)
-    separator[1:] = solid[:-1] & ~solid[1:]
-    separator[np.flatnonzero(solid)[-1] :] = False
-    kept = np.where(separator, np.uint8(32), codes)[solid | separator]
-    word_start = solid.copy()
-    word_start[1:] &= ~solid[:-1]
-    counts = np.zeros(len(codes) + 1, dtype=np.int64)
-    np.cumsum(solid.view(np.uint8) + word_start.view(np.uint8), out=counts[1:])
-    starts = np.zeros(len(lines) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) + 1, out=starts[1:])
-    offsets = np.minimum(counts[np.minimum(starts, len(codes))], len(kept))
+    if text.isascii():
+        data, solid = np.frombuffer(text.encode("ascii"), dtype=np.uint8), _SOLID_ASCII
+    else:
+        data, solid = _code_points(text), _solid_code_points()
+    kept, offsets = kernels.normalize_lines(data, solid, len(lines))
     return kept, offsets.astype(np.uint32)
+
+
+@functools.cache
+def _solid_code_points() -> np.ndarray:
+    """Whether ``str.split()`` keeps each code point."""
+    solid = np.ones(0x110000, dtype=np.bool_)
+    solid[:_SPACE_LIMIT] = ~_IS_SPACE
+    return solid
 
 
 def _code_points(text: str) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 from attribution.bm25_index import WordVocabulary, save_bm25
 from attribution.errors import CorruptIndexError
 from attribution.fingerprint import STREAMS, FileFingerprint
+from attribution.key_table import KeyTable
 from attribution.lsh import ArrayLSH
 from attribution.sources import SourceFile
 
@@ -201,11 +202,12 @@ class SegmentWriter:
         limit = max(self.params.common_min_df, int(self.params.common_fraction[stream] * max(n_chunks, 1)))
         common = values[df > limit]
         owner = np.repeat(np.arange(n_chunks), sizes)
-        # ``common`` is sorted and small: a binary search per shingle beats np.isin's sort.
+        # ``common`` is small: one hash-table probe per shingle beats a binary search or a sort.
+        keep = np.ones(len(flat), dtype=bool)
         if len(common):
-            keep = common[np.minimum(np.searchsorted(common, flat), len(common) - 1)] != flat
-        else:
-            keep = np.ones(len(flat), dtype=bool)
+            table = KeyTable()
+            table.add(common.astype(np.uint64), np.arange(len(common)))
+            keep = table.find(flat.astype(np.uint64)) < 0
         informative = flat[keep]
         inf_sizes = np.bincount(owner[keep], minlength=n_chunks)
         offsets = np.zeros(n_chunks + 1, dtype=np.int64)

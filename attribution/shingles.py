@@ -7,7 +7,9 @@ shingles, MinHash, LSH at Jaccard 0.7).
 
 from __future__ import annotations
 
+import functools
 import keyword
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from itertools import repeat
@@ -18,7 +20,8 @@ from datasketch import LeanMinHash, MinHash
 from datasketch.minhash import _fmix
 
 from attribution import kernels
-from attribution.token_scan import KeyTable, Tokens, scan_ascii
+from attribution.key_table import KeyTable
+from attribution.token_scan import Tokens, scan_tokens
 
 __all__ = [
     "code_tokens",
@@ -31,6 +34,7 @@ __all__ = [
     "minhash_signatures",
     "DEFAULT_NUM_PERM",
     "DEFAULT_SHINGLE_SIZE",
+    "SHINGLE_MULTIPLIER",
 ]
 
 DEFAULT_NUM_PERM = 256
@@ -205,7 +209,7 @@ def _normalized_token(token: str) -> str:
 _TOKEN_CACHE_LIMIT = 2_000_000
 _RAW_HASHES = _HashCache()
 _NORM_HASHES = _HashCache(_normalized_token)
-_POLY = np.uint64(0x9E3779B97F4A7C15)
+SHINGLE_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # a shingle hash is a polynomial in this
 _PERMUTATIONS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
@@ -232,7 +236,7 @@ def shingle_hashes(hashes: np.ndarray, size: int = DEFAULT_SHINGLE_SIZE) -> np.n
     acc = np.zeros(count, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(width):
-            acc = acc * _POLY + hashes[j : j + count]
+            acc = acc * SHINGLE_MULTIPLIER + hashes[j : j + count]
         mixed = _fmix(acc, 64)
     return (mixed >> np.uint64(32)).astype(np.uint32)
 
@@ -298,7 +302,8 @@ class _Vocabulary:
         self.raw = np.zeros(4096, dtype=np.uint64)
         self.norm = np.zeros(4096, dtype=np.uint64)
         self.is_word = np.zeros(4096, dtype=bool)
-        self.key_ids = KeyTable()  # token key (of scan_ascii) -> id
+        self.key_ids = KeyTable()  # token key (of scan_tokens) -> id
+        self._scratch = np.empty(0, dtype=np.int32)
         self._add(["\n"])  # id 0: the line break
 
     def _add(self, tokens: list[str]) -> None:
@@ -312,19 +317,23 @@ class _Vocabulary:
                 grown[: len(old)] = old
                 setattr(self, name, grown)
         self.ids.update(zip(tokens, range(start, end), strict=True))
-        digest = xxhash.xxh3_64_intdigest
-        self.raw[start:end] = np.fromiter(
-            (digest(t.encode("utf-8", errors="surrogatepass")) for t in tokens),
-            dtype=np.uint64,
-            count=len(tokens),
-        )
-        norm = _RAW_HASHES  # few distinct normalised tokens: their hashes stay cached
-        self.norm[start:end] = np.fromiter(
-            (norm[_normalized_token(t)] for t in tokens), dtype=np.uint64, count=len(tokens)
-        )
-        words = [t.lower() if t[0] in _WORD_START else "" for t in tokens]
+        encoded = map(functools.partial(str.encode, encoding="utf-8", errors="surrogatepass"), tokens)
+        raw = np.fromiter(map(xxhash.xxh3_64_intdigest, encoded), dtype=np.uint64, count=len(tokens))
+        self.raw[start:end] = raw
+        self.norm[start:end] = _normalized_hashes(tokens, raw)
+        words = list(map(str.lower, tokens))
+        codes = _first_codes(tokens)
+        is_word = _WORD_START_ASCII[np.minimum(codes, 127)] & (codes < 128)
+        for i in np.flatnonzero(~is_word).tolist():
+            words[i] = ""
         self.words.extend(words)
-        self.is_word[start:end] = np.fromiter(map(bool, words), dtype=bool, count=len(words))
+        self.is_word[start:end] = is_word
+
+    def scratch(self) -> np.ndarray:
+        """An int32 array of -1, one entry per id (for :func:`kernels.first_occurrence_ranks`)."""
+        if len(self._scratch) < len(self.words):
+            self._scratch = np.full(len(self.raw), -1, dtype=np.int32)
+        return self._scratch
 
     def lookup(self, tokens: list[str]) -> np.ndarray:
         out = np.fromiter(map(self.ids.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
@@ -336,7 +345,7 @@ class _Vocabulary:
         return out
 
     def lookup_keys(self, text: str, tokens: Tokens) -> np.ndarray:
-        """Ids of tokens found by :func:`scan_ascii`, looked up by key; new tokens are added."""
+        """Ids of tokens found by :func:`scan_tokens`, looked up by key; new tokens are added."""
         ids = self.key_ids.find(tokens.keys)
         missing = np.flatnonzero(ids < 0)
         if len(missing):
@@ -351,6 +360,41 @@ class _Vocabulary:
         return ids
 
 
+_WORD_START_ASCII = np.array([chr(code) in _WORD_START for code in range(128)], dtype=bool)
+
+
+def _first_codes(tokens: list[str]) -> np.ndarray:
+    """Code point of each token's first character."""
+    firsts = "".join(map(operator.itemgetter(0), tokens))
+    return np.frombuffer(firsts.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+
+
+@functools.cache
+def _alpha_digit_tables() -> tuple[np.ndarray, np.ndarray]:
+    """``str.isalpha`` (or ``_``) and ``str.isdigit`` of each BMP character."""
+    chars = [chr(code) for code in range(0x10000)]
+    name = np.array([c.isalpha() or c == "_" for c in chars], dtype=bool)
+    return name, np.array([c.isdigit() for c in chars], dtype=bool)
+
+
+def _normalized_hashes(tokens: list[str], raw: np.ndarray) -> np.ndarray:
+    """Hashes of the tokens normalised as :func:`_normalized_token` does, from their raw hashes."""
+    codes = _first_codes(tokens)
+    name_table, digit_table = _alpha_digit_tables()
+    bmp = np.minimum(codes, 0xFFFF)
+    name, digit = name_table[bmp], digit_table[bmp]
+    for i in np.flatnonzero(codes > 0xFFFF).tolist():
+        first = tokens[i][0]
+        name[i], digit[i] = first.isalpha(), first.isdigit()
+    keep = np.fromiter(map(_KEEP_WORDS.__contains__, tokens), dtype=bool, count=len(tokens))
+    out = raw.copy()  # punctuation and kept words stay themselves
+    out[name & ~keep] = _RAW_HASHES["ID"]
+    number = ~name & digit
+    out[number] = _RAW_HASHES["NUM"]
+    out[~name & ~number & ((codes == ord('"')) | (codes == ord("'")))] = _RAW_HASHES["STR"]
+    return out
+
+
 _VOCAB = _Vocabulary()
 
 
@@ -363,8 +407,8 @@ def line_token_ids(text: str) -> tuple[np.ndarray, np.ndarray]:
     global _VOCAB
     if len(_VOCAB.words) > _VOCAB_LIMIT:
         _VOCAB = _Vocabulary()
-    if text.isascii():
-        tokens = scan_ascii(text)
+    tokens = scan_tokens(text)
+    if tokens is not None:
         return _VOCAB.lookup_keys(text, tokens), tokens.lines
     ids = _VOCAB.lookup(_LINE_TOKEN_RE.findall(_SKIPPED_RE.sub("", text)))
     breaks = ids == 0
@@ -387,9 +431,6 @@ def ids_words(ids: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
     this process's vocabulary happened to give them (an index build is reproducible).
     """
     mask = _VOCAB.is_word[ids]
-    distinct, first, local = np.unique(ids[mask], return_index=True, return_inverse=True)
-    order = np.argsort(first)
-    rank = np.empty(len(order), dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
+    distinct, ranks = kernels.first_occurrence_ranks(ids[mask], _VOCAB.scratch())
     words = _VOCAB.words
-    return list(map(words.__getitem__, distinct[order].tolist())), rank[local.reshape(-1)], mask
+    return list(map(words.__getitem__, distinct.tolist())), ranks, mask

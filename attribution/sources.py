@@ -134,7 +134,9 @@ def _skip_reason_text(content: str) -> str | None:
         return "empty"
     if "\x00" in content[:_BINARY_PROBE]:
         return "binary"
-    if _GENERATED_RE.search(content[:_GENERATED_HEAD_CHARS]):
+    head = content[:_GENERATED_HEAD_CHARS]
+    folded = head.lower()  # every marker holds one of these words: a cheap test first
+    if ("generat" in folded or "do not edit" in folded) and _GENERATED_RE.search(head):
         return "generated"
     lines = content.count("\n") + 1
     if len(content) / lines > _MAX_AVG_LINE:

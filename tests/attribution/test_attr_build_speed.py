@@ -12,10 +12,11 @@ import pytest
 
 from attribution.bm25_index import WordVocabulary, bm25_matrix
 from attribution.chunking import chunk_text
+from attribution.key_table import KeyTable
 from attribution.lsh import KNOWN_BANDS
 from attribution.normalize import normalize, normalized_lines, window_hashes
 from attribution.shingles import code_tokens, ids_hashes, line_token_ids, token_hashes
-from attribution.token_scan import KeyTable, scan_ascii
+from attribution.token_scan import scan_tokens
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 EDGE_TEXTS = [
@@ -27,6 +28,7 @@ EDGE_TEXTS = [
     " a  b \n\n  c\t\n",
     "x\r\ny\r\n",
     "é  b\n c",
+    "é\u3000b\xa0 c\n  d\u2003\n\u2003",
     "a\x0cb\n",
     "  \n  ",
 ]
@@ -65,6 +67,9 @@ TOKEN_TEXTS = EDGE_TEXTS + [
     '"""doc "quoted" it\'s"""\n\'\'\'x\'\'\'\n"a""b"\n\x00\x1f\x7f ~ `\n',
     "'unterminated \\\nnext \" line\n",
     "a // b # c\n///\n#\n//",
+    "é = ñ + 'ü' # ç\nnaïve_name = 3é + x\u00b2\n",
+    "x\u0661\u0662 = \u0661\u0662\u0663é.β \u0663x\u3000y\u00a0z\n",
+    "s = '\U0001f600' + x\n",
 ]
 
 
@@ -82,10 +87,13 @@ def _regex_tokens(text: str) -> tuple[list[str], list[int]]:
     return tokens, lines
 
 
-@pytest.mark.parametrize("text", [t for t in TOKEN_TEXTS + _stdlib_texts() if t.isascii()])
-def test_scan_ascii_equals_regex_tokeniser(text: str) -> None:
+@pytest.mark.parametrize("text", TOKEN_TEXTS + _stdlib_texts())
+def test_scan_tokens_equals_regex_tokeniser(text: str) -> None:
     text = "\n".join(text.splitlines()) if "\r" in text or "\x0c" in text else text
-    found = scan_ascii(text)
+    found = scan_tokens(text)
+    if found is None:  # left to the regular expression
+        assert max(map(ord, text)) > 0xFFFF
+        return
     tokens = [text[a:b] for a, b in zip(found.starts.tolist(), found.ends.tolist(), strict=True)]
     assert (tokens, found.lines.tolist()) == _regex_tokens(text)
     by_key = dict(zip(found.keys.tolist(), tokens, strict=True))
@@ -207,3 +215,26 @@ def test_python_line_scan_equals_regex_reference(text: str) -> None:
     found = kernels.python_lines(_code_units(text), n_lines)
     expected = _reference_python_lines(text, n_lines)
     assert [a.tolist() for a in found] == [list(e) for e in expected]
+
+
+def test_vocabulary_normalises_tokens_like_token_hashes() -> None:
+    from attribution.shingles import _normalized_hashes
+
+    tokens = [
+        "é",
+        "²",
+        "_x",
+        "self",
+        "ID",
+        "'a'",
+        '"b"',
+        "'",
+        "+",
+        "3.5",
+        "\u0663",
+        "Name",
+        "\U0001d518",
+        "\U0001f600",
+    ]
+    raw = token_hashes(tokens)
+    assert _normalized_hashes(tokens, raw).tolist() == token_hashes(tokens, normalized=True).tolist()
