@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from attribution import kernels
+from attribution.token_scan import word_table
 
-__all__ = ["Chunk", "chunk_text", "language_of", "CHUNKERS", "WINDOW_LINES"]
+__all__ = ["Chunk", "chunk_text", "chunk_lines", "language_of", "CHUNKERS", "WINDOW_LINES"]
 
 WINDOW_LINES = 30  # lines per window where no parse applies
 _MIN_LEFTOVER_LINES = 3  # shorter runs of module-level code are not chunks
@@ -38,9 +39,10 @@ def language_of(path: str) -> str | None:
     return ext if ext in CHUNKERS else None
 
 
-def _windows(start: int, end: int, size: int = WINDOW_LINES) -> list[Chunk]:
-    """Windows of at most ``size`` lines covering ``[start, end]``."""
-    return [Chunk(s, min(s + size - 1, end)) for s in range(start, end + 1, size)]
+def _windows(start: int, end: int, size: int = WINDOW_LINES) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of at most ``size`` lines covering ``[start, end]``: ``(starts, ends)``."""
+    starts = np.arange(start, end + 1, size, dtype=np.int64)
+    return starts, np.minimum(starts + size - 1, end)
 
 
 # --- Python: blocks from indentation -------------------------------------------------------------
@@ -52,9 +54,6 @@ def _windows(start: int, end: int, size: int = WINDOW_LINES) -> list[Chunk]:
 # the next logical line indented no deeper than its head. Cut-out snippets (unbalanced brackets,
 # unterminated strings, dedented code) are tolerated: the scan never fails on malformed input.
 
-_HEAD_RE = re.compile(r"(?:async[ \t]+)?(def)\b|(class)\b|(@)")
-_HEAD_FIRST = np.zeros(128, dtype=bool)
-_HEAD_FIRST[[ord(c) for c in "adc@"]] = True
 _OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _ASCII_REWRITE = "\t\r\x0b\x0c\x1c\x1d\x1e"  # characters that make the scan re-join the lines
 
@@ -73,112 +72,65 @@ def _code_units(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
 
 
-def _python_chunks(text: str, lines: list[str]) -> list[Chunk]:
+def _python_blocks(text: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
     if _needs_rewrite(text):
         lines = [line.expandtabs(8) for line in lines]
         text = "\n".join(lines)
     data = _code_units(text)
     n, n_lines = len(data), len(lines)
-    continued, first, indent_all, blank = kernels.python_lines(data, n_lines)
+    continued, first, indent, blank = kernels.python_lines(data, n_lines)
     comment = ~blank & (data[np.minimum(first, max(n - 1, 0))] == 35) if n else np.zeros(n_lines, bool)
     logical = ~blank & ~comment & ~continued
     code = ~blank & (~comment | continued)
-    logical_lines = np.flatnonzero(logical)  # 0-based
-    indent = indent_all[logical_lines]
-    code_lines = np.flatnonzero(code)
-    # Heads: logical lines starting with "def", "async def", "class" or a decorator.
-    first_logical = first[logical_lines]
-    candidates = np.flatnonzero(_HEAD_FIRST[np.minimum(data[np.minimum(first_logical, n - 1)], 127)])
-    match = _HEAD_RE.match
-    at = first_logical[candidates].tolist()
-    found = [(k, m) for k, p in zip(candidates.tolist(), at, strict=True) if (m := match(text, p))]
-    if not found:
-        return []
-    heads = [0 if m.group(1) else 1 if m.group(2) else 2 for _, m in found]
-    head_k = np.fromiter((k for k, _ in found), dtype=np.int64, count=len(found))
-    head_line = logical_lines[head_k]
-    ok = np.ones(len(heads), dtype=bool)
-    # Each head's block closes at the next logical line indented no deeper.
-    close_k = np.full(len(heads), len(logical_lines), dtype=np.int64)
-    head_indent = np.where(ok, indent[np.minimum(head_k, len(indent) - 1)], 0)
-    for level in np.unique(head_indent[ok]):
-        shallow = np.flatnonzero(indent <= level)
-        sel = ok & (head_indent == level)
-        pos = np.searchsorted(shallow, head_k[sel], side="right")
-        close_k[sel] = np.where(
-            pos < len(shallow), shallow[np.minimum(pos, len(shallow) - 1)], len(logical_lines)
-        )
-    close_line = np.where(
-        close_k < len(logical_lines), logical_lines[np.minimum(close_k, len(logical_lines) - 1)], n_lines
-    )
-    last = np.searchsorted(code_lines, close_line) - 1
-    end_line = code_lines[np.maximum(last, 0)] + 1  # 1-based
-    chunks: list[Chunk] = []
-    stack: list[list] = []  # open blocks: [close index, kind, start line, head end (classes)]
-    pending, expect = 0, -1
-    rows = zip(heads, head_k.tolist(), head_line.tolist(), close_k.tolist(), end_line.tolist(), strict=True)
-    for kind, k, head, close, end in rows:
-        while stack and stack[-1][0] <= k:
-            _close(stack.pop(), chunks)
-        if stack and stack[-1][1] == 0:
-            continue  # nested code stays in its function
-        line = head + 1
-        if kind == 2:
-            if not (pending and expect == k):
-                pending = line
-            expect = k + 1
-            continue
-        start = pending if pending and expect == k else line
-        pending = 0
-        if stack and stack[-1][3] is None:
-            stack[-1][3] = start - 1  # a class head ends where its first member starts
-        stack.append([close, kind, start, None, end])
-    while stack:
-        _close(stack.pop(), chunks)
-    return chunks
+    return kernels.python_blocks(data, first, logical, code, indent, word_table())
 
 
-def _close(block: list, chunks: list[Chunk]) -> None:
-    _close_k, kind, start, head_end, end = block
-    if kind == 1 and head_end is not None:
-        end = head_end
-    chunks.append(Chunk(start, max(start, end)))
-
-
-def _fill_gaps(chunks: list[Chunk], lines: list[str]) -> list[Chunk]:
-    """Add windows over runs of non-blank lines that no chunk covers."""
+def _fill_gaps(starts: np.ndarray, ends: np.ndarray, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Add windows over runs of non-blank lines that no chunk covers; sort by (start, end)."""
     n = len(lines)
     edges = np.zeros(n + 2, dtype=np.int64)
-    if chunks:
-        bounds = np.array([(c.start_line, c.end_line + 1) for c in chunks], dtype=np.int64)
-        edges += np.bincount(bounds[:, 0], minlength=n + 2)[: n + 2]
-        edges -= np.bincount(np.minimum(bounds[:, 1], n + 1), minlength=n + 2)[: n + 2]
+    if len(starts):
+        edges += np.bincount(starts, minlength=n + 2)[: n + 2]
+        edges -= np.bincount(np.minimum(ends + 1, n + 1), minlength=n + 2)[: n + 2]
     free = np.cumsum(edges)[1 : n + 1] == 0  # line i + 1 is covered by no chunk
     solid = np.fromiter(map(len, lines), dtype=np.int64, count=n) > 0
     solid &= ~np.fromiter(map(str.isspace, lines), dtype=bool, count=n)
     change = np.diff(np.concatenate(([False], free, [False])).astype(np.int8))
-    out = list(chunks)
     counts = np.concatenate(([0], np.cumsum(solid)))
+    parts = [(starts, ends)]
     for start, stop in zip(np.flatnonzero(change == 1), np.flatnonzero(change == -1), strict=True):
         if counts[stop] - counts[start] >= _MIN_LEFTOVER_LINES:
-            out.extend(_windows(int(start) + 1, int(stop)))
-    return sorted(out, key=lambda c: (c.start_line, c.end_line))
+            parts.append(_windows(int(start) + 1, int(stop)))
+    starts = np.concatenate([p[0] for p in parts])
+    ends = np.concatenate([p[1] for p in parts])
+    order = np.lexsort((ends, starts))
+    return starts[order], ends[order]
+
+
+def chunk_lines(text: str, path: str = "", lines: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`chunk_text` as arrays: ``(start lines, end lines)``, 1-based and inclusive."""
+    lines = text.splitlines() if lines is None else lines
+    if not lines:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty
+    grammar = language_of(path) if path else ".py"
+    if grammar is None:
+        starts, ends = _windows(1, len(lines))
+        solid = np.fromiter((bool(line.strip()) for line in lines), dtype=bool, count=len(lines))
+        counts = np.concatenate(([0], np.cumsum(solid)))
+        keep = counts[ends] > counts[starts - 1]  # windows with a non-blank line
+        return starts[keep], ends[keep]
+    return _fill_gaps(*CHUNKERS[grammar](text, lines), lines)
 
 
 def chunk_text(text: str, path: str = "", lines: list[str] | None = None) -> list[Chunk]:
     """Chunks of a text; ``path`` (its extension) selects the grammar; ``lines``: its splitlines()."""
-    lines = text.splitlines() if lines is None else lines
-    if not lines:
-        return []
-    grammar = language_of(path) if path else ".py"
-    if grammar is None:
-        return [
-            c
-            for c in _windows(1, len(lines))
-            if any(line.strip() for line in lines[c.start_line - 1 : c.end_line])
-        ]
-    return _fill_gaps(CHUNKERS[grammar](text, lines), lines)
+    starts, ends = chunk_lines(text, path, lines)
+    return list(map(Chunk, starts.tolist(), ends.tolist()))
 
 
-# Block chunkers by file extension: ``(text, its lines) -> chunks``.
-CHUNKERS: dict[str, Callable[[str, list[str]], list[Chunk]]] = {".py": _python_chunks, ".pyi": _python_chunks}
+# Block chunkers by file extension: ``(text, its lines) -> (start lines, end lines)``.
+CHUNKERS: dict[str, Callable[[str, list[str]], tuple[np.ndarray, np.ndarray]]] = {
+    ".py": _python_blocks,
+    ".pyi": _python_blocks,
+}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attribution import kernels
-from attribution.chunking import Chunk, chunk_text
+from attribution.chunking import chunk_lines
 from attribution.normalize import WINDOW, Normalized, normalize, normalized_lines, window_hashes
 from attribution.shingles import (
     DEFAULT_SHINGLE_SIZE,
@@ -120,17 +120,17 @@ def _has_other_breaks(text: str) -> bool:
     return _OTHER_BREAKS.search(text) is not None
 
 
-def _chunk_tokens(text: str, lines: list[str], chunks: list[Chunk]) -> tuple[np.ndarray, np.ndarray]:
+def _chunk_tokens(
+    text: str, lines: list[str], chunk_starts: np.ndarray, chunk_ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Token ids of the chunks' lines, concatenated chunk after chunk, and the chunk bounds."""
     if _has_other_breaks(text):
         text = "\n".join(lines)
     ids, token_line = line_token_ids(text)
-    first = np.fromiter((c.start_line - 1 for c in chunks), dtype=np.int64, count=len(chunks))
-    last = np.fromiter((c.end_line - 1 for c in chunks), dtype=np.int64, count=len(chunks))
-    lo = np.searchsorted(token_line, first, side="left")
-    hi = np.searchsorted(token_line, last, side="right")
+    lo = np.searchsorted(token_line, chunk_starts - 1, side="left")
+    hi = np.searchsorted(token_line, chunk_ends - 1, side="right")
     lengths = np.maximum(hi - lo, 0)
-    bounds = np.zeros(len(chunks) + 1, dtype=np.int64)
+    bounds = np.zeros(len(chunk_starts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=bounds[1:])
     # Gather each chunk's run (chunks may overlap, so runs are copied, not sliced).
     picks = np.arange(bounds[-1], dtype=np.int64) + np.repeat(lo - bounds[:-1], lengths)
@@ -151,10 +151,10 @@ def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool 
         codes, line_offsets = normalized_lines(text, lines)
         hashes, offsets = window_hashes(codes, params.build_stride)
     if query:
-        chunks: list[Chunk] = chunk_text(textwrap.dedent(text), path or "query.py")
+        chunk_starts, chunk_ends = chunk_lines(textwrap.dedent(text), path or "query.py")
     else:
-        chunks = chunk_text(text, path or "query.py", lines)
-    ids, bound_array = _chunk_tokens(text, lines, chunks)
+        chunk_starts, chunk_ends = chunk_lines(text, path or "query.py", lines)
+    ids, bound_array = _chunk_tokens(text, lines, chunk_starts, chunk_ends)
     words, word_ids, is_word = ids_words(ids)
     word_bounds = np.concatenate(([0], np.cumsum(is_word)))[bound_array]
     sets = [
@@ -162,7 +162,7 @@ def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool 
             kernels.chunk_shingle_keys(
                 ids_hashes(ids, normalized=normalized), bound_array, params.shingle_size, SHINGLE_MULTIPLIER
             ),
-            len(chunks),
+            len(chunk_starts),
         )
         for normalized in (False, True)
     ]
@@ -172,8 +172,8 @@ def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool 
         line_offsets=line_offsets,
         window_hashes=hashes,
         window_offsets=offsets,
-        chunk_starts=np.asarray([c.start_line for c in chunks], dtype=np.int32),
-        chunk_ends=np.asarray([c.end_line for c in chunks], dtype=np.int32),
+        chunk_starts=chunk_starts.astype(np.int32),
+        chunk_ends=chunk_ends.astype(np.int32),
         streams=streams,
         bm25_words=words,
         bm25_ids=word_ids,

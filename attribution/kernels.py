@@ -16,6 +16,7 @@ __all__ = [
     "table_insert",
     "minhash_into",
     "python_lines",
+    "python_blocks",
     "normalize_lines",
     "chunk_shingle_keys",
     "first_occurrence_ranks",
@@ -383,6 +384,146 @@ def first_occurrence_ranks(values, scratch):
     return distinct[:n], ranks
 
 
+@njit(cache=True, nogil=True)
+def _keyword_at(data, p, word, keyword):
+    """Whether ``keyword`` (a tuple of codes) starts at ``p`` and ends at a word boundary."""
+    n = len(data)
+    m = len(keyword)
+    if p + m > n:
+        return False
+    for j in range(m):
+        if data[p + j] != keyword[j]:
+            return False
+    return p + m == n or not (data[p + m] >= len(word) or word[data[p + m]])
+
+
+_DEF = (100, 101, 102)
+_CLASS_KW = (99, 108, 97, 115, 115)
+_ASYNC = (97, 115, 121, 110, 99)
+
+
+@njit(cache=True, nogil=True)
+def _head_kind(data, p, word):
+    """0 for ``def``/``async def``, 1 for ``class``, 2 for a decorator, -1 for another line."""
+    if data[p] == 64:  # "@"
+        return 2
+    if _keyword_at(data, p, word, _DEF):
+        return 0
+    if _keyword_at(data, p, word, _CLASS_KW):
+        return 1
+    n = len(data)
+    if p + 5 < n:
+        for j in range(5):
+            if data[p + j] != _ASYNC[j]:
+                return -1
+        q = p + 5
+        if data[q] != 32 and data[q] != 9:
+            return -1
+        while q < n and (data[q] == 32 or data[q] == 9):
+            q += 1
+        if q < n and _keyword_at(data, q, word, _DEF):
+            return 0
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def python_blocks(data, first, logical, code, indent, word):
+    """Chunks of Python code from its lines: ``(starts, ends)``, 1-based inclusive lines.
+
+    A chunk is a function with its decorators (nested code stays in it), the head of a class up
+    to its first member, or a class without members; each block closes before the next logical
+    line indented no deeper than its head, and ends at the last code line before that.
+    ``first``/``indent``/``logical``/``code`` describe each line (see :func:`python_lines`);
+    ``word`` maps a character to whether ``\\w`` matches it (characters beyond it count as word).
+    """
+    n_lines = len(first)
+    n_logical = 0
+    for line in range(n_lines):
+        n_logical += logical[line]
+    logical_lines = np.empty(n_logical, dtype=np.int64)
+    k = 0
+    for line in range(n_lines):
+        if logical[line]:
+            logical_lines[k] = line
+            k += 1
+    # Next logical line indented no deeper, for every logical line (a monotonic stack).
+    next_le = np.empty(n_logical, dtype=np.int64)
+    stack = np.empty(n_logical, dtype=np.int64)
+    top = 0
+    for j in range(n_logical - 1, -1, -1):
+        level = indent[logical_lines[j]]
+        while top > 0 and indent[logical_lines[stack[top - 1]]] > level:
+            top -= 1
+        next_le[j] = stack[top - 1] if top > 0 else n_logical
+        stack[top] = j
+        top += 1
+    # Last code line before each line (-1 before the first).
+    last_code = np.empty(n_lines + 1, dtype=np.int64)
+    previous = -1
+    first_code = -1
+    for line in range(n_lines + 1):
+        last_code[line] = previous
+        if line < n_lines and code[line]:
+            previous = line
+            if first_code < 0:
+                first_code = line
+    starts = np.empty(n_logical, dtype=np.int64)
+    ends = np.empty(n_logical, dtype=np.int64)
+    n_chunks = 0
+    # Open blocks: close index, kind, start line, head end (-1: none yet), end line.
+    open_close = np.empty(n_logical, dtype=np.int64)
+    open_kind = np.empty(n_logical, dtype=np.int64)
+    open_start = np.empty(n_logical, dtype=np.int64)
+    open_head_end = np.empty(n_logical, dtype=np.int64)
+    open_end = np.empty(n_logical, dtype=np.int64)
+    depth = 0
+    pending = 0
+    expect = -1
+    for k in range(n_logical):
+        head = logical_lines[k]
+        kind = _head_kind(data, first[head], word)
+        if kind < 0:
+            continue
+        while depth > 0 and open_close[depth - 1] <= k:
+            depth -= 1
+            end = open_end[depth]
+            if open_kind[depth] == 1 and open_head_end[depth] >= 0:
+                end = open_head_end[depth]
+            starts[n_chunks] = open_start[depth]
+            ends[n_chunks] = max(open_start[depth], end)
+            n_chunks += 1
+        if depth > 0 and open_kind[depth - 1] == 0:
+            continue  # nested code stays in its function
+        line = head + 1
+        if kind == 2:
+            if not (pending and expect == k):
+                pending = line
+            expect = k + 1
+            continue
+        start = pending if pending and expect == k else line
+        pending = 0
+        if depth > 0 and open_head_end[depth - 1] < 0:
+            open_head_end[depth - 1] = start - 1  # a class head ends where its first member starts
+        close = next_le[k]
+        close_line = logical_lines[close] if close < n_logical else n_lines
+        last = last_code[close_line]
+        open_close[depth] = close
+        open_kind[depth] = kind
+        open_start[depth] = start
+        open_head_end[depth] = -1
+        open_end[depth] = (last if last >= 0 else first_code) + 1
+        depth += 1
+    while depth > 0:
+        depth -= 1
+        end = open_end[depth]
+        if open_kind[depth] == 1 and open_head_end[depth] >= 0:
+            end = open_head_end[depth]
+        starts[n_chunks] = open_start[depth]
+        ends[n_chunks] = max(open_start[depth], end)
+        n_chunks += 1
+    return starts[:n_chunks], ends[:n_chunks]
+
+
 def warm_up() -> None:
     """Load (or compile) every kernel now, e.g. before forking worker processes that use them."""
     data = np.frombuffer(b"def f(x):\n    return 'a' # c\n", dtype=np.uint8)
@@ -391,6 +532,9 @@ def warm_up() -> None:
     scan_tokens(data.astype(np.uint32), classes, classes.astype(np.bool_))
     python_lines(data, 2)
     python_lines(data.astype(np.uint32), 2)
+    lines = np.zeros(2, dtype=np.int64), np.ones(2, dtype=np.bool_), np.ones(2, dtype=np.bool_)
+    python_blocks(data, lines[0], lines[1], lines[2], lines[0], np.ones(1, dtype=np.bool_))
+    python_blocks(data.astype(np.uint32), lines[0], lines[1], lines[2], lines[0], np.ones(1, dtype=np.bool_))
     table = np.zeros(4, dtype=np.uint64), np.full(4, -1, dtype=np.int64)
     table_insert(*table, 2, np.ones(1, dtype=np.uint64), np.zeros(1, dtype=np.int64))
     table_find(*table, 2, np.ones(1, dtype=np.uint64))

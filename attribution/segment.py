@@ -9,8 +9,10 @@ the byte size of every other file, so a partial or truncated segment is refused 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +138,30 @@ class SegmentWriter:
         self._flush_rows()
         self.db.commit()
         self.db.close()
+        n_chunks = sum(len(c) for c in self._chunk_file)
+        # The structures are independent: numpy and the compiled kernels release the GIL, so
+        # threads build them side by side.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            tasks = [pool.submit(self._finish_windows), pool.submit(self._finish_lines_and_chunks)]
+            streams = {s: pool.submit(self._finish_stream, s, n_chunks, num_perm) for s in STREAMS}
+            tasks.append(pool.submit(self._finish_bm25, n_chunks))
+            n_windows = tasks[0].result()
+            for task in tasks[1:]:
+                task.result()
+            counts = {"files": self.n_files, "lines": self.n_lines, "windows": n_windows, "chunks": n_chunks}
+            for stream, task in streams.items():
+                counts[f"{stream}_lsh_chunks"] = task.result()
+        sizes = {
+            p.relative_to(self.folder).as_posix(): p.stat().st_size
+            for p in sorted(self.folder.rglob("*"))
+            if p.is_file()
+        }
+        meta = {"counts": counts, "file_sizes": sizes}
+        (self.folder / SEGMENT_META).write_text(json.dumps(meta, indent=1))
+        return counts
+
+    def _finish_windows(self) -> int:
+        """Write the exact-span windows sorted by hash; returns their number."""
         hashes = np.concatenate(self._win_hash) if self._win_hash else np.empty(0, np.uint64)
         order = np.argsort(hashes, kind="stable")
         self._save("windows_hash.npy", hashes[order])
@@ -147,6 +173,9 @@ class SegmentWriter:
             "windows_offset.npy",
             (np.concatenate(self._win_off) if self._win_off else np.empty(0, np.uint32))[order],
         )
+        return int(len(hashes))
+
+    def _finish_lines_and_chunks(self) -> None:
         file_lines = np.zeros(self.n_files + 1, dtype=np.int64)
         np.cumsum([len(o) for o in self._line_offsets], out=file_lines[1:])
         self._save("file_lines.npy", file_lines)
@@ -154,8 +183,10 @@ class SegmentWriter:
             "line_offsets.npy",
             np.concatenate(self._line_offsets) if self._line_offsets else np.empty(0, np.uint32),
         )
-        chunk_file = np.concatenate(self._chunk_file) if self._chunk_file else np.empty(0, np.uint32)
-        self._save("chunk_file.npy", chunk_file)
+        self._save(
+            "chunk_file.npy",
+            np.concatenate(self._chunk_file) if self._chunk_file else np.empty(0, np.uint32),
+        )
         self._save(
             "chunk_start.npy",
             np.concatenate(self._chunk_start) if self._chunk_start else np.empty(0, np.int32),
@@ -163,24 +194,6 @@ class SegmentWriter:
         self._save(
             "chunk_end.npy", np.concatenate(self._chunk_end) if self._chunk_end else np.empty(0, np.int32)
         )
-        n_chunks = len(chunk_file)
-        counts = {
-            "files": self.n_files,
-            "lines": self.n_lines,
-            "windows": int(len(hashes)),
-            "chunks": n_chunks,
-        }
-        for stream in STREAMS:
-            counts[f"{stream}_lsh_chunks"] = self._finish_stream(stream, n_chunks, num_perm)
-        self._finish_bm25(n_chunks)
-        sizes = {
-            p.relative_to(self.folder).as_posix(): p.stat().st_size
-            for p in sorted(self.folder.rglob("*"))
-            if p.is_file()
-        }
-        meta = {"counts": counts, "file_sizes": sizes}
-        (self.folder / SEGMENT_META).write_text(json.dumps(meta, indent=1))
-        return counts
 
     def _finish_bm25(self, n_chunks: int) -> None:
         if not n_chunks:

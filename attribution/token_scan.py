@@ -23,7 +23,7 @@ import numpy as np
 
 from attribution import kernels
 
-__all__ = ["Tokens", "scan_tokens"]
+__all__ = ["Tokens", "scan_tokens", "word_table"]
 
 
 _TABLE_SIZE = 0x10000
@@ -40,6 +40,11 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
     classes[[ord(c) for c in string.digits]] = kernels.DIGIT
     word = np.array([c.isalnum() or c == "_" for c in chars], dtype=np.bool_)
     return classes, word
+
+
+def word_table() -> np.ndarray:
+    """Whether ``\\w`` matches each BMP character."""
+    return _tables()[1]
 
 
 @dataclass
