@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from attribution.errors import SourceError
 from attribution.licenses import UNKNOWN, detect_license
 
@@ -141,9 +143,17 @@ def _skip_reason_text(content: str) -> str | None:
     lines = content.count("\n") + 1
     if len(content) / lines > _MAX_AVG_LINE:
         return "minified"
-    if len(content) > _MAX_LINE and max(map(len, content.splitlines())) > _MAX_LINE:
+    if len(content) > _MAX_LINE and _longest_line(content) > _MAX_LINE:
         return "minified"
     return None
+
+
+def _longest_line(text: str) -> int:
+    """Length of the text's longest line (as ``str.splitlines`` cuts it)."""
+    if not text.isascii() or "\r" in text or any(c in text for c in "\x0b\x0c\x1c\x1d\x1e"):
+        return max(map(len, text.splitlines()))
+    breaks = np.flatnonzero(np.frombuffer(text.encode("ascii"), dtype=np.uint8) == 10)
+    return int(np.diff(breaks, prepend=-1, append=len(text)).max()) - 1
 
 
 def _decode(data: bytes) -> str | None:

@@ -153,3 +153,10 @@ def test_bad_sources(tmp_path: Path) -> None:
     not_parquet.write_text("hello")
     with pytest.raises(SourceError, match="parquet"):
         list(iter_source_files([not_parquet]))
+
+
+@pytest.mark.parametrize("text", ["a", "a\n", "ab\ncde\n", "\n\n", "x" * 10 + "\ny", "é\nab", "a\rbcd\n", "a\x0cbc"])
+def test_longest_line_agrees_with_splitlines(text: str) -> None:
+    from attribution.sources import _longest_line
+
+    assert _longest_line(text) == max(map(len, text.splitlines()))
