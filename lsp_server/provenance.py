@@ -79,9 +79,10 @@ class ProvenanceHost:
                 self.state.path = None
                 return None
             try:
-                from attribution import Index
+                from attribution import Index, kernels
 
                 self.index = Index.open(str(path))
+                kernels.warm_up()  # the first check of a completion then answers at full speed
             except Exception as exc:
                 self.state.error = str(exc) or exc.__class__.__name__
                 raise
