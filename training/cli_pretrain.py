@@ -55,6 +55,14 @@ def _add_corpus(stages: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pii", action="store_true", help="skip PII redaction")
     p.add_argument("--no-decontam", action="store_true", help="skip HumanEval decontamination")
     p.add_argument(
+        "--decontaminate-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also remove the problems of this benchmark jsonl (repeatable), e.g. MBPP's mbpp.jsonl "
+        "(records with `code` and `test_list`); no installed package ships MBPP",
+    )
+    p.add_argument(
         "--heldout-repos", default="", help="comma-separated repository names/globs held out for evaluation"
     )
     p.add_argument(
@@ -79,6 +87,7 @@ def _corpus_config(args: argparse.Namespace):
         near_dedup=not args.no_dedup,
         redact_pii=not args.no_pii,
         decontaminate=() if args.no_decontam else ("humaneval",),
+        decontaminate_files=tuple(args.decontaminate_file),
         heldout_repos=tuple(r for r in args.heldout_repos.split(",") if r),
         heldout_fraction=args.heldout_fraction,
         shard_files=args.shard_files,

@@ -6,7 +6,7 @@ Pipeline (each file passes the steps in order; every drop is counted by step and
 2. license: permissive licenses only (:func:`attribution.licenses.is_permissive`), unless disabled
 3. opt-out: repositories or paths listed in an opt-out file are removed
 4. quality: BigCode's filters (:mod:`training.quality`)
-5. decontamination against HumanEval (:mod:`training.decontam`)
+5. decontamination against HumanEval and benchmark files such as MBPP's (:mod:`training.decontam`)
 6. near-dedup with MinHash LSH (:mod:`training.dedup`)
 7. PII redaction (:mod:`training.pii`)
 8. split by repository into ``train`` and ``heldout``; sharded ``jsonl.gz`` in The Stack's schema
@@ -63,6 +63,7 @@ class CorpusConfig:
     near_dedup: bool = True  # remove near-duplicates
     redact_pii: bool = True  # redact e-mails, IPs, keys and passwords
     decontaminate: tuple[str, ...] = ("humaneval",)  # benchmarks whose problems are removed
+    decontaminate_files: tuple[str, ...] = ()  # benchmark jsonl files (e.g. MBPP's) removed as well
     heldout_repos: tuple[str, ...] = ()  # repositories held out (name or glob); empty: by fraction
     heldout_fraction: float = 0.03  # share of repositories held out when none are named
     shard_files: int = 5000  # files per output shard
@@ -105,7 +106,11 @@ class Screen:
         self.cfg = cfg
         self.is_permissive = is_permissive
         self.opt_out = OptOut.from_file(cfg.opt_out)
-        self.decontam = Decontaminator.for_benchmarks(cfg.decontaminate) if cfg.decontaminate else None
+        self.decontam = (
+            Decontaminator.for_benchmarks(cfg.decontaminate, cfg.decontaminate_files)
+            if cfg.decontaminate or cfg.decontaminate_files
+            else None
+        )
 
     def drop_reason(self, repo: str, path: str, license: str, content: str) -> tuple[str, str] | None:
         """(step, reason) the file is dropped for, or None to keep it."""

@@ -24,7 +24,6 @@ __all__ = [
     "filter_seed",
     "near_dedup",
     "decontaminate",
-    "benchmark_file_sequences",
 ]
 
 MAX_LINES = 150
@@ -215,37 +214,6 @@ def extract_seeds(files: Iterable, drops: Counter) -> Iterator[Seed]:
             )
 
 
-def benchmark_file_sequences(path: str, min_lines: int = 3) -> list[tuple[str, list[str]]]:
-    """Contaminating sequences of a benchmark jsonl (MBPP's ``code``, HumanEval-style
-    ``prompt`` + ``canonical_solution``, or ``solution``): each program of at least ``min_lines``
-    normalised lines."""
-    import json
-
-    from training.decontam import _normalise
-    from training.errors import ConfigError
-
-    sequences = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                record = json.loads(line)
-                code = (
-                    record.get("code")
-                    or record.get("solution")
-                    or (record.get("prompt", "") + record.get("canonical_solution", ""))
-                )
-                lines = _normalise(code or "")
-                if len(lines) >= min_lines:
-                    sequences.append((f"{path}:{record.get('task_id', number)}", lines))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(
-            f"benchmark file {path} cannot be read as jsonl ({exc}); pass MBPP-style jsonl"
-        ) from exc
-    return sequences
-
-
 def decontaminate(
     seeds: Iterable[Seed],
     drops: Counter,
@@ -256,10 +224,7 @@ def decontaminate(
     plus the programs of benchmark jsonl ``files`` (e.g. MBPP's, which no installed package ships)."""
     from training.decontam import Decontaminator
 
-    checker = Decontaminator.for_benchmarks(benchmarks)
-    if files:
-        extra = [seq for path in files for seq in benchmark_file_sequences(path)]
-        checker = Decontaminator(checker.sequences + extra)
+    checker = Decontaminator.for_benchmarks(benchmarks, files)
     kept = []
     for seed in seeds:
         if checker.match(seed.code):
