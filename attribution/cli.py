@@ -88,6 +88,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     publish.set_defaults(handler=_publish)
 
+    signatures = commands.add_parser(
+        "publish-signatures",
+        help="copy the chunk signatures of the PySpark job into Redis",
+        description="Insert the chunk signatures written by `python -m attribution.spark_signatures` "
+        "(parquet) into datasketch's Redis-backed MinHashLSH; queries of any index opened with the "
+        "same --redis then report those chunks as near matches, with repository, path, license and "
+        "lines, scored by MinHash agreement.",
+    )
+    signatures.add_argument("signatures", metavar="SIGNATURES_DIR", help="the signature job's --out folder")
+    signatures.add_argument("--redis", required=True, metavar="HOST:PORT", help="Redis server address")
+    signatures.add_argument(
+        "--basename", default="stackcoder", help="prefix of the Redis keys (default stackcoder)"
+    )
+    signatures.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    signatures.set_defaults(handler=_publish_signatures)
+
 
 def _redis_config(address: str, basename: str = "stackcoder") -> dict:
     from attribution.errors import StorageConfigError
@@ -138,4 +154,14 @@ def _publish(args: argparse.Namespace) -> int:
     with Index.open(args.index) as index:
         count = index.publish_lsh(_redis_config(args.redis, args.basename))
     print(f"published {count} chunk signatures to redis at {args.redis}")
+    return 0
+
+
+def _publish_signatures(args: argparse.Namespace) -> int:
+    from attribution.remote import publish_signatures
+
+    count = publish_signatures(
+        args.signatures, _redis_config(args.redis, args.basename), progress=not args.no_progress
+    )
+    print(f"published {count} remote chunk signatures to redis at {args.redis}")
     return 0

@@ -7,6 +7,7 @@ each thread gets its own sqlite connection and the BM25 retriever is used under 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -21,6 +22,7 @@ from attribution.fingerprint import STREAMS, FileFingerprint, fingerprint
 from attribution.lsh import RedisLSH, lsh_backend
 from attribution.manifest import params_of, read_manifest
 from attribution.normalize import Normalized, normalize
+from attribution.remote import REMOTE_PREFIX, remote_record, signature_table
 from attribution.report import Match, Report
 from attribution.segment import Segment
 
@@ -46,6 +48,7 @@ class QueryConfig:
 
 
 _SPAN_EXTENSION_LIMIT = 4_000
+REMOTE_SEGMENT = "remote"  # Match.segment of chunks published by the signature job
 _REGION_PAD = 400  # normalised characters of source read around a span, for its extension
 # Detector name -> the method that runs it.
 _DETECTORS = {
@@ -64,6 +67,14 @@ class _Candidate:
     query: tuple[int, int]
     kind: str
     score: float
+    remote: dict | None = None  # provenance of a chunk published by the signature job (no local text)
+
+    @property
+    def origin(self) -> tuple:
+        """Which source file the candidate points at."""
+        if self.remote is not None:
+            return ("remote", self.remote["repo"], self.remote["path"])
+        return (self.segment, self.file_id)
 
 
 class Index:
@@ -239,7 +250,7 @@ class Index:
         return out
 
     def _near(self, fp: FileFingerprint) -> list[_Candidate]:
-        best: dict[tuple[int, int, int], tuple[float, str]] = {}
+        best: dict[tuple, tuple[float, str]] = {}
         for stream in STREAMS:
             sets = fp.streams[stream]
             minimum = self.seg_params.min_shingles[stream]
@@ -247,7 +258,16 @@ class Index:
                 full = sets.of(c)
                 if len(full) < minimum:
                     continue
-                found = self._finder.candidates(stream, sets.signatures[c], self.config.max_candidates)
+                found, remote = self._finder.candidates(
+                    stream, sets.signatures[c], self.config.max_candidates
+                )
+                for record, signature in remote:
+                    # Only the signature left the cluster: the share of equal MinHash values
+                    # estimates the Jaccard similarity.
+                    estimate = float(np.mean(signature == sets.signatures[c]))
+                    key = ("remote", json.dumps(record, sort_keys=True), c)
+                    if estimate >= self.config.similar_threshold and estimate > best.get(key, (0.0, ""))[0]:
+                        best[key] = (estimate, stream)
                 for seg_index, chunk_ids in found.items():
                     segment = self.segments[seg_index]
                     mine = segment.informative(stream, full)
@@ -262,8 +282,23 @@ class Index:
                             best[key] = (jaccard, stream)
         out = []
         for (seg_index, chunk_id, c), (jaccard, _stream) in best.items():
-            segment = self.segments[seg_index]
             copied = jaccard >= self.config.near_threshold
+            if seg_index == "remote":
+                record = json.loads(chunk_id)
+                out.append(
+                    _Candidate(
+                        rank=(1 if copied else 2, -jaccard),
+                        segment=-1,
+                        file_id=-1,
+                        source=(int(record["start_line"]), int(record["end_line"])),
+                        query=(int(fp.chunk_starts[c]), int(fp.chunk_ends[c])),
+                        kind="near",
+                        score=jaccard,
+                        remote=record,
+                    )
+                )
+                continue
+            segment = self.segments[seg_index]
             out.append(
                 _Candidate(
                     rank=(1 if copied else 2, -jaccard),
@@ -321,6 +356,9 @@ class Index:
         verdict = "copied" if copied else ("similar" if kept else "original")
         matches = []
         for cand in kept:
+            if cand.remote is not None:
+                matches.append(_remote_match(cand))
+                continue
             segment = self.segments[cand.segment]
             record = segment.file_record(cand.file_id)
             matches.append(
@@ -343,6 +381,8 @@ class Index:
 
     def source_text(self, match: Match) -> str:
         """The lines of the indexed source a match points at."""
+        if match.segment == REMOTE_SEGMENT:
+            return "(published signature: the source text is not stored here)"
         seg_index = self._by_name.get(match.segment)
         if seg_index is None or match.file_id < 0:
             raise AttributionError("this match does not come from this index; query the index it came from.")
@@ -389,11 +429,27 @@ def _extend(query: str, source: str, q_start: int, q_end: int, s_start: int) -> 
     return q_start, q_end, s_start, s_end
 
 
+def _remote_match(cand: _Candidate) -> Match:
+    record = cand.remote or {}
+    return Match(
+        repo=str(record.get("repo", "")),
+        path=str(record.get("path", "")),
+        license=str(record.get("license") or "unknown"),
+        url=record.get("url"),
+        source_start_line=cand.source[0],
+        source_end_line=cand.source[1],
+        query_start_line=cand.query[0],
+        query_end_line=cand.query[1],
+        kind=cand.kind,
+        score=float(cand.score),
+        segment=REMOTE_SEGMENT,
+    )
+
+
 def _overlaps(a: _Candidate, b: _Candidate) -> bool:
     """Same file, and the source ranges and query ranges overlap: the lesser one is a duplicate."""
     return (
-        a.segment == b.segment
-        and a.file_id == b.file_id
+        a.origin == b.origin
         and a.source[0] <= b.source[1]
         and b.source[0] <= a.source[1]
         and a.query[0] <= b.query[1]
@@ -408,13 +464,16 @@ class _ArrayFinder:
     def __init__(self, index: Index, config: dict) -> None:
         self.segments = index.segments
 
-    def candidates(self, stream: str, signature: np.ndarray, limit: int) -> dict[int, np.ndarray]:
+    def candidates(
+        self, stream: str, signature: np.ndarray, limit: int
+    ) -> tuple[dict[int, np.ndarray], list]:
+        """Chunk ids per segment, and ``(provenance, signature)`` of remote chunks (none here)."""
         out = {}
         for i, segment in enumerate(self.segments):
             ids = segment.lsh[stream].candidates(signature, limit)
             if len(ids):
                 out[i] = ids
-        return out
+        return out, []
 
 
 def _redis_store(index: Index, config: dict, stream: str) -> RedisLSH:
@@ -432,19 +491,39 @@ def _redis_store(index: Index, config: dict, stream: str) -> RedisLSH:
 class _RedisFinder:
     def __init__(self, index: Index, config: dict) -> None:
         self.by_name = {s.name: i for i, s in enumerate(index.segments)}
+        import redis
+
         self.stores = {stream: _redis_store(index, config, stream) for stream in STREAMS}
+        self.client = redis.Redis(**config["redis"])
+        basename = config.get("basename", b"stackcoder")
+        self.basename = basename if isinstance(basename, bytes) else str(basename).encode()
         if all(store.is_empty() for store in self.stores.values()) and index.segments:
             raise AttributionError(
                 "the Redis LSH storage holds no signatures yet; publish them with `stackcoder index publish-lsh`."
             )
 
-    def candidates(self, stream: str, signature: np.ndarray, limit: int) -> dict[int, np.ndarray]:
+    def candidates(
+        self, stream: str, signature: np.ndarray, limit: int
+    ) -> tuple[dict[int, np.ndarray], list]:
+        """Chunk ids per segment, and ``(provenance, signature)`` of chunks published remotely."""
         grouped: dict[int, list[int]] = {}
+        remote_keys = []
         for key in self.stores[stream].query_keys(signature):
+            if key.startswith(REMOTE_PREFIX):
+                remote_keys.append(key)
+                continue
             name, _, chunk = key.decode().partition(":")
             if name in self.by_name and chunk.isdigit():
                 grouped.setdefault(self.by_name[name], []).append(int(chunk))
-        return {i: np.asarray(sorted(ids)[:limit], dtype=np.int64) for i, ids in grouped.items()}
+        remote = []
+        if remote_keys:
+            remote_keys = sorted(remote_keys)[:limit]
+            values = self.client.hmget(signature_table(self.basename, stream), remote_keys)
+            for key, value in zip(remote_keys, values, strict=True):
+                if value is not None:
+                    remote.append((remote_record(key), np.frombuffer(value, dtype="<u4")))
+        local = {i: np.asarray(sorted(ids)[:limit], dtype=np.int64) for i, ids in grouped.items()}
+        return local, remote
 
 
 _FINDERS: dict[str, Callable[[Index, dict], object]] = {"arrays": _ArrayFinder, "redis": _RedisFinder}

@@ -288,9 +288,8 @@ def _raw_only(index: Index, sample) -> tuple[bool, bool]:
     for c in range(len(fp.chunk_starts)):
         if len(sets.of(c)) < minimum:
             continue
-        for seg_index, ids in index._finder.candidates(
-            "raw", sets.signatures[c], index.config.max_candidates
-        ).items():
+        local, _remote = index._finder.candidates("raw", sets.signatures[c], index.config.max_candidates)
+        for seg_index, ids in local.items():
             segment = index.segments[seg_index]
             mine = segment.informative("raw", sets.of(c))
             for chunk_id in ids:

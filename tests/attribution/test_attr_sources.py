@@ -155,7 +155,9 @@ def test_bad_sources(tmp_path: Path) -> None:
         list(iter_source_files([not_parquet]))
 
 
-@pytest.mark.parametrize("text", ["a", "a\n", "ab\ncde\n", "\n\n", "x" * 10 + "\ny", "é\nab", "a\rbcd\n", "a\x0cbc"])
+@pytest.mark.parametrize(
+    "text", ["a", "a\n", "ab\ncde\n", "\n\n", "x" * 10 + "\ny", "é\nab", "a\rbcd\n", "a\x0cbc"]
+)
 def test_longest_line_agrees_with_splitlines(text: str) -> None:
     from attribution.sources import _longest_line
 
