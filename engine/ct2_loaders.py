@@ -24,11 +24,7 @@ from ctranslate2.converters.transformers import (
 )
 from ctranslate2.specs import common_spec, transformer_spec
 
-
-def _rope_theta(config: Any, default: float = 10_000.0) -> float:
-    params = getattr(config, "rope_parameters", None) or {}
-    theta = params.get("rope_theta") if isinstance(params, dict) else None
-    return float(theta or getattr(config, "rope_theta", None) or default)
+from engine.loading import rope_theta
 
 
 def _vocabulary_with_padding(model: Any, tokens: list[str]) -> list[str]:
@@ -95,7 +91,7 @@ class Starcoder2Loader(ModelLoader):
             activation=_SUPPORTED_ACTIVATIONS[config.hidden_act],
             rotary_dim=0,
             rotary_interleave=False,
-            rotary_base=_rope_theta(config),
+            rotary_base=rope_theta(config),
             num_heads_kv=None if num_heads_kv == num_heads else num_heads_kv,
             sliding_window=getattr(config, "sliding_window", None) or None,
             head_dim=getattr(config, "head_dim", None) or config.hidden_size // num_heads,

@@ -1,9 +1,11 @@
-"""Export a GPTBigCode checkpoint to GGUF for llama.cpp (the engine's optional comparison peer).
+"""Export a StarCoder-family checkpoint to GGUF for llama.cpp (the engine's optional peer).
 
-llama.cpp runs GPTBigCode under its ``starcoder`` architecture. The weights are written with the
-``gguf`` package: matrices as Q8_0 (llama.cpp's 8-bit format, the counterpart of CTranslate2's
-int8) or F16/F32, norms, biases and position embeddings as F32, and the Hugging Face byte-level
-BPE vocabulary with its merges, so that llama.cpp tokenises exactly as the model was trained.
+llama.cpp runs GPTBigCode under its ``starcoder`` architecture and Starcoder2 under
+``starcoder2``. The weights are written with the ``gguf`` package, whose tensor-name map gives
+each Hugging Face parameter its GGUF name: matrices as Q8_0 (llama.cpp's 8-bit format, the
+counterpart of CTranslate2's int8) or F16/F32, norms, biases and position embeddings as F32, and
+the Hugging Face byte-level BPE vocabulary with its merges, so that llama.cpp tokenises exactly
+as the model was trained.
 
     from engine.gguf_export import export_gguf
     export_gguf("models/stackcoder-mini/hf", "/tmp/stackcoder-mini.q8_0.gguf")
@@ -18,44 +20,44 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ConversionError
+from engine.loading import rope_theta
 
 __all__ = ["GGUF_TYPES", "export_gguf", "gguf_file_for"]
 
 # Quantisation name -> (tensor type of matrices, llama.cpp file type)
 GGUF_TYPES = {"q8_0": ("Q8_0", "MOSTLY_Q8_0"), "f16": ("F16", "MOSTLY_F16"), "f32": ("F32", "ALL_F32")}
 
-# Hugging Face GPTBigCode parameter name (after "transformer.") -> GGUF tensor name.
-_GLOBAL_TENSORS = {
-    "wte.weight": "token_embd.weight",
-    "wpe.weight": "position_embd.weight",
-    "ln_f.weight": "output_norm.weight",
-    "ln_f.bias": "output_norm.bias",
-}
-_BLOCK_TENSORS = {
-    "ln_1": "attn_norm",
-    "attn.c_attn": "attn_qkv",
-    "attn.c_proj": "attn_output",
-    "ln_2": "ffn_norm",
-    "mlp.c_fc": "ffn_up",
-    "mlp.c_proj": "ffn_down",
-}
 _KEEP_F32 = ("position_embd.weight",)  # small, and read by row: exact is cheap
+# Buffers some checkpoints carry that are not parameters (causal masks, rotary frequencies).
+_BUFFERS = (".attn.masked_bias", ".attn.bias", ".rotary_emb.inv_freq")
 
 
-def _gguf_name(hf_name: str) -> str:
-    """The GGUF name of a GPTBigCode parameter."""
-    name = hf_name.removeprefix("transformer.")
-    if name == "lm_head.weight":
-        return "output.weight"
-    if name in _GLOBAL_TENSORS:
-        return _GLOBAL_TENSORS[name]
-    parts = name.split(".")
-    if parts[0] == "h":
-        block, rest, kind = parts[1], ".".join(parts[2:-1]), parts[-1]
-        if rest in _BLOCK_TENSORS:
-            return f"blk.{block}.{_BLOCK_TENSORS[rest]}.{kind}"
+def _architecture(config) -> tuple[str, dict]:
+    """llama.cpp's architecture name and the hyper-parameters GGUF records, from an HF config."""
+    if config.model_type == "gpt_bigcode" and getattr(config, "multi_query", True):
+        return "starcoder", {
+            "context_length": config.n_positions,
+            "embedding_length": config.n_embd,
+            "feed_forward_length": config.n_inner or 4 * config.n_embd,
+            "block_count": config.n_layer,
+            "head_count": config.n_head,
+            "head_count_kv": 1,
+            "layer_norm_eps": config.layer_norm_epsilon,
+        }
+    if config.model_type == "starcoder2":
+        return "starcoder2", {
+            "context_length": config.max_position_embeddings,
+            "embedding_length": config.hidden_size,
+            "feed_forward_length": config.intermediate_size,
+            "block_count": config.num_hidden_layers,
+            "head_count": config.num_attention_heads,
+            "head_count_kv": config.num_key_value_heads,
+            "layer_norm_eps": config.norm_epsilon,
+            "rope_freq_base": rope_theta(config),
+        }
     raise ConversionError(
-        f"the GPTBigCode parameter {hf_name} has no GGUF counterpart; is this a GPTBigCode model?"
+        "GGUF export handles multi-query GPTBigCode (StarCoder) and Starcoder2 checkpoints; "
+        f"this one is {config.model_type}."
     )
 
 
@@ -96,14 +98,14 @@ def _pre_tokenizer(hf_dir: Path) -> str:
 def export_gguf(
     hf_dir: str | Path, out: str | Path, *, quantization: str = "q8_0", progress: bool = False
 ) -> Path:
-    """Write a GPTBigCode Hugging Face checkpoint as a GGUF file for llama.cpp; returns ``out``.
+    """Write a GPTBigCode or Starcoder2 checkpoint as a GGUF file for llama.cpp; returns ``out``.
 
     The file is written under a temporary name and renamed, so a killed export leaves no file
     that looks complete.
     """
     import gguf
     import torch
-    from transformers import AutoConfig, GPTBigCodeForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     if quantization not in GGUF_TYPES:
         raise ConversionError(
@@ -111,26 +113,18 @@ def export_gguf(
         )
     hf_dir, out = Path(hf_dir), Path(out)
     config = AutoConfig.from_pretrained(str(hf_dir))
-    if config.model_type != "gpt_bigcode" or not getattr(config, "multi_query", True):
-        raise ConversionError(
-            f"GGUF export handles multi-query GPTBigCode (StarCoder) checkpoints; {hf_dir} is {config.model_type}."
-        )
+    arch, hparams = _architecture(config)
     matrix_type = gguf.GGMLQuantizationType[GGUF_TYPES[quantization][0]]
-    model = GPTBigCodeForCausalLM.from_pretrained(str(hf_dir), torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), torch_dtype=torch.float32)
     tokens, types, merges, special = _vocabulary(hf_dir, config.vocab_size)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH[arch.upper()], hparams["block_count"])
 
-    arch = "starcoder"
     tmp = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(tmp), arch)
     writer.add_name(hf_dir.parent.name if hf_dir.name == "hf" else hf_dir.name)
-    writer.add_context_length(config.n_positions)
-    writer.add_embedding_length(config.n_embd)
-    writer.add_feed_forward_length(config.n_inner or 4 * config.n_embd)
-    writer.add_block_count(config.n_layer)
-    writer.add_head_count(config.n_head)
-    writer.add_head_count_kv(1)
-    writer.add_layer_norm_eps(config.layer_norm_epsilon)
+    for key, value in hparams.items():
+        getattr(writer, f"add_{key}")(value)
     writer.add_file_type(int(getattr(gguf.LlamaFileType, GGUF_TYPES[quantization][1])))
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre(_pre_tokenizer(hf_dir))
@@ -145,11 +139,13 @@ def export_gguf(
     state = model.state_dict()
     tied = getattr(config, "tie_word_embeddings", True)
     for hf_name, tensor in state.items():
-        if hf_name.endswith(".attn.masked_bias") or hf_name.endswith(".attn.bias"):
-            continue  # causal-mask buffers of older checkpoints
+        if hf_name.endswith(_BUFFERS):
+            continue
         if hf_name == "lm_head.weight" and tied:
             continue  # llama.cpp reuses token_embd for the output when output.weight is absent
-        name = _gguf_name(hf_name)
+        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if name is None:
+            raise ConversionError(f"the parameter {hf_name} has no GGUF counterpart in llama.cpp's {arch}.")
         data = tensor.detach().numpy().astype(np.float32)
         kind = matrix_type
         if data.ndim < 2 or name in _KEEP_F32 or data.shape[-1] % 32:

@@ -259,3 +259,10 @@ def load_tokenizer(folder: Path) -> PreTrainedTokenizerFast:
             f"the tokenizer in {folder} is not a fast tokenizer; provide its tokenizer.json."
         )
     return tokenizer
+
+
+def rope_theta(config: Any, default: float = 10_000.0) -> float:
+    """The rotary base of a config (``rope_parameters`` in newer transformers, ``rope_theta`` before)."""
+    params = getattr(config, "rope_parameters", None) or {}
+    theta = params.get("rope_theta") if isinstance(params, dict) else None
+    return float(theta or getattr(config, "rope_theta", None) or default)

@@ -57,10 +57,35 @@ def test_export_writes_every_tensor_and_the_whole_vocabulary(
 
 
 def test_export_refuses_other_architectures(tiny_starcoder2_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConversionError, match="GPTBigCode"):
-        export_gguf(tiny_starcoder2_dir, tmp_path / "m.gguf")
+    import json
+
+    llama_dir = tmp_path / "llama"
+    llama_dir.mkdir()
+    (llama_dir / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 64}))
+    with pytest.raises(ConversionError, match="GPTBigCode .StarCoder. and Starcoder2"):
+        export_gguf(llama_dir, tmp_path / "m.gguf")
     with pytest.raises(ConversionError, match="quantization"):
         export_gguf(tiny_starcoder2_dir, tmp_path / "m.gguf", quantization="q3_weird")
+
+
+def test_starcoder2_export_runs_like_transformers(tiny_starcoder2_dir: Path, tmp_path: Path) -> None:
+    """Starcoder2 (grouped-query attention, rotary positions) through llama.cpp's starcoder2."""
+    import gguf
+
+    out = export_gguf(tiny_starcoder2_dir, tmp_path / "sc2.gguf", quantization="f32")
+    names = {t.name for t in gguf.GGUFReader(str(out)).tensors}
+    assert {"blk.0.attn_q.weight", "blk.0.attn_k.bias", "blk.0.ffn_up.weight", "output_norm.bias"} <= names
+    tokenizer = load_tokenizer(tiny_starcoder2_dir)
+    llama = LlamaCppBackend(out, tokenizer, 1024, threads=1)
+    hf = HFBackend(tiny_starcoder2_dir, tokenizer, 1024, threads=1)
+    try:
+        config = GenerationConfig(max_new_tokens=16)
+        for prompt in PROMPTS:
+            ids = llama.encode(prompt)
+            assert list(llama.generate_ids(ids, config))[:8] == list(hf.generate_ids(ids, config))[:8]
+    finally:
+        llama.close()
+        hf.close()
 
 
 def test_greedy_tokens_match_transformers(pair) -> None:
