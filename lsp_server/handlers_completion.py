@@ -1,0 +1,118 @@
+"""Inline completion (FIM ghost text) and the accept command that follows it."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import Any
+
+from lsprotocol import types
+
+from lsp_server import completion, protocol, provenance
+from lsp_server.app import MAX_TRACKED_ACCEPTS, StackCoderServer, publish_findings, request_failed, server
+from lsp_server.errors import InvalidParamsError
+
+log = logging.getLogger(__name__)
+
+
+# ---- inline completion ---------------------------------------------------------------------------
+
+
+@server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+async def on_inline_completion(
+    ls: StackCoderServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList | None:
+    """FIM ghost text at the cursor; a newer request for the same document cancels this one."""
+    start = asyncio.get_running_loop().time()
+    uri = params.text_document.uri
+    doc = ls.document(uri)
+    settings = ls.settings_for(uri)
+    if doc is None or not settings.completion.enabled:
+        return types.InlineCompletionList(items=[])
+    scheduler = ls.models.scheduler
+    if scheduler is None:
+        return types.InlineCompletionList(items=[])
+    cancel = ls.models.open_token()
+    previous = ls.pending.get(uri)
+    if previous is not None:
+        previous.cancel()
+    ls.pending[uri] = cancel
+    selected = params.context.selected_completion_info
+    repo, rel, path = ls.repo_and_path(uri)
+    req = completion.CompletionRequest(
+        request_id=str(ls.protocol.msg_id),
+        uri=uri,
+        text=doc.source,
+        position=params.position,
+        invoked=params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked,
+        selected_range=selected.range if selected else None,
+        selected_text=selected.text if selected else "",
+        path=path,
+        repo_name=repo,
+        relative_path=rel,
+        units=ls.units,
+    )
+    index = ls.context_index if settings.completion.cross_file_context else None
+    query = ls.provenance.query if ls.provenance.index is not None else None
+    loop = asyncio.get_running_loop()
+    try:
+        outcome = await completion.run_completion(
+            req,
+            settings.completion,
+            settings.provenance,
+            cancel=cancel,
+            generate=functools.partial(scheduler.complete, uri),
+            run_blocking=lambda fn: loop.run_in_executor(None, fn),
+            index=index,
+            attribution_query=query,
+        )
+    except asyncio.CancelledError:
+        cancel.cancel()
+        raise
+    except Exception as exc:
+        log.exception("[%s] inline completion failed", req.request_id)
+        ls.tell_once(f"completion:{type(exc).__name__}", f"completion failed ({exc}).")
+        return types.InlineCompletionList(items=[])
+    finally:
+        ls.models.release(cancel)
+        if ls.pending.get(uri) is cancel:
+            del ls.pending[uri]
+    if outcome.cancelled:
+        return types.InlineCompletionList(items=[])
+    elapsed = (asyncio.get_running_loop().time() - start) * 1000
+    ls.status.latency.add(elapsed)
+    ls.status.add_stages(outcome.timings_ms)
+    log.debug(
+        "[%s] completion %.1f ms %s cached=%s", req.request_id, elapsed, outcome.timings_ms, outcome.cached
+    )
+    result = completion.to_inline_list(outcome, uri, protocol.CMD_DID_ACCEPT)
+    ls.status.shown += len(result.items)
+    for item, choice in zip(result.items, outcome.choices, strict=True):
+        if choice.report is not None and item.command and item.command.arguments:
+            ls.offered[item.command.arguments[0]["id"]] = choice.report
+            while len(ls.offered) > MAX_TRACKED_ACCEPTS:
+                ls.offered.popitem(last=False)
+    return result
+
+
+@server.command(protocol.CMD_DID_ACCEPT)
+def on_accept(ls: StackCoderServer, *args: Any) -> None:
+    """Count an accepted completion; a marked (copied) one gets its provenance diagnostics."""
+    try:
+        accepted = protocol.parse_accepted(list(args))
+    except InvalidParamsError as exc:
+        raise request_failed(exc) from exc
+    ls.status.accepted += 1
+    report = ls.offered.pop(accepted.id, None)
+    if report is None or ls.document(accepted.uri) is None:
+        return
+    start = accepted.range.start
+    lines = accepted.text.split("\n")
+    end_char = (start.character if len(lines) == 1 else 0) + ls.units.count(lines[-1])
+    rng = types.Range(start=start, end=types.Position(line=start.line + len(lines) - 1, character=end_char))
+    findings = [
+        provenance.Finding(rng, provenance.match_json(m), ls.provenance.source_text(m))
+        for m in report.matches
+    ]
+    publish_findings(ls, accepted.uri, ls.provenance.findings.get(accepted.uri, []) + findings)
