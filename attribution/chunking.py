@@ -88,23 +88,15 @@ def _python_blocks(text: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]
 def _fill_gaps(starts: np.ndarray, ends: np.ndarray, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Add windows over runs of non-blank lines that no chunk covers; sort by (start, end)."""
     n = len(lines)
-    edges = np.zeros(n + 2, dtype=np.int64)
-    if len(starts):
-        edges += np.bincount(starts, minlength=n + 2)[: n + 2]
-        edges -= np.bincount(np.minimum(ends + 1, n + 1), minlength=n + 2)[: n + 2]
-    free = np.cumsum(edges)[1 : n + 1] == 0  # line i + 1 is covered by no chunk
     solid = np.fromiter(map(len, lines), dtype=np.int64, count=n) > 0
     solid &= ~np.fromiter(map(str.isspace, lines), dtype=bool, count=n)
-    change = np.diff(np.concatenate(([False], free, [False])).astype(np.int8))
-    counts = np.concatenate(([0], np.cumsum(solid)))
-    parts = [(starts, ends)]
-    for start, stop in zip(np.flatnonzero(change == 1), np.flatnonzero(change == -1), strict=True):
-        if counts[stop] - counts[start] >= _MIN_LEFTOVER_LINES:
-            parts.append(_windows(int(start) + 1, int(stop)))
-    starts = np.concatenate([p[0] for p in parts])
-    ends = np.concatenate([p[1] for p in parts])
-    order = np.lexsort((ends, starts))
-    return starts[order], ends[order]
+    return kernels.fill_gaps(
+        np.asarray(starts, dtype=np.int64),
+        np.asarray(ends, dtype=np.int64),
+        solid,
+        WINDOW_LINES,
+        _MIN_LEFTOVER_LINES,
+    )
 
 
 def chunk_lines(text: str, path: str = "", lines: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:

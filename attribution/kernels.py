@@ -19,6 +19,8 @@ __all__ = [
     "python_blocks",
     "normalize_lines",
     "chunk_shingle_keys",
+    "window_hashes",
+    "fill_gaps",
     "first_occurrence_ranks",
     "warm_up",
 ]
@@ -524,6 +526,84 @@ def python_blocks(data, first, logical, code, indent, word):
     return starts[:n_chunks], ends[:n_chunks]
 
 
+@njit(cache=True, nogil=True)
+def window_hashes(codes, window, stride, base):
+    """Hashes of the ``window``-character windows of ``codes`` starting every ``stride``.
+
+    A window's hash is the polynomial of its characters in ``base`` (mod 2**64), mixed by
+    MurmurHash3's 64-bit finaliser; at stride 1 the polynomial rolls from one window to the next.
+    Returns ``(hashes, offsets)``.
+    """
+    n = len(codes)
+    count = (n - window) // stride + 1 if n >= window else 0
+    hashes = np.empty(count, dtype=np.uint64)
+    offsets = np.empty(count, dtype=np.uint32)
+    if count == 0:
+        return hashes, offsets
+    top = np.uint64(1)  # base ** (window - 1)
+    for _ in range(window - 1):
+        top *= base
+    acc = np.uint64(0)
+    for j in range(window):
+        acc = acc * base + np.uint64(codes[j])
+    for k in range(count):
+        start = k * stride
+        if k > 0:
+            if stride == 1:
+                acc = (acc - np.uint64(codes[start - 1]) * top) * base + np.uint64(codes[start + window - 1])
+            else:
+                acc = np.uint64(0)
+                for j in range(start, start + window):
+                    acc = acc * base + np.uint64(codes[j])
+        hashes[k] = _fmix64(acc)
+        offsets[k] = start
+    return hashes, offsets
+
+
+@njit(cache=True, nogil=True)
+def fill_gaps(starts, ends, solid, window, min_solid):
+    """Chunks plus windows of ``window`` lines over the uncovered runs that hold at least
+    ``min_solid`` solid lines, sorted by (start, end); lines are 1-based and inclusive.
+
+    ``solid[i]`` tells whether line ``i + 1`` holds a character other than whitespace.
+    """
+    n = len(solid)
+    cover = np.zeros(n + 2, dtype=np.int64)
+    for c in range(len(starts)):
+        cover[starts[c]] += 1
+        cover[min(ends[c] + 1, n + 1)] -= 1
+    extra_starts = []
+    extra_ends = []
+    depth = 0
+    run_start = -1
+    run_solid = 0
+    for line in range(1, n + 2):
+        depth += cover[line]
+        free = line <= n and depth == 0
+        if free:
+            if run_start < 0:
+                run_start = line
+                run_solid = 0
+            run_solid += solid[line - 1]
+        elif run_start >= 0:
+            if run_solid >= min_solid:
+                for w in range(run_start, line, window):
+                    extra_starts.append(w)
+                    extra_ends.append(min(w + window - 1, line - 1))
+            run_start = -1
+    total = len(starts) + len(extra_starts)
+    out_starts = np.empty(total, dtype=np.int64)
+    out_ends = np.empty(total, dtype=np.int64)
+    for c in range(len(starts)):
+        out_starts[c] = starts[c]
+        out_ends[c] = ends[c]
+    for k in range(len(extra_starts)):
+        out_starts[len(starts) + k] = extra_starts[k]
+        out_ends[len(starts) + k] = extra_ends[k]
+    order = np.argsort(out_starts * (n + 2) + out_ends, kind="mergesort")
+    return out_starts[order], out_ends[order]
+
+
 def warm_up() -> None:
     """Load (or compile) every kernel now, e.g. before forking worker processes that use them."""
     data = np.frombuffer(b"def f(x):\n    return 'a' # c\n", dtype=np.uint8)
@@ -544,3 +624,7 @@ def warm_up() -> None:
     normalize_lines(data.astype(np.uint32), np.ones(256, dtype=np.bool_), 2)
     chunk_shingle_keys(np.ones(3, dtype=np.uint64), np.array([0, 3]), 5, np.uint64(3))
     first_occurrence_ranks(np.zeros(2, dtype=np.int64), np.full(1, -1, dtype=np.int32))
+    for codes in (data, data.astype(np.uint32)):
+        window_hashes(codes, 8, 1, np.uint64(3))
+    bounds = np.ones(1, dtype=np.int64)
+    fill_gaps(bounds, bounds, np.ones(2, dtype=np.bool_), 30, 3)

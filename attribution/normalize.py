@@ -4,7 +4,7 @@ Normalisation strips each line's indentation and collapses every run of whitespa
 included, into one space, so re-indented or re-wrapped copies keep their windows. Each
 normalised character remembers the (1-based) line it came from, so spans map back to lines.
 Windows are hashed with a 64-bit polynomial over code points followed by the MurmurHash3
-finaliser, vectorised with numpy: stride 50 when a corpus is indexed, stride 1 for a query.
+finaliser (a compiled loop): stride 50 when a corpus is indexed, stride 1 for a query.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch.minhash import _fmix
 
 from attribution import kernels
 
@@ -122,9 +121,6 @@ def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
 
 
-_POWERS = np.array([pow(int(_BASE), WINDOW - 1 - j, 2**64) for j in range(WINDOW)], dtype=np.uint64)
-
-
 def window_hashes(text: str | np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of the ``WINDOW``-character windows of a normalised text starting every ``stride``.
 
@@ -132,25 +128,4 @@ def window_hashes(text: str | np.ndarray, stride: int) -> tuple[np.ndarray, np.n
     Returns ``(hashes, offsets)``: uint64 hashes and the uint32 start offset of each window.
     """
     codes = _code_points(text) if isinstance(text, str) else text
-    n = len(codes)
-    if n < WINDOW:
-        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint32)
-    if stride == 1:
-        codes = codes.astype(np.uint64)
-        count = n - WINDOW + 1
-        acc = np.zeros(count, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for j in range(WINDOW):
-                acc = acc * _BASE + codes[j : j + count]
-        offsets = np.arange(count, dtype=np.uint32)
-    else:
-        count = (n - WINDOW) // stride + 1
-        offsets = np.arange(count, dtype=np.uint32) * np.uint32(stride)
-        if stride == WINDOW:
-            blocks = codes[: count * WINDOW].reshape(count, WINDOW)
-        else:
-            blocks = np.lib.stride_tricks.sliding_window_view(codes, WINDOW)[::stride][:count]
-        # The polynomial of each window as one product with the powers of the base (mod 2**64).
-        acc = blocks.astype(np.uint64) @ _POWERS
-    with np.errstate(over="ignore"):
-        return _fmix(acc, 64), offsets
+    return kernels.window_hashes(codes, WINDOW, stride, _BASE)

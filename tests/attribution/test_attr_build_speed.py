@@ -238,3 +238,26 @@ def test_vocabulary_normalises_tokens_like_token_hashes() -> None:
     ]
     raw = token_hashes(tokens)
     assert _normalized_hashes(tokens, raw).tolist() == token_hashes(tokens, normalized=True).tolist()
+
+
+def test_window_hashes_are_the_polynomial_of_each_window() -> None:
+    """The compiled window hash (rolling at stride 1) against the definition, in Python integers."""
+    from attribution.normalize import _BASE, WINDOW
+
+    def fmix64(h: int) -> int:
+        mask = 2**64 - 1
+        for shift, mult in ((33, 0xFF51AFD7ED558CCD), (33, 0xC4CEB9FE1A85EC53)):
+            h ^= h >> shift
+            h = (h * mult) & mask
+        return h ^ (h >> 33)
+
+    text = "def f(x): return x * 2  # é ünïcode " * 5
+    codes = [ord(c) for c in text]
+    for stride in (1, WINDOW):
+        hashes, offsets = window_hashes(text, stride)
+        assert offsets.tolist() == list(range(0, len(text) - WINDOW + 1, stride))
+        for k, start in enumerate(offsets.tolist()):
+            acc = 0
+            for c in codes[start : start + WINDOW]:
+                acc = (acc * int(_BASE) + c) % 2**64
+            assert int(hashes[k]) == fmix64(acc)
