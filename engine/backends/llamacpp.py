@@ -30,11 +30,12 @@ _PARAMS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _without_weight_repacking():
-    """Load with ``use_extra_bufts=False``: llama.cpp's runtime repacking of Q8_0 weights into its
-    interleaved CPU layout crashes (SIGSEGV) on GPTBigCode models in llama-cpp-python 0.3.36 on
-    this AVX-512 build, and ``Llama`` offers no argument for it, so the default model parameters
-    are adjusted while the model loads."""
+def _without_amx_buffers():
+    """Load with ``use_extra_bufts=False``: on CPUs with AMX, llama.cpp's extra buffer type moves
+    Q8_0 matrices into its AMX layout, and its AMX matrix product then faults (SIGSEGV on
+    ``ldtilecfg`` in ``ggml_backend_amx_mul_mat``, llama-cpp-python 0.3.36; upstream
+    ggml-org/llama.cpp#20824) although the kernel grants the process AMX. ``Llama`` offers no
+    argument for it, so the default model parameters are adjusted while the model loads."""
     import llama_cpp
     import llama_cpp.llama as llama_module
 
@@ -104,7 +105,7 @@ class LlamaCppBackend(LocalBackend):
             ) from exc
         threads = threads or os.cpu_count() or 1
         try:
-            with _without_weight_repacking():
+            with _without_amx_buffers():
                 self._llm = Llama(
                     model_path=str(gguf_path),
                     n_ctx=context_window,

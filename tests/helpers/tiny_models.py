@@ -24,32 +24,8 @@ from pathlib import Path
 from typing import Any
 
 # Bump when the recipe changes so cached folders are rebuilt.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
-# StarCoder / StarCoder2 special tokens; ids 0.. in this order (<|endoftext|> = 0, as in StarCoder).
-SPECIAL_TOKENS = (
-    "<|endoftext|>",
-    "<fim_prefix>",
-    "<fim_middle>",
-    "<fim_suffix>",
-    "<fim_pad>",
-    "<repo_name>",
-    "<file_sep>",
-    "<filename>",
-    "<gh_stars>",
-    "<issue_start>",
-    "<issue_comment>",
-    "<issue_closed>",
-    "<jupyter_start>",
-    "<jupyter_text>",
-    "<jupyter_code>",
-    "<jupyter_output>",
-    "<empty_output>",
-    "<commit_before>",
-    "<commit_msg>",
-    "<commit_after>",
-    "<reponame>",
-)
 
 # Standard-library modules the tokenizer is trained on (plain Python, present in every CPython).
 TRAINING_MODULES = (
@@ -110,35 +86,14 @@ def _training_texts() -> list[str]:
 def build_tokenizer(out_dir: str | os.PathLike[str], vocab_size: int = TOKENIZER_VOCAB_SIZE) -> Path:
     """Train a byte-level BPE tokenizer with the StarCoder special tokens and save it to ``out_dir``.
 
-    Returns the folder, which then holds tokenizer.json, tokenizer_config.json and
-    special_tokens_map.json (loadable with ``AutoTokenizer.from_pretrained``).
+    The product's own recipe (``training.tokenizer``) on a few standard-library modules; the
+    folder then holds tokenizer.json, tokenizer_config.json and special_tokens_map.json
+    (loadable with ``AutoTokenizer.from_pretrained``).
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from training.tokenizer import train_tokenizer
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(_training_texts(), trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        bos_token="<|endoftext|>",
-        eos_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
-        clean_up_tokenization_spaces=False,
-        model_max_length=1024,
-    )
-    fast.save_pretrained(out)
-    return out
+    train_tokenizer(_training_texts(), out_dir, vocab_size=vocab_size)
+    return Path(out_dir)
 
 
 def build_model(
