@@ -14,15 +14,9 @@ import numpy as np
 
 from attribution import kernels
 from attribution.chunking import chunk_lines
+from attribution.file_tokens import FileTokens, file_tokens
 from attribution.normalize import WINDOW, Normalized, normalize, normalized_lines, window_hashes
-from attribution.shingles import (
-    DEFAULT_SHINGLE_SIZE,
-    SHINGLE_MULTIPLIER,
-    ids_hashes,
-    ids_words,
-    line_token_ids,
-    minhash_signatures,
-)
+from attribution.shingles import DEFAULT_SHINGLE_SIZE, SHINGLE_MULTIPLIER, minhash_signatures
 
 __all__ = ["FingerprintParams", "ChunkSets", "FileFingerprint", "fingerprint", "bm25_tokens", "STREAMS"]
 
@@ -122,19 +116,19 @@ def _has_other_breaks(text: str) -> bool:
 
 def _chunk_tokens(
     text: str, lines: list[str], chunk_starts: np.ndarray, chunk_ends: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids of the chunks' lines, concatenated chunk after chunk, and the chunk bounds."""
+) -> tuple[FileTokens, np.ndarray, np.ndarray]:
+    """The text's tokens, the indices of the chunks' tokens (chunk after chunk) and the chunk bounds."""
     if _has_other_breaks(text):
         text = "\n".join(lines)
-    ids, token_line = line_token_ids(text)
-    lo = np.searchsorted(token_line, chunk_starts - 1, side="left")
-    hi = np.searchsorted(token_line, chunk_ends - 1, side="right")
+    tokens = file_tokens(text)
+    lo = np.searchsorted(tokens.lines, chunk_starts - 1, side="left")
+    hi = np.searchsorted(tokens.lines, chunk_ends - 1, side="right")
     lengths = np.maximum(hi - lo, 0)
     bounds = np.zeros(len(chunk_starts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=bounds[1:])
     # Gather each chunk's run (chunks may overlap, so runs are copied, not sliced).
     picks = np.arange(bounds[-1], dtype=np.int64) + np.repeat(lo - bounds[:-1], lengths)
-    return ids[picks], bounds
+    return tokens, picks, bounds
 
 
 def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool = False) -> FileFingerprint:
@@ -154,17 +148,15 @@ def fingerprint(text: str, path: str, params: FingerprintParams, *, query: bool 
         chunk_starts, chunk_ends = chunk_lines(textwrap.dedent(text), path or "query.py")
     else:
         chunk_starts, chunk_ends = chunk_lines(text, path or "query.py", lines)
-    ids, bound_array = _chunk_tokens(text, lines, chunk_starts, chunk_ends)
-    words, word_ids, is_word = ids_words(ids)
+    tokens, picks, bound_array = _chunk_tokens(text, lines, chunk_starts, chunk_ends)
+    words, word_ids, is_word = tokens.words(picks)
     word_bounds = np.concatenate(([0], np.cumsum(is_word)))[bound_array]
     sets = [
         _chunk_sets(
-            kernels.chunk_shingle_keys(
-                ids_hashes(ids, normalized=normalized), bound_array, params.shingle_size, SHINGLE_MULTIPLIER
-            ),
+            kernels.chunk_shingle_keys(hashes[picks], bound_array, params.shingle_size, SHINGLE_MULTIPLIER),
             len(chunk_starts),
         )
-        for normalized in (False, True)
+        for hashes in (tokens.raw, tokens.norm)
     ]
     streams = dict(zip(STREAMS, _signed(sets, params), strict=True))
     return FileFingerprint(

@@ -21,14 +21,13 @@ __all__ = [
     "chunk_shingle_keys",
     "window_hashes",
     "fill_gaps",
-    "first_occurrence_ranks",
     "warm_up",
 ]
 
 # Byte classes of attribution.token_scan's class table.
 SPACE, LETTER, DIGIT, OTHER_DIGIT = 0, 1, 2, 4  # any other value: a token of its own
 _NEWLINE, _HASH, _SLASH, _BACKSLASH, _DOT = 10, 35, 47, 92, 46
-_KEY_BASE = np.uint64(0x9E3779B97F4A7C15)
+KEY_BASE = np.uint64(0x9E3779B97F4A7C15)
 _SLOT_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -63,21 +62,32 @@ def _string_end(data, i, n):
 
 
 @njit(cache=True, nogil=True)
-def scan_tokens(data, classes, word):
-    """Tokens of text with ``\n`` line breaks: ``(starts, ends, keys, lines)``.
+def scan_tokens(data, classes, word, name_first, digit_first, keep_keys, placeholders):
+    """Tokens of text with ``\\n`` line breaks, with their hashes.
 
     ``data`` holds the text's bytes (ASCII) or code points; ``classes`` maps each to SPACE,
     LETTER ([A-Za-z_]), DIGIT ([0-9]), OTHER_DIGIT (other decimals) or another class, ``word``
     to whether ``\\w`` matches it. A line is cut at its first ``#`` or ``//``; a name is a letter
     and the letters and digits after it; a number a decimal and the ``\\w`` characters and dots
     after it; a string a quote up to its closing quote; any other character is a token of its
-    own. Each token's key is ``sum c_i * base**i`` mod 2**64 over its characters.
+    own.
+
+    Returns ``(starts, ends, keys, lines, raw, norm, is_word)``. A token's key is
+    ``sum c_i * base**i`` mod 2**64 over its characters and its hash the key mixed by
+    MurmurHash3's finaliser (``token_scan.token_hash`` in Python). Its normalised hash replaces
+    a token whose first character is a letter or ``_`` (``name_first``) by ``ID`` unless its key
+    is in the sorted ``keep_keys``, one starting with a digit (``digit_first``) by ``NUM``, a
+    string by ``STR`` (``placeholders`` holds the hashes of those three). ``is_word``: the token
+    starts with [A-Za-z_] (BM25 indexes it).
     """
     n = len(data)
     starts = np.empty(n, dtype=np.int64)
     ends = np.empty(n, dtype=np.int64)
     keys = np.empty(n, dtype=np.uint64)
     lines = np.empty(n, dtype=np.int64)
+    raw = np.empty(n, dtype=np.uint64)
+    norm = np.empty(n, dtype=np.uint64)
+    is_word = np.empty(n, dtype=np.bool_)
     count = 0
     line = 0
     i = 0
@@ -111,13 +121,35 @@ def scan_tokens(data, classes, word):
         power = np.uint64(1)
         for j in range(start, i):
             key += np.uint64(data[j]) * power
-            power *= _KEY_BASE
+            power *= KEY_BASE
+        hashed = _fmix64(key)
+        if name_first[c]:
+            at = np.searchsorted(keep_keys, key)
+            kept = at < len(keep_keys) and keep_keys[at] == key
+            normalised = hashed if kept else placeholders[0]
+        elif digit_first[c]:
+            normalised = placeholders[1]
+        elif c == 34 or c == 39:
+            normalised = placeholders[2]
+        else:
+            normalised = hashed
         starts[count] = start
         ends[count] = i
         keys[count] = key
         lines[count] = line
+        raw[count] = hashed
+        norm[count] = normalised
+        is_word[count] = kind == LETTER
         count += 1
-    return starts[:count], ends[:count], keys[:count], lines[:count]
+    return (
+        starts[:count],
+        ends[:count],
+        keys[:count],
+        lines[:count],
+        raw[:count],
+        norm[:count],
+        is_word[:count],
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -365,28 +397,6 @@ def chunk_shingle_keys(hashes, bounds, size, multiplier):
 
 
 @njit(cache=True, nogil=True)
-def first_occurrence_ranks(values, scratch):
-    """Distinct ``values`` in order of first occurrence, and each value's rank among them.
-
-    ``scratch`` is an int32 array indexed by value, all -1; it is left all -1 again.
-    """
-    distinct = np.empty(len(values), dtype=values.dtype)
-    ranks = np.empty(len(values), dtype=np.int32)
-    n = 0
-    for i in range(len(values)):
-        value = values[i]
-        rank = scratch[value]
-        if rank < 0:
-            rank = scratch[value] = n
-            distinct[n] = value
-            n += 1
-        ranks[i] = rank
-    for j in range(n):
-        scratch[distinct[j]] = -1
-    return distinct[:n], ranks
-
-
-@njit(cache=True, nogil=True)
 def _keyword_at(data, p, word, keyword):
     """Whether ``keyword`` (a tuple of codes) starts at ``p`` and ends at a word boundary."""
     n = len(data)
@@ -608,8 +618,10 @@ def warm_up() -> None:
     """Load (or compile) every kernel now, e.g. before forking worker processes that use them."""
     data = np.frombuffer(b"def f(x):\n    return 'a' # c\n", dtype=np.uint8)
     classes = np.zeros(256, dtype=np.int8)
-    scan_tokens(data, classes, classes.astype(np.bool_))
-    scan_tokens(data.astype(np.uint32), classes, classes.astype(np.bool_))
+    flags = classes.astype(np.bool_)
+    words = np.zeros(1, dtype=np.uint64), np.zeros(3, dtype=np.uint64)
+    scan_tokens(data, classes, flags, flags, flags, *words)
+    scan_tokens(data.astype(np.uint32), classes, flags, flags, flags, *words)
     python_lines(data, 2)
     python_lines(data.astype(np.uint32), 2)
     lines = np.zeros(2, dtype=np.int64), np.ones(2, dtype=np.bool_), np.ones(2, dtype=np.bool_)
@@ -623,7 +635,6 @@ def warm_up() -> None:
     normalize_lines(data, np.ones(256, dtype=np.bool_), 2)
     normalize_lines(data.astype(np.uint32), np.ones(256, dtype=np.bool_), 2)
     chunk_shingle_keys(np.ones(3, dtype=np.uint64), np.array([0, 3]), 5, np.uint64(3))
-    first_occurrence_ranks(np.zeros(2, dtype=np.int64), np.full(1, -1, dtype=np.int32))
     for codes in (data, data.astype(np.uint32)):
         window_hashes(codes, 8, 1, np.uint64(3))
     bounds = np.ones(1, dtype=np.int64)

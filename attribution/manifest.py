@@ -21,7 +21,7 @@ from attribution.segment import SegmentParams
 __all__ = ["FORMAT", "VERSION", "MANIFEST", "read_manifest", "write_manifest", "new_manifest", "params_of"]
 
 FORMAT = "stackcoder-attribution-index"
-VERSION = 1
+VERSION = 2  # 2: token hashes from the token's characters (no vocabulary)
 MANIFEST = "manifest.json"
 
 

@@ -1,13 +1,18 @@
 """Tokens of source text found by one compiled pass, exactly as the token regex finds them.
 
-:func:`attribution.shingles.line_token_ids` tokenises every corpus file. A regular expression
-creates one string object per token, and looking each up in a vocabulary hashes it again; here
-:func:`attribution.kernels.scan_tokens` walks the characters once, classifying each with a
-table, and gives every token a 64-bit polynomial key, which a
-:class:`attribution.key_table.KeyTable` maps to a vocabulary id. Texts with characters beyond
-the Basic Multilingual Plane are left to the regular expression (the tables cover the BMP).
+:func:`attribution.file_tokens.file_tokens` tokenises every corpus file. A regular expression
+creates one string object per token; here :func:`attribution.kernels.scan_tokens` walks the
+characters once, classifying each with a table, and gives every token a 64-bit polynomial key,
+its hash and the hash of its identifier-normalised form, so no ``str`` is made per token. Texts
+with characters beyond the Basic Multilingual Plane are left to the regular expression (the
+tables cover the BMP).
 
-The rules reproduce ``_SKIPPED_RE`` followed by ``_LINE_TOKEN_RE`` of :mod:`attribution.shingles`:
+A token's hash is :func:`token_hash`: the polynomial of its code points in a fixed odd base
+(mod 2**64), mixed by MurmurHash3's 64-bit finaliser; the compiled scan and the Python function
+give the same value. Normalisation (:func:`normalize_token`) maps names to ``ID`` (keywords and
+a few ubiquitous builtins, :data:`KEEP_WORDS`, stay), numbers to ``NUM`` and strings to ``STR``.
+
+The rules reproduce ``_SKIPPED_RE`` followed by ``_LINE_TOKEN_RE`` of :mod:`attribution.file_tokens`:
 a line is cut at its first ``#`` or ``//``; a name is ``[A-Za-z_][A-Za-z_0-9]*``; a number is a
 decimal digit and every ``\\w`` or ``.`` after it; a string is a quote up to the next unescaped
 equal quote on the (cut) line; any other non-space character is a token of its own.
@@ -16,6 +21,7 @@ equal quote on the (cut) line; any other non-space character is a token of its o
 from __future__ import annotations
 
 import functools
+import keyword
 import string
 from dataclasses import dataclass
 
@@ -23,15 +29,90 @@ import numpy as np
 
 from attribution import kernels
 
-__all__ = ["Tokens", "scan_tokens", "word_table"]
+__all__ = [
+    "Tokens",
+    "scan_tokens",
+    "word_table",
+    "KEEP_WORDS",
+    "normalize_token",
+    "text_key",
+    "token_hash",
+]
+
+
+# Words kept as themselves when identifiers are normalised: the keywords of the common languages
+# and a few ubiquitous builtins. Everything else that looks like a name becomes "ID".
+KEEP_WORDS = (
+    frozenset(keyword.kwlist)
+    | frozenset(getattr(keyword, "softkwlist", []))
+    | {
+        "self",
+        "cls",
+        "print",
+        "len",
+        "range",
+        "int",
+        "str",
+        "float",
+        "list",
+        "dict",
+        "set",
+        "tuple",
+        "function",
+        "var",
+        "let",
+        "const",
+        "new",
+        "this",
+        "null",
+        "undefined",
+        "void",
+        "static",
+        "public",
+        "private",
+        "protected",
+        "class",
+        "struct",
+        "enum",
+        "interface",
+        "extends",
+        "implements",
+        "switch",
+        "case",
+        "default",
+        "do",
+        "typeof",
+        "instanceof",
+        "throw",
+        "throws",
+        "catch",
+        "finally",
+        "package",
+        "func",
+        "go",
+        "defer",
+        "fn",
+        "impl",
+        "mut",
+        "pub",
+        "use",
+        "match",
+        "where",
+        "true",
+        "false",
+        "nil",
+    }
+)
 
 
 _TABLE_SIZE = 0x10000
 
 
 @functools.cache
-def _tables() -> tuple[np.ndarray, np.ndarray]:
-    """Class (as ``\\s``, ``[A-Za-z_]``, ``[0-9]``, ``\\d`` see them) and ``\\w`` of each BMP character."""
+def _tables() -> tuple[np.ndarray, ...]:
+    """Per BMP character: class (as ``\\s``, ``[A-Za-z_]``, ``[0-9]``, ``\\d`` see them), whether
+    ``\\w`` matches it, whether a token starting with it is a name (a letter or ``_``) or a
+    number (a digit) for normalisation."""
     chars = [chr(code) for code in range(_TABLE_SIZE)]
     classes = np.full(_TABLE_SIZE, 3, dtype=np.int8)
     classes[[c.isdecimal() for c in chars]] = kernels.OTHER_DIGIT
@@ -39,7 +120,9 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
     classes[[ord(c) for c in string.ascii_letters + "_"]] = kernels.LETTER
     classes[[ord(c) for c in string.digits]] = kernels.DIGIT
     word = np.array([c.isalnum() or c == "_" for c in chars], dtype=np.bool_)
-    return classes, word
+    name_first = np.array([c.isalpha() or c == "_" for c in chars], dtype=np.bool_)
+    digit_first = np.array([c.isdigit() for c in chars], dtype=np.bool_)
+    return classes, word, name_first, digit_first
 
 
 def word_table() -> np.ndarray:
@@ -49,21 +132,66 @@ def word_table() -> np.ndarray:
 
 @dataclass
 class Tokens:
-    """Tokens of a text: start offset, end offset, 64-bit key and 0-based line of each."""
+    """Tokens of a text: offsets, key, line and hashes of each."""
 
     starts: np.ndarray  # int64
     ends: np.ndarray  # int64
     keys: np.ndarray  # uint64: equal for equal tokens
-    lines: np.ndarray  # int64
+    lines: np.ndarray  # int64, 0-based
+    raw: np.ndarray  # uint64: token_hash of the token
+    norm: np.ndarray  # uint64: token_hash of normalize_token(token)
+    is_word: np.ndarray  # bool: starts with [A-Za-z_] (a word BM25 indexes)
+
+
+_MASK = 2**64 - 1
+_KEY_BASE = int(kernels.KEY_BASE)
+
+
+def text_key(text: str) -> int:
+    """``sum c_i * base**i`` mod 2**64 over the code points of ``text`` (the scan's token key)."""
+    key, power = 0, 1
+    for char in text:
+        key = (key + ord(char) * power) & _MASK
+        power = (power * _KEY_BASE) & _MASK
+    return key
+
+
+def _fmix64(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _MASK
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _MASK
+    return h ^ (h >> 33)
+
+
+def token_hash(text: str) -> int:
+    """The 64-bit hash of a token, as the compiled scan computes it."""
+    return _fmix64(text_key(text))
+
+
+def normalize_token(token: str) -> str:
+    """``ID`` for a name (kept words stay), ``NUM`` for a number, ``STR`` for a string."""
+    first = token[0]
+    if first.isalpha() or first == "_":
+        return token if token in KEEP_WORDS else "ID"
+    if first.isdigit():
+        return "NUM"
+    return "STR" if first in "\"'" else token
+
+
+@functools.cache
+def _normalisation() -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys of the kept words, and the hashes of ``ID``, ``NUM`` and ``STR``."""
+    keep = np.array(sorted(text_key(w) for w in KEEP_WORDS), dtype=np.uint64)
+    return keep, np.array([token_hash(p) for p in ("ID", "NUM", "STR")], dtype=np.uint64)
 
 
 def scan_tokens(text: str) -> Tokens | None:
-    """Tokens of a text with ``\\n`` line breaks only (as ``line_token_ids`` reads them).
+    """Tokens of a text with ``\\n`` line breaks only, with their keys and hashes.
 
-    None when the text has characters beyond U+FFFF. A token's key is ``sum c_i * base**i``
-    mod 2**64 over its characters: two distinct tokens share a key with probability about
-    2**-64 (none among the ~10**6 distinct tokens of the standard library and the installed
-    packages).
+    None when the text has characters beyond U+FFFF. Two distinct tokens share a key with
+    probability about 2**-64 (none among the ~10**6 distinct tokens of the standard library and
+    the installed packages).
     """
     if text.isascii():
         data = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
@@ -71,4 +199,4 @@ def scan_tokens(text: str) -> Tokens | None:
         data = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
         if data.max() >= _TABLE_SIZE:
             return None
-    return Tokens(*kernels.scan_tokens(data, *_tables()))
+    return Tokens(*kernels.scan_tokens(data, *_tables(), *_normalisation()))

@@ -3,7 +3,8 @@
 
 The language server uses ``models/attribution-index`` when no other index is configured. The
 standard library is written as one repository (``python/cpython``, PSF-2.0) in The Stack's jsonl
-schema and indexed with ``stackcoder index build``. Nothing happens when the index exists.
+schema and indexed with ``stackcoder index build``. Nothing happens when a readable index of
+this version exists.
 
 Usage: scripts/default_index.py [--out DIR] [--force]
 """
@@ -48,6 +49,19 @@ def write_stdlib_jsonl(target: Path) -> int:
     return count
 
 
+def _unreadable(index: Path) -> str | None:
+    """Why the index at ``index`` cannot be opened (another format version, damage), or None."""
+    sys.path.insert(0, str(ROOT))
+    from attribution.errors import AttributionError
+    from attribution.manifest import read_manifest
+
+    try:
+        read_manifest(index)
+    except AttributionError as exc:
+        return str(exc)
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -56,8 +70,11 @@ def main() -> int:
     parser.add_argument("--force", action="store_true", help="rebuild an existing index")
     args = parser.parse_args()
     if args.out.exists() and not args.force:
-        print(f"default index already at {args.out}")
-        return 0
+        problem = _unreadable(args.out)
+        if problem is None:
+            print(f"default index already at {args.out}")
+            return 0
+        print(f"rebuilding the default index: {problem}")
     if args.out.exists():
         shutil.rmtree(args.out)
     stackcoder = ROOT / ".venv" / "bin" / "stackcoder"

@@ -12,10 +12,11 @@ import pytest
 
 from attribution.bm25_index import WordVocabulary, bm25_matrix
 from attribution.chunking import chunk_text
+from attribution.file_tokens import file_tokens
 from attribution.key_table import KeyTable
 from attribution.lsh import KNOWN_BANDS
 from attribution.normalize import normalize, normalized_lines, window_hashes
-from attribution.shingles import code_tokens, ids_hashes, line_token_ids, token_hashes
+from attribution.shingles import code_tokens, token_hashes
 from attribution.token_scan import scan_tokens
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -48,16 +49,15 @@ def test_normalized_lines_equal_normalize(text: str) -> None:
     assert np.array_equal(window_hashes(codes, 50)[0], window_hashes(norm.text, 50)[0])
 
 
-def test_line_token_ids_follow_code_tokens() -> None:
+def test_file_tokens_follow_code_tokens() -> None:
     text = (STDLIB / "textwrap.py").read_text() + "\n  x = 'a # b'  # c\n\ty//z 'open\n"
-    from attribution.shingles import _VOCAB
-
-    ids, lines = line_token_ids(text)
-    tokens = [t for line in text.split("\n") for t in code_tokens(line)]
-    assert [_VOCAB.words[i] or None for i in ids] == [
-        t.lower() if t[0].isalpha() or t[0] == "_" else None for t in tokens
-    ]
-    assert np.all(np.diff(lines) >= 0)
+    tokens = file_tokens(text)
+    expected = [t for line in text.split("\n") for t in code_tokens(line)]
+    assert tokens.texts(np.arange(len(tokens.raw))) == expected
+    assert tokens.is_word.tolist() == [t[0].isalpha() or t[0] == "_" for t in expected]
+    assert np.all(np.diff(tokens.lines) >= 0)
+    words, index, mask = tokens.words(np.arange(len(expected)))
+    assert [words[i] for i in index] == [t.lower() for t, w in zip(expected, mask, strict=True) if w]
 
 
 TOKEN_TEXTS = EDGE_TEXTS + [
@@ -75,7 +75,7 @@ TOKEN_TEXTS = EDGE_TEXTS + [
 
 def _regex_tokens(text: str) -> tuple[list[str], list[int]]:
     """Tokens and 0-based lines as the regular-expression tokeniser gives them."""
-    from attribution.shingles import _LINE_TOKEN_RE, _SKIPPED_RE
+    from attribution.file_tokens import _LINE_TOKEN_RE, _SKIPPED_RE
 
     tokens, lines, line = [], [], 0
     for token in _LINE_TOKEN_RE.findall(_SKIPPED_RE.sub("", text)):
@@ -100,16 +100,20 @@ def test_scan_tokens_equals_regex_tokeniser(text: str) -> None:
     assert len(by_key) == len(set(tokens))  # equal keys for equal tokens, and only for them
 
 
-def test_line_token_ids_hash_like_token_hashes_across_files() -> None:
+@pytest.mark.parametrize("astral", [False, True])
+def test_file_tokens_hash_like_token_hashes_across_files(astral: bool) -> None:
+    """The compiled scan and (for text beyond the BMP) the regular expression hash alike."""
     names = sorted(p.name for p in STDLIB.glob("*.py"))[:40] + ["textwrap.py", "heapq.py"]
     for name in names:
         text = "\n".join((STDLIB / name).read_text(errors="replace").splitlines())
-        ids, lines = line_token_ids(text)
-        tokens = [t for line in text.split("\n") for t in code_tokens(line)]
-        for normalized in (False, True):
-            expected = token_hashes(tokens, normalized=normalized)
-            assert np.array_equal(ids_hashes(ids, normalized=normalized), expected), name
-        assert len(lines) == len(tokens)
+        if astral:
+            text += "\ns = '\U0001f600'\n"
+        tokens = file_tokens(text)
+        expected_tokens = [t for line in text.split("\n") for t in code_tokens(line)]
+        for normalized, found in ((False, tokens.raw), (True, tokens.norm)):
+            expected = token_hashes(expected_tokens, normalized=normalized)
+            assert np.array_equal(found, expected), name
+        assert len(tokens.lines) == len(expected_tokens)
 
 
 def test_key_table_agrees_with_a_dict() -> None:
@@ -217,27 +221,13 @@ def test_python_line_scan_equals_regex_reference(text: str) -> None:
     assert [a.tolist() for a in found] == [list(e) for e in expected]
 
 
-def test_vocabulary_normalises_tokens_like_token_hashes() -> None:
-    from attribution.shingles import _normalized_hashes
-
-    tokens = [
-        "é",
-        "²",
-        "_x",
-        "self",
-        "ID",
-        "'a'",
-        '"b"',
-        "'",
-        "+",
-        "3.5",
-        "\u0663",
-        "Name",
-        "\U0001d518",
-        "\U0001f600",
-    ]
-    raw = token_hashes(tokens)
-    assert _normalized_hashes(tokens, raw).tolist() == token_hashes(tokens, normalized=True).tolist()
+def test_scan_normalises_tokens_like_token_hashes() -> None:
+    tokens = ["é", "²", "_x", "self", "ID", "'a'", '"b"', "'", "+", "3.5", "\u0663", "Name", "x1"]
+    text = " ".join(tokens)
+    found = file_tokens(text)
+    assert found.texts(np.arange(len(found.raw))) == tokens
+    assert found.raw.tolist() == token_hashes(tokens).tolist()
+    assert found.norm.tolist() == token_hashes(tokens, normalized=True).tolist()
 
 
 def test_window_hashes_are_the_polynomial_of_each_window() -> None:

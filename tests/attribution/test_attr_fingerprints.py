@@ -133,19 +133,3 @@ def test_fingerprint_sets_equal_per_chunk_reference() -> None:
         for stream, normalized in (("raw", False), ("norm", True)):
             expected = np.unique(shingle_hashes(token_hashes(tokens, normalized=normalized)))
             assert np.array_equal(fp.streams[stream].of(c), expected)
-
-
-def test_fingerprint_does_not_depend_on_the_process_vocabulary(monkeypatch) -> None:
-    """Worker processes see files in different orders; a file's fingerprint must not notice."""
-    from attribution import shingles
-    from attribution.fingerprint import FingerprintParams, fingerprint
-
-    text, other = ((STDLIB / name).read_text() for name in ("textwrap.py", "heapq.py"))
-    params = FingerprintParams()
-    monkeypatch.setattr(shingles, "_VOCAB", shingles._Vocabulary())
-    alone = fingerprint(text, "textwrap.py", params)
-    monkeypatch.setattr(shingles, "_VOCAB", shingles._Vocabulary())
-    fingerprint(other, "heapq.py", params)  # gives many shared words other ids first
-    after_other = fingerprint(text, "textwrap.py", params)
-    assert alone.bm25_words == after_other.bm25_words
-    assert np.array_equal(alone.bm25_ids, after_other.bm25_ids)

@@ -19,6 +19,7 @@ from attribution.evaluation import (
     reformat,
     rename_identifiers,
 )
+from attribution.manifest import VERSION
 from attribution.sources import SourceFile
 
 
@@ -165,7 +166,7 @@ def test_unknown_detector_is_refused(index: Index) -> None:
 
 def test_manifest_states_false_positive_rate(index_dir: Path) -> None:
     manifest = json.loads((index_dir / "manifest.json").read_text())
-    assert manifest["version"] == 1
+    assert manifest["version"] == VERSION
     assert manifest["counts"]["files"] > 20
     rate = manifest["membership"]["false_positive_rate_per_window"]
     assert 0 < rate < 1e-12

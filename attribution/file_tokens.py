@@ -1,0 +1,85 @@
+"""The token stream of one text as the index fingerprints it: hashes, lines and BM25 words.
+
+Every token's raw and identifier-normalised hashes come straight from its characters
+(:func:`attribution.token_scan.token_hash`), so no vocabulary is shared between files or
+processes: a worker process fingerprints a file the same way whatever it saw before, and the
+only strings made are the distinct words BM25 indexes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from attribution.shingles import token_hashes
+from attribution.token_scan import scan_tokens
+
+__all__ = ["FileTokens", "file_tokens"]
+
+# The tokens of shingles' token regex and line breaks; strings unrolled and quantifiers
+# possessive (same matches, less backtracking).
+_LINE_TOKEN_RE = re.compile(
+    r"""[A-Za-z_][A-Za-z_0-9]*+"""
+    r"""|\d[\w.]*+"""
+    r"""|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"|'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'"""
+    r"""|[^\sA-Za-z_0-9]|\n"""
+)
+# Comments and the indentation of every line: neither holds a token.
+_SKIPPED_RE = re.compile(r"(?m)^[ \t]+|(?:#|//).*$")
+_WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+@dataclass
+class FileTokens:
+    """Per token of a text: raw and normalised hashes, key, 0-based line, and its BM25 status."""
+
+    raw: np.ndarray  # uint64
+    norm: np.ndarray  # uint64
+    keys: np.ndarray  # uint64: equal for equal tokens (of this text)
+    lines: np.ndarray  # int64
+    is_word: np.ndarray  # bool: an identifier or keyword (BM25 indexes it, lower-cased)
+    texts: Callable[[np.ndarray], list[str]]  # the texts of the tokens at some indices
+
+    def words(self, picks: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """BM25 words of the tokens ``picks`` (indices, in order).
+
+        Returns ``(distinct words in order of first occurrence, index into them of each word
+        token, mask of the word tokens among picks)``; ``Name`` and ``name`` are two entries of
+        the same word, each token's index is still right.
+        """
+        mask = self.is_word[picks]
+        chosen = picks[mask]
+        _, first, inverse = np.unique(self.keys[chosen], return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        words = list(map(str.lower, self.texts(chosen[first[order]])))
+        return words, rank[inverse.reshape(-1)], mask
+
+
+def file_tokens(text: str) -> FileTokens:
+    """The tokens of a text with ``\\n`` line breaks only (as :func:`shingles.code_tokens` cuts
+    each line), with their hashes and lines."""
+    tokens = scan_tokens(text)
+    if tokens is not None:
+        starts, ends = tokens.starts, tokens.ends
+
+        def texts(at: np.ndarray) -> list[str]:
+            return [text[a:b] for a, b in zip(starts[at].tolist(), ends[at].tolist(), strict=True)]
+
+        return FileTokens(tokens.raw, tokens.norm, tokens.keys, tokens.lines, tokens.is_word, texts)
+    # Characters beyond the BMP: the regular expression, with the same hashes.
+    found = _LINE_TOKEN_RE.findall(_SKIPPED_RE.sub("", text))
+    breaks = np.fromiter((t == "\n" for t in found), dtype=bool, count=len(found))
+    strings = [t for t in found if t != "\n"]
+    return FileTokens(
+        token_hashes(strings),
+        token_hashes(strings, normalized=True),
+        np.fromiter(map(hash, strings), dtype=np.int64, count=len(strings)).view(np.uint64),
+        (np.cumsum(breaks) - breaks)[~breaks].astype(np.int64),
+        np.fromiter((t[0] in _WORD_START for t in strings), dtype=bool, count=len(strings)),
+        lambda at: list(map(strings.__getitem__, at.tolist())),
+    )
