@@ -362,20 +362,7 @@ class Index:
             segment = self.segments[cand.segment]
             record = segment.file_record(cand.file_id)
             matches.append(
-                Match(
-                    repo=record.repo,
-                    path=record.path,
-                    license=record.license,
-                    url=record.url,
-                    source_start_line=cand.source[0],
-                    source_end_line=cand.source[1],
-                    query_start_line=cand.query[0],
-                    query_end_line=cand.query[1],
-                    kind=cand.kind,
-                    score=float(cand.score),
-                    segment=segment.name,
-                    file_id=cand.file_id,
-                )
+                _match(cand, record.repo, record.path, record.license, record.url, segment.name, cand.file_id)
             )
         return Report(verdict, matches, query_text=text, source_loader=self.source_text)
 
@@ -431,18 +418,33 @@ def _extend(query: str, source: str, q_start: int, q_end: int, s_start: int) -> 
 
 def _remote_match(cand: _Candidate) -> Match:
     record = cand.remote or {}
+    return _match(
+        cand,
+        str(record.get("repo", "")),
+        str(record.get("path", "")),
+        str(record.get("license") or "unknown"),
+        record.get("url"),
+        REMOTE_SEGMENT,
+    )
+
+
+def _match(
+    cand: _Candidate, repo: str, path: str, license: str, url: str | None, segment: str, file_id: int = -1
+) -> Match:
+    """The reported match of a candidate, with the provenance of its source."""
     return Match(
-        repo=str(record.get("repo", "")),
-        path=str(record.get("path", "")),
-        license=str(record.get("license") or "unknown"),
-        url=record.get("url"),
+        repo=repo,
+        path=path,
+        license=license,
+        url=url,
         source_start_line=cand.source[0],
         source_end_line=cand.source[1],
         query_start_line=cand.query[0],
         query_end_line=cand.query[1],
         kind=cand.kind,
         score=float(cand.score),
-        segment=REMOTE_SEGMENT,
+        segment=segment,
+        file_id=file_id,
     )
 
 
