@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from training.errors import EvaluationError
@@ -160,6 +161,59 @@ def fim_exact_match(completer, cases: list[FimCase], examples: int = 0) -> dict:
     }
 
 
+# The issue's latency target: a 1k-token prompt and 24 new tokens (capped by the model's window).
+LATENCY_PROMPT_TOKENS = 1024
+LATENCY_NEW_TOKENS = 24
+
+
+def completion_latency(
+    model,
+    files: list[tuple[str, str]],
+    *,
+    runs: int = 30,
+    prompt_tokens: int = LATENCY_PROMPT_TOKENS,
+    new_tokens: int = LATENCY_NEW_TOKENS,
+    seed: int = 0,
+) -> dict:
+    """Latency of engine completions (no cache) at cursors in ``files``, prompts budgeted to
+    ``prompt_tokens`` (less where the model's window is smaller), ``new_tokens`` at most.
+
+    Returns p50/p95 milliseconds, the prompt size used and the tokens generated per request.
+    """
+    rng = random.Random(seed)
+    window = model.context_window
+    budget = min(prompt_tokens, window - new_tokens)
+    texts = [t for _, t in files if len(t) > 4 * budget] or [t for _, t in files]
+    if not texts:
+        raise EvaluationError("no held-out text to time completions on.")
+    timings, generated, sizes = [], [], []
+    saved, model.max_prompt_tokens = model.max_prompt_tokens, budget
+    try:
+        for _ in range(runs + 1):
+            text = rng.choice(texts)
+            cut = rng.randrange(len(text) // 2, len(text))
+            cut = text.rfind("\n", 0, cut) + 1
+            completion = model.complete(
+                text[:cut], text[cut:], max_new_tokens=new_tokens, mode="multi", use_cache=False
+            )
+            timings.append(completion.latency_ms)
+            generated.append(completion.generated_tokens)
+            sizes.append(completion.prompt_tokens)
+    finally:
+        model.max_prompt_tokens = saved
+    timings, generated, sizes = timings[1:], generated[1:], sizes[1:]  # the first loads the model
+    return {
+        "p50_ms": round(float(np.percentile(timings, 50)), 1),
+        "p95_ms": round(float(np.percentile(timings, 95)), 1),
+        "runs": runs,
+        "prompt_tokens_target": prompt_tokens,
+        "prompt_tokens_median": int(np.median(sizes)),
+        "new_tokens_max": new_tokens,
+        "new_tokens_mean": round(float(np.mean(generated)), 1),
+        "context_window": window,
+    }
+
+
 def evaluate_model(
     hf_dir: str | Path,
     corpus: str | Path,
@@ -207,6 +261,7 @@ def evaluate_model(
         completer = EngineCompleter(engine_model)
         fim_held = fim_exact_match(completer, heldout_fim_cases(held, n_fim, seed), examples=10)
         fim_he = fim_exact_match(completer, humaneval_fim_cases(seed)[:n_humaneval], examples=5)
+        latency = completion_latency(engine_model, held, seed=seed)
     results = {
         "model": str(hf_dir),
         "heldout_tokens": int(blocks[:, 1:].numel()),
@@ -216,6 +271,7 @@ def evaluate_model(
         "fim_backend": backend,
         "fim_exact_match_heldout": fim_held,
         "fim_exact_match_humaneval": fim_he,
+        "completion_latency": latency,
     }
     if out is not None:
         out = Path(out)
@@ -249,4 +305,13 @@ def results_table(results: dict) -> str:
             f"{100 * results['fim_exact_match_humaneval']['exact_match']:.1f}% (n={results['fim_exact_match_humaneval']['n']})",
         ),
     ]
+    latency = results.get("completion_latency")
+    if latency:
+        rows.append(
+            (
+                f"completion latency p50 / p95, {latency['prompt_tokens_median']}-token prompts, "
+                f"≤ {latency['new_tokens_max']} new tokens",
+                f"{latency['p50_ms']:.1f} / {latency['p95_ms']:.1f} ms",
+            )
+        )
     return "\n".join(["| metric | value |", "|---|---:|", *(f"| {a} | {b} |" for a, b in rows)])

@@ -40,6 +40,9 @@ def test_export_loads_in_the_engine(
         and 0 <= results["fim_exact_match_humaneval"]["exact_match"] <= 1
         and results["fim_backend"] == "ct2"
     )
+    latency = results["completion_latency"]
+    assert 0 < latency["prompt_tokens_median"] <= latency["context_window"] - latency["new_tokens_max"]
+    assert 0 < latency["p50_ms"] <= latency["p95_ms"] and latency["new_tokens_mean"] > 0
     # What is compared is one completed line, as an editor would insert it at the cursor.
     assert all("\n" not in e["completion"] for e in results["fim_exact_match_heldout"]["examples"])
     card = write_model_card(
@@ -47,6 +50,7 @@ def test_export_loads_in_the_engine(
     )
     text = card.read_text()
     assert "## Evaluation" in text and "## Data" in text and "model.n_layer" in text
+    assert "completion latency" in text
 
     from engine import load_model
 
