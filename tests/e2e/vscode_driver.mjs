@@ -46,9 +46,15 @@ async function command(page, title) {
 /** Saves the active editor and waits (up to 15 s) until the file on disk satisfies `ready`. */
 async function save(page, file, ready) {
   await page.keyboard.press("Control+S");
+  // The file on disk is current once the tab no longer shows unsaved changes; before that, an
+  // older save (or auto-save) can still be what the file holds.
+  await page.locator(".tab.active.dirty").waitFor({ state: "detached", timeout: 15_000 }).catch(() => {});
+  // A read can also land while the file is being written: take a text only once two reads agree.
+  let previous = null;
   for (let i = 0; i < 60; i++) {
     const text = readFileSync(file, "utf8");
-    if (ready(text)) return text;
+    if (text === previous && ready(text)) return text;
+    previous = text;
     await page.waitForTimeout(250);
   }
   return readFileSync(file, "utf8");
