@@ -11,14 +11,15 @@ Indexes the Python standard library (or a sub-set) and measures:
   identifier-normalised stream adds.
 
 With ``--baseline DIR`` (a folder holding another version of the ``attribution`` package, e.g.
-``git archive HEAD~1 attribution | tar -x -C DIR``) it only compares build CPU time: one-process
-builds of the same corpus, each in a fresh process, alternating between DIR's package and this
-checkout's for ``--rounds`` rounds. With ``--instructions`` as well, each build (and a run of the
+``git archive HEAD~1 attribution | tar -x -C DIR``) it only compares builds: CPU time of all
+processes and wall-clock files/s, builds of the same corpus (one process, or ``--workers N``),
+each in a fresh process, alternating between DIR's package and this checkout's for ``--rounds``
+rounds. With ``--instructions`` as well, each build (and a run of the
 imports alone, subtracted) is counted in instructions under valgrind's cachegrind instead: slow,
 but not moved by other processes on a loaded machine.
 
 Usage: python benchmarks/attribution_bench.py [--files N] [--samples N] [--workers N] [--keep DIR]
-       python benchmarks/attribution_bench.py --baseline DIR [--files N] [--rounds N] [--instructions]
+       python benchmarks/attribution_bench.py --baseline DIR [--files N] [--rounds N] [--workers N] [--instructions]
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def main() -> int:
     if args.baseline:
         if args.instructions:
             return _compare_instructions(args.baseline, args.files or None)
-        return _compare_builds(args.baseline, args.files or None, args.rounds)
+        return _compare_builds(args.baseline, args.files or None, args.rounds, args.workers or 1)
     with tempfile.TemporaryDirectory(prefix="attr-bench-") as tmp:
         corpus = _stdlib_corpus(Path(tmp) / "corpus", args.files or None)
         out = args.keep or Path(tmp) / "index"
@@ -209,38 +210,52 @@ sys.path.insert(0, sys.argv[1])
 from attribution import BuildConfig, build_index
 import attribution.segment, bm25s
 if sys.argv[2:]:
-    start = time.process_time()
-    result = build_index([sys.argv[2]], sys.argv[3], BuildConfig(workers=1, extensions=[".py"], progress=False))
-    print(time.process_time() - start, result.files)
+    import resource
+    workers = int(sys.argv[4]) if sys.argv[4:] else 1
+    start, wall = time.process_time(), time.perf_counter()
+    config = BuildConfig(workers=workers, extensions=[".py"], progress=False)
+    result = build_index([sys.argv[2]], sys.argv[3], config)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = time.process_time() - start + children.ru_utime + children.ru_stime
+    print(cpu, result.files, time.perf_counter() - wall)
 """
 
 
-def _compare_builds(baseline: Path, limit: int | None, rounds: int) -> int:
-    """Build CPU time of the package in ``baseline`` against this checkout's, alternating."""
+def _compare_builds(baseline: Path, limit: int | None, rounds: int, workers: int = 1) -> int:
+    """Build CPU time (all processes) and wall-clock rate of the package in ``baseline`` against
+    this checkout's, alternating, each build in a fresh process with ``workers`` workers."""
     versions = {"baseline": baseline.resolve(), "current": Path(__file__).resolve().parents[1]}
     times: dict[str, list[float]] = {name: [] for name in versions}
+    walls: dict[str, list[float]] = {name: [] for name in versions}
     with tempfile.TemporaryDirectory(prefix="attr-bench-") as tmp:
         corpus = _stdlib_corpus(Path(tmp) / "corpus", limit)
         for i in range(rounds):
             for name, root in versions.items():
                 out = Path(tmp) / f"index-{name}-{i}"
                 done = subprocess.run(
-                    [sys.executable, "-c", _BUILD_ONCE, str(root), str(corpus), str(out)],
+                    [sys.executable, "-c", _BUILD_ONCE, str(root), str(corpus), str(out), str(workers)],
                     capture_output=True,
                     text=True,
                     check=True,
                 )
-                cpu, files = done.stdout.split()
+                cpu, files, wall = done.stdout.split()
                 times[name].append(float(cpu))
+                walls[name].append(float(wall))
                 shutil.rmtree(out)
     print(
-        f"\n| version | build CPU s per round ({files} files, one process) | median | files per CPU-second |"
+        f"\n| version | build CPU s per round ({files} files, {workers} worker(s)) | median CPU s "
+        "| files per CPU-second | wall files/s per round | median files/s |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for name, values in times.items():
         median = statistics.median(values)
         rounds_text = " / ".join(f"{v:.2f}" for v in values)
-        print(f"| {name} | {rounds_text} | {median:.2f} | {int(files) / median:.0f} |")
+        rates = [int(files) / w for w in walls[name]]
+        rates_text = " / ".join(f"{r:.0f}" for r in rates)
+        print(
+            f"| {name} | {rounds_text} | {median:.2f} | {int(files) / median:.0f} | {rates_text} "
+            f"| {statistics.median(rates):.0f} |"
+        )
     print(f"load average after: {os.getloadavg()}")
     return 0
 
