@@ -7,7 +7,6 @@ each thread gets its own sqlite connection and the BM25 retriever is used under 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import OrderedDict
@@ -261,11 +260,11 @@ class Index:
                 found, remote = self._finder.candidates(
                     stream, sets.signatures[c], self.config.max_candidates
                 )
-                for record, signature in remote:
+                for key_bytes, signature in remote:
                     # Only the signature left the cluster: the share of equal MinHash values
                     # estimates the Jaccard similarity.
                     estimate = float(np.mean(signature == sets.signatures[c]))
-                    key = ("remote", json.dumps(record, sort_keys=True), c)
+                    key = ("remote", key_bytes, c)
                     if estimate >= self.config.similar_threshold and estimate > best.get(key, (0.0, ""))[0]:
                         best[key] = (estimate, stream)
                 for seg_index, chunk_ids in found.items():
@@ -284,7 +283,7 @@ class Index:
         for (seg_index, chunk_id, c), (jaccard, _stream) in best.items():
             copied = jaccard >= self.config.near_threshold
             if seg_index == "remote":
-                record = json.loads(chunk_id)
+                record = remote_record(chunk_id)
                 out.append(
                     _Candidate(
                         rank=(1 if copied else 2, -jaccard),
@@ -469,7 +468,7 @@ class _ArrayFinder:
     def candidates(
         self, stream: str, signature: np.ndarray, limit: int
     ) -> tuple[dict[int, np.ndarray], list]:
-        """Chunk ids per segment, and ``(provenance, signature)`` of remote chunks (none here)."""
+        """Chunk ids per segment, and ``(key, signature)`` of remote chunks (none here)."""
         out = {}
         for i, segment in enumerate(self.segments):
             ids = segment.lsh[stream].candidates(signature, limit)
@@ -507,7 +506,8 @@ class _RedisFinder:
     def candidates(
         self, stream: str, signature: np.ndarray, limit: int
     ) -> tuple[dict[int, np.ndarray], list]:
-        """Chunk ids per segment, and ``(provenance, signature)`` of chunks published remotely."""
+        """Chunk ids per segment, and ``(key, signature)`` of chunks published remotely (the key
+        carries their provenance, see :func:`attribution.remote.remote_record`)."""
         grouped: dict[int, list[int]] = {}
         remote_keys = []
         for key in self.stores[stream].query_keys(signature):
@@ -523,7 +523,7 @@ class _RedisFinder:
             values = self.client.hmget(signature_table(self.basename, stream), remote_keys)
             for key, value in zip(remote_keys, values, strict=True):
                 if value is not None:
-                    remote.append((remote_record(key), np.frombuffer(value, dtype="<u4")))
+                    remote.append((key, np.frombuffer(value, dtype="<u4")))
         local = {i: np.asarray(sorted(ids)[:limit], dtype=np.int64) for i, ids in grouped.items()}
         return local, remote
 

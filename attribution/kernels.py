@@ -21,6 +21,7 @@ __all__ = [
     "chunk_shingle_keys",
     "window_hashes",
     "fill_gaps",
+    "fmix64",
     "warm_up",
 ]
 
@@ -122,7 +123,7 @@ def scan_tokens(data, classes, word, name_first, digit_first, keep_keys, placeho
         for j in range(start, i):
             key += np.uint64(data[j]) * power
             power *= KEY_BASE
-        hashed = _fmix64(key)
+        hashed = fmix64(key)
         if name_first[c]:
             at = np.searchsorted(keep_keys, key)
             kept = at < len(keep_keys) and keep_keys[at] == key
@@ -355,7 +356,8 @@ def normalize_lines(data, solid, n_lines):
 
 
 @njit(cache=True, nogil=True)
-def _fmix64(h):
+def fmix64(h):
+    """MurmurHash3's 64-bit finaliser of a uint64."""
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
@@ -391,7 +393,7 @@ def chunk_shingle_keys(hashes, bounds, size, multiplier):
             acc = np.uint64(0)
             for t in range(width):
                 acc = acc * multiplier + hashes[lo + j + t]
-            keys[pos] = owner | (_fmix64(acc) >> np.uint64(32))
+            keys[pos] = owner | (fmix64(acc) >> np.uint64(32))
             pos += 1
     return keys
 
@@ -479,15 +481,9 @@ def python_blocks(data, first, logical, code, indent, word):
             previous = line
             if first_code < 0:
                 first_code = line
-    starts = np.empty(n_logical, dtype=np.int64)
-    ends = np.empty(n_logical, dtype=np.int64)
+    chunks = np.empty((n_logical, 2), dtype=np.int64)  # start, end line of each closed block
     n_chunks = 0
-    # Open blocks: close index, kind, start line, head end (-1: none yet), end line.
-    open_close = np.empty(n_logical, dtype=np.int64)
-    open_kind = np.empty(n_logical, dtype=np.int64)
-    open_start = np.empty(n_logical, dtype=np.int64)
-    open_head_end = np.empty(n_logical, dtype=np.int64)
-    open_end = np.empty(n_logical, dtype=np.int64)
+    blocks = np.empty((n_logical, 5), dtype=np.int64)  # the open blocks, innermost last
     depth = 0
     pending = 0
     expect = -1
@@ -496,15 +492,8 @@ def python_blocks(data, first, logical, code, indent, word):
         kind = _head_kind(data, first[head], word)
         if kind < 0:
             continue
-        while depth > 0 and open_close[depth - 1] <= k:
-            depth -= 1
-            end = open_end[depth]
-            if open_kind[depth] == 1 and open_head_end[depth] >= 0:
-                end = open_head_end[depth]
-            starts[n_chunks] = open_start[depth]
-            ends[n_chunks] = max(open_start[depth], end)
-            n_chunks += 1
-        if depth > 0 and open_kind[depth - 1] == 0:
+        depth, n_chunks = _close_blocks(blocks, depth, k, chunks, n_chunks)
+        if depth > 0 and blocks[depth - 1, _KIND] == 0:
             continue  # nested code stays in its function
         line = head + 1
         if kind == 2:
@@ -514,26 +503,38 @@ def python_blocks(data, first, logical, code, indent, word):
             continue
         start = pending if pending and expect == k else line
         pending = 0
-        if depth > 0 and open_head_end[depth - 1] < 0:
-            open_head_end[depth - 1] = start - 1  # a class head ends where its first member starts
+        if depth > 0 and blocks[depth - 1, _HEAD_END] < 0:
+            blocks[depth - 1, _HEAD_END] = start - 1  # a class head ends where its first member starts
         close = next_le[k]
         close_line = logical_lines[close] if close < n_logical else n_lines
         last = last_code[close_line]
-        open_close[depth] = close
-        open_kind[depth] = kind
-        open_start[depth] = start
-        open_head_end[depth] = -1
-        open_end[depth] = (last if last >= 0 else first_code) + 1
+        blocks[depth, _CLOSE] = close
+        blocks[depth, _KIND] = kind
+        blocks[depth, _START] = start
+        blocks[depth, _HEAD_END] = -1
+        blocks[depth, _END] = (last if last >= 0 else first_code) + 1
         depth += 1
-    while depth > 0:
+    depth, n_chunks = _close_blocks(blocks, depth, n_logical, chunks, n_chunks)
+    return chunks[:n_chunks, 0].copy(), chunks[:n_chunks, 1].copy()
+
+
+# Columns of python_blocks' open blocks: the logical line that closes the block, its kind
+# (0 def, 1 class), its first line, where a class head ends (-1: not known yet), its last line.
+_CLOSE, _KIND, _START, _HEAD_END, _END = range(5)
+
+
+@njit(cache=True, nogil=True)
+def _close_blocks(blocks, depth, limit, chunks, n_chunks):
+    """Turn the open blocks that close at or before logical line ``limit`` into chunks."""
+    while depth > 0 and blocks[depth - 1, _CLOSE] <= limit:
         depth -= 1
-        end = open_end[depth]
-        if open_kind[depth] == 1 and open_head_end[depth] >= 0:
-            end = open_head_end[depth]
-        starts[n_chunks] = open_start[depth]
-        ends[n_chunks] = max(open_start[depth], end)
+        start, end = blocks[depth, _START], blocks[depth, _END]
+        if blocks[depth, _KIND] == 1 and blocks[depth, _HEAD_END] >= 0:
+            end = blocks[depth, _HEAD_END]  # a class with members: its head only
+        chunks[n_chunks, 0] = start
+        chunks[n_chunks, 1] = max(start, end)
         n_chunks += 1
-    return starts[:n_chunks], ends[:n_chunks]
+    return depth, n_chunks
 
 
 @njit(cache=True, nogil=True)
@@ -565,7 +566,7 @@ def window_hashes(codes, window, stride, base):
                 acc = np.uint64(0)
                 for j in range(start, start + window):
                     acc = acc * base + np.uint64(codes[j])
-        hashes[k] = _fmix64(acc)
+        hashes[k] = fmix64(acc)
         offsets[k] = start
     return hashes, offsets
 
@@ -632,6 +633,7 @@ def warm_up() -> None:
     table_find(*table, 2, np.ones(1, dtype=np.uint64))
     ones = np.ones(1, dtype=np.uint32)
     minhash_into(ones, np.array([0, 1]), ones, ones, np.zeros((1, 1), dtype=np.uint32))
+    fmix64(np.uint64(1))
     normalize_lines(data, np.ones(256, dtype=np.bool_), 2)
     normalize_lines(data.astype(np.uint32), np.ones(256, dtype=np.bool_), 2)
     chunk_shingle_keys(np.ones(3, dtype=np.uint64), np.array([0, 3]), 5, np.uint64(3))

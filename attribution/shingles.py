@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash
-from datasketch.minhash import _fmix
 
 from attribution import kernels
 from attribution.token_scan import normalize_token, token_hash
@@ -135,18 +134,13 @@ def shingle_hashes(hashes: np.ndarray, size: int = DEFAULT_SHINGLE_SIZE) -> np.n
     """32-bit hash of every ``size``-token shingle of a token-hash array (with repeats, in order).
 
     Like :func:`shingles`, a sequence shorter than ``size`` yields one shingle of all its tokens.
+    The hash is the polynomial of the tokens' hashes in ``SHINGLE_MULTIPLIER`` (mod 2**64),
+    mixed by MurmurHash3's 64-bit finaliser, high 32 bits kept (as the index computes it).
     """
-    n = len(hashes)
-    if n == 0:
-        return np.empty(0, dtype=np.uint32)
-    width = min(size, n)
-    count = n - width + 1
-    acc = np.zeros(count, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(width):
-            acc = acc * SHINGLE_MULTIPLIER + hashes[j : j + count]
-        mixed = _fmix(acc, 64)
-    return (mixed >> np.uint64(32)).astype(np.uint32)
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    bounds = np.array([0, len(hashes)], dtype=np.int64)
+    keys = kernels.chunk_shingle_keys(hashes, bounds, size, SHINGLE_MULTIPLIER)
+    return (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

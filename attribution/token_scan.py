@@ -156,17 +156,9 @@ def text_key(text: str) -> int:
     return key
 
 
-def _fmix64(h: int) -> int:
-    h ^= h >> 33
-    h = (h * 0xFF51AFD7ED558CCD) & _MASK
-    h ^= h >> 33
-    h = (h * 0xC4CEB9FE1A85EC53) & _MASK
-    return h ^ (h >> 33)
-
-
 def token_hash(text: str) -> int:
     """The 64-bit hash of a token, as the compiled scan computes it."""
-    return _fmix64(text_key(text))
+    return int(kernels.fmix64(np.uint64(text_key(text))))
 
 
 def normalize_token(token: str) -> str:

@@ -120,6 +120,31 @@ class Thing(Base):
     assert all(lines[s - 1].split("(")[0].strip() != "def inner" for s, _ in spans)
 
 
+def _reference_shingle_hashes(hashes: np.ndarray, size: int = 5) -> np.ndarray:
+    """Shingle hashes by their definition, in numpy: polynomial, MurmurHash3 finaliser, high bits."""
+    from datasketch.minhash import _fmix
+
+    from attribution.shingles import SHINGLE_MULTIPLIER
+
+    if len(hashes) == 0:
+        return np.empty(0, dtype=np.uint32)
+    width = min(size, len(hashes))
+    count = len(hashes) - width + 1
+    acc = np.zeros(count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(width):
+            acc = acc * SHINGLE_MULTIPLIER + hashes[j : j + count]
+        return (_fmix(acc, 64) >> np.uint64(32)).astype(np.uint32)
+
+
+def test_shingle_hashes_equal_their_definition() -> None:
+    rng = np.random.default_rng(0)
+    for n in (1, 3, 5, 6, 200):
+        hashes = rng.integers(0, 2**64, size=n, dtype=np.uint64)
+        assert shingle_hashes(hashes).tolist() == _reference_shingle_hashes(hashes).tolist()
+    assert len(shingle_hashes(np.empty(0, dtype=np.uint64))) == 0
+
+
 def test_fingerprint_sets_equal_per_chunk_reference() -> None:
     from attribution.fingerprint import FingerprintParams, bm25_tokens, fingerprint
 
@@ -131,5 +156,5 @@ def test_fingerprint_sets_equal_per_chunk_reference() -> None:
         tokens = code_tokens("\n".join(lines[start - 1 : end]))
         assert fp.bm25[c] == bm25_tokens(tokens)
         for stream, normalized in (("raw", False), ("norm", True)):
-            expected = np.unique(shingle_hashes(token_hashes(tokens, normalized=normalized)))
+            expected = np.unique(_reference_shingle_hashes(token_hashes(tokens, normalized=normalized)))
             assert np.array_equal(fp.streams[stream].of(c), expected)
