@@ -322,6 +322,7 @@ class CodeModel:
         # is drawn again, hotter: a user who asked something should get an answer.
         for attempt_temperature in (temperature, max(temperature, 0.7), max(temperature, 1.0)):
             answered = False
+            held: list[str] = []  # whitespace before any visible text: shown only with an answer
             for piece in self.stream(
                 prompt,
                 max_new_tokens=min(max_new_tokens, self.context_window - prompt_tokens),
@@ -329,7 +330,12 @@ class CodeModel:
                 stop=chat_stop_strings(self.chat_style),
                 cancel=cancel,
             ):
-                answered = answered or bool(piece.strip())
+                if not answered and not piece.strip():
+                    held.append(piece)
+                    continue
+                if not answered:
+                    answered = True
+                    yield from held
                 yield piece
             if answered or cancel.cancelled:
                 return
