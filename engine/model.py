@@ -452,7 +452,8 @@ def load_model(
             (the reference), "llamacpp" (optional extra; exports GGUF into the cache on first use;
             reuses the KV cache of the common prompt prefix across requests) or "http" (an
             OpenAI-compatible completions server).
-        threads: CPU threads (0 = all cores).
+        threads: CPU threads (0 = all cores; one for very small CTranslate2 models, which
+            decode faster on a single thread).
         device: "cpu" or "cuda".
         quantization: CTranslate2 compute type (default int8 on CPU, int8_float16 on CUDA), or the
             GGUF type for llamacpp (q8_0 by default, f16, f32).
@@ -493,7 +494,8 @@ def load_model(
         )
     if options:
         raise TypeError(f"unexpected options for the {backend} backend: {', '.join(sorted(options))}")
-    threads = threads or os.cpu_count() or 1
+    if backend != "ct2":  # the CTranslate2 backend picks its own default (see default_threads)
+        threads = threads or os.cpu_count() or 1
     source, local = BACKEND_LOADERS[backend](
         str(path) if path is not None else str(default_model_path()),
         threads=threads,
@@ -501,6 +503,7 @@ def load_model(
         quantization=quantization,
     )
     fim = detect_fim_format(local.tokenizer.get_vocab().keys())
+    threads = getattr(local, "threads", threads)
     log.info("loaded %s (%s, %s backend, %d threads)", source.name, source.family, backend, threads)
     return CodeModel(
         local, name=source.name, family=source.family, fim=fim, backend_name=backend, **model_options

@@ -113,6 +113,7 @@ class HFBackend(LocalBackend):
         cancel: CancelToken | None = None,
         *,
         first_allowed: Sequence[int] | None = None,
+        prompt_len: int | None = None,
     ) -> Iterator[int]:
         """Yield generated ids; see ``LocalBackend.generate_ids``."""
         import torch

@@ -34,12 +34,16 @@ class IncrementalDecoder:
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast, skip_prefix: int = 0) -> None:
         self._tokenizer = tokenizer
+        # the Rust tokenizer decodes directly (the transformers wrapper costs more than the decode)
+        self._backend = getattr(tokenizer, "backend_tokenizer", None)
         self._ids: list[int] = []
         self._prefix_offset = 0
         self._read_offset = 0
         self._skip = skip_prefix
 
     def _decode(self, ids: Sequence[int]) -> str:
+        if self._backend is not None:
+            return self._backend.decode(list(ids), skip_special_tokens=True)
         return self._tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
     def push(self, token_id: int) -> str:
@@ -195,9 +199,13 @@ class LocalBackend(abc.ABC):
         cancel: CancelToken | None = None,
         *,
         first_allowed: Sequence[int] | None = None,
+        prompt_len: int | None = None,
     ) -> Iterator[int]:
         """Yield generated token ids (stop tokens excluded), the first one from ``first_allowed``
-        when given; stop at a stop token, after ``config.max_new_tokens`` or on cancel."""
+        when given; stop at a stop token, after ``config.max_new_tokens`` or on cancel.
+
+        ``prompt_len`` says how many leading ``ids`` are the prompt when the rest were generated
+        by token-healing steps; backends that cache prompt state key it on the prompt alone."""
 
     def stream(
         self, prompt: str, config: GenerationConfig, cancel: CancelToken | None = None
@@ -224,16 +232,19 @@ class LocalBackend(abc.ABC):
         """Generated ids after a healed prompt: constrained steps until the removed text is
         reproduced, then free generation (``config.max_new_tokens`` of it, the removed text aside)."""
         ids, remaining, allowed = list(healing.ids), healing.removed, healing.allowed
+        prompt_len = len(ids)
         one_step = replace(config, max_new_tokens=1)
         while remaining and allowed:
-            step = list(self.generate_ids(ids, one_step, cancel, first_allowed=allowed))
+            step = list(
+                self.generate_ids(ids, one_step, cancel, first_allowed=allowed, prompt_len=prompt_len)
+            )
             if not step:
                 return  # cancelled
             yield step[0]
             ids.append(step[0])
             remaining = self._healer.rest_after(remaining, step[0])
             allowed = self._healer.consistent(remaining) if remaining else ()
-        yield from self.generate_ids(ids, config, cancel)
+        yield from self.generate_ids(ids, config, cancel, prompt_len=prompt_len)
 
     @abc.abstractmethod
     def close(self) -> None:

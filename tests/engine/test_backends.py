@@ -3,6 +3,7 @@ one step, seeds, token healing and cached prompt heads."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -188,6 +189,31 @@ def test_static_prompt_reuse_gives_identical_output(backends, tiny_gptbigcode_di
         assert ct2.static_split(ids) > 8
         assert list(ct2.generate_ids(ids, config)) == list(plain.generate_ids(ids, config))
     assert ct2.static_prompt_hits - hits_before >= 2
+
+
+def test_steps_after_a_healed_token_reuse_the_healing_steps_prompt_head(backends) -> None:
+    """A healed request forwards its prompt once: the continuation hits the head cached by the
+    constrained first step instead of caching a second, longer head."""
+    ct2, hf = backends
+    prompt = "import json\nimport re\n\n\ndef load(path):\n    text = read(path)\n    data = json.loads(text)\n"
+    assert TokenHealer(ct2.tokenizer).heal(ct2.encode(prompt)) is not None
+    heads, hits = len(ct2._static_heads), ct2.static_prompt_hits
+    config = GenerationConfig(max_new_tokens=8)
+    text = "".join(ct2.stream(prompt, config))
+    assert len(ct2._static_heads) == heads + 1
+    assert ct2.static_prompt_hits == hits + 1
+    assert text == "".join(hf.stream(prompt, config))
+
+
+def test_small_models_decode_on_one_thread(tmp_path: Path) -> None:
+    from engine.backends.ct2 import SINGLE_THREAD_MAX_WEIGHT_BYTES, default_threads
+
+    (tmp_path / "model.bin").write_bytes(b"\0" * 1024)
+    assert default_threads(tmp_path, "cpu") == 1
+    with open(tmp_path / "model.bin", "r+b") as handle:
+        handle.truncate(SINGLE_THREAD_MAX_WEIGHT_BYTES + 1)  # sparse: no real bytes written
+    assert default_threads(tmp_path, "cpu") == (os.cpu_count() or 1)
+    assert default_threads(tmp_path / "missing", "cpu") == (os.cpu_count() or 1)
 
 
 def test_prompt_longer_than_context_is_refused(backends) -> None:
