@@ -195,7 +195,9 @@ def test_steps_after_a_healed_token_reuse_the_healing_steps_prompt_head(backends
     """A healed request forwards its prompt once: the continuation hits the head cached by the
     constrained first step instead of caching a second, longer head."""
     ct2, hf = backends
-    prompt = "import json\nimport re\n\n\ndef load(path):\n    text = read(path)\n    data = json.loads(text)\n"
+    prompt = (
+        "import json\nimport re\n\n\ndef load(path):\n    text = read(path)\n    data = json.loads(text)\n"
+    )
     assert TokenHealer(ct2.tokenizer).heal(ct2.encode(prompt)) is not None
     heads, hits = len(ct2._static_heads), ct2.static_prompt_hits
     config = GenerationConfig(max_new_tokens=8)
