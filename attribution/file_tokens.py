@@ -8,28 +8,14 @@ only strings made are the distinct words BM25 indexes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from attribution.shingles import token_hashes
 from attribution.token_scan import scan_tokens
 
 __all__ = ["FileTokens", "file_tokens"]
-
-# The tokens of shingles' token regex and line breaks; strings unrolled and quantifiers
-# possessive (same matches, less backtracking).
-_LINE_TOKEN_RE = re.compile(
-    r"""[A-Za-z_][A-Za-z_0-9]*+"""
-    r"""|\d[\w.]*+"""
-    r"""|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"|'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'"""
-    r"""|[^\sA-Za-z_0-9]|\n"""
-)
-# Comments and the indentation of every line: neither holds a token.
-_SKIPPED_RE = re.compile(r"(?m)^[ \t]+|(?:#|//).*$")
-_WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 
 
 @dataclass
@@ -64,22 +50,9 @@ def file_tokens(text: str) -> FileTokens:
     """The tokens of a text with ``\\n`` line breaks only (as :func:`shingles.code_tokens` cuts
     each line), with their hashes and lines."""
     tokens = scan_tokens(text)
-    if tokens is not None:
-        starts, ends = tokens.starts, tokens.ends
+    starts, ends = tokens.starts, tokens.ends
 
-        def texts(at: np.ndarray) -> list[str]:
-            return [text[a:b] for a, b in zip(starts[at].tolist(), ends[at].tolist(), strict=True)]
+    def texts(at: np.ndarray) -> list[str]:
+        return [text[a:b] for a, b in zip(starts[at].tolist(), ends[at].tolist(), strict=True)]
 
-        return FileTokens(tokens.raw, tokens.norm, tokens.keys, tokens.lines, tokens.is_word, texts)
-    # Characters beyond the BMP: the regular expression, with the same hashes.
-    found = _LINE_TOKEN_RE.findall(_SKIPPED_RE.sub("", text))
-    breaks = np.fromiter((t == "\n" for t in found), dtype=bool, count=len(found))
-    strings = [t for t in found if t != "\n"]
-    return FileTokens(
-        token_hashes(strings),
-        token_hashes(strings, normalized=True),
-        np.fromiter(map(hash, strings), dtype=np.int64, count=len(strings)).view(np.uint64),
-        (np.cumsum(breaks) - breaks)[~breaks].astype(np.int64),
-        np.fromiter((t[0] in _WORD_START for t in strings), dtype=bool, count=len(strings)),
-        lambda at: list(map(strings.__getitem__, at.tolist())),
-    )
+    return FileTokens(tokens.raw, tokens.norm, tokens.keys, tokens.lines, tokens.is_word, texts)

@@ -7,8 +7,32 @@ The pure-numpy and regular-expression versions they replace stay the reference i
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-from numba import njit
+
+
+def _import_numba_array_support() -> None:
+    """Import numba's array support without its BLAS probe.
+
+    Loading the first compiled function imports ``numba.np.arraymath``, which checks for a BLAS
+    by importing ``scipy.linalg`` (~0.4 s, most of a build's start-up). The kernels call no
+    BLAS, so the probe is answered "absent" (a ``None`` entry in ``sys.modules`` makes that
+    import fail at once) and the entry is removed again, leaving ``scipy.linalg`` importable.
+    """
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    sys.modules["scipy.linalg"] = None  # type: ignore[assignment]
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        if sys.modules.get("scipy.linalg", 0) is None:
+            del sys.modules["scipy.linalg"]
+
+
+_import_numba_array_support()
+
+from numba import njit  # noqa: E402
 
 __all__ = [
     "scan_tokens",
@@ -22,6 +46,7 @@ __all__ = [
     "window_hashes",
     "fill_gaps",
     "fmix64",
+    "tagged_band_keys",
     "warm_up",
 ]
 
@@ -63,10 +88,11 @@ def _string_end(data, i, n):
 
 
 @njit(cache=True, nogil=True)
-def scan_tokens(data, classes, word, name_first, digit_first, keep_keys, placeholders):
+def scan_tokens(data, codes, classes, word, name_first, digit_first, keep_keys, placeholders):
     """Tokens of text with ``\\n`` line breaks, with their hashes.
 
-    ``data`` holds the text's bytes (ASCII) or code points; ``classes`` maps each to SPACE,
+    ``data`` holds the text's bytes (ASCII) or code points, ``codes`` the index of each in the
+    character tables (``data`` itself, except for characters past the tables); ``classes`` maps each to SPACE,
     LETTER ([A-Za-z_]), DIGIT ([0-9]), OTHER_DIGIT (other decimals) or another class, ``word``
     to whether ``\\w`` matches it. A line is cut at its first ``#`` or ``//``; a name is a letter
     and the letters and digits after it; a number a decimal and the ``\\w`` characters and dots
@@ -102,17 +128,17 @@ def scan_tokens(data, classes, word, name_first, digit_first, keep_keys, placeho
             while i < n and data[i] != _NEWLINE:
                 i += 1
             continue
-        kind = classes[c]
+        kind = classes[codes[i]]
         if kind == SPACE:
             i += 1
             continue
         start = i
         i += 1
         if kind == LETTER:
-            while i < n and (classes[data[i]] == LETTER or classes[data[i]] == DIGIT):
+            while i < n and (classes[codes[i]] == LETTER or classes[codes[i]] == DIGIT):
                 i += 1
         elif kind in (DIGIT, OTHER_DIGIT):
-            while i < n and (word[data[i]] or data[i] == _DOT):
+            while i < n and (word[codes[i]] or data[i] == _DOT):
                 i += 1
         elif c == 34 or c == 39:  # a quote: a whole literal, or a token of its own
             end = _string_end(data, start, n)
@@ -124,11 +150,12 @@ def scan_tokens(data, classes, word, name_first, digit_first, keep_keys, placeho
             key += np.uint64(data[j]) * power
             power *= KEY_BASE
         hashed = fmix64(key)
-        if name_first[c]:
+        first = codes[start]
+        if name_first[first]:
             at = np.searchsorted(keep_keys, key)
             kept = at < len(keep_keys) and keep_keys[at] == key
             normalised = hashed if kept else placeholders[0]
-        elif digit_first[c]:
+        elif digit_first[first]:
             normalised = placeholders[1]
         elif c == 34 or c == 39:
             normalised = placeholders[2]
@@ -364,6 +391,30 @@ def fmix64(h):
     h *= np.uint64(0xC4CEB9FE1A85EC53)
     h ^= h >> np.uint64(33)
     return h
+
+
+@njit(cache=True, nogil=True)
+def tagged_band_keys(signatures, bands, rows, base):
+    """LSH band keys of many signatures, tagged with their band, as one flat array.
+
+    ``signatures`` is a ``(n, num_perm)`` uint32 array; band ``b`` of signature ``i`` is hashed
+    as the polynomial of its ``rows`` values in ``base`` (mod 2**64) mixed by MurmurHash3's
+    finaliser, then shifted right to make room for ``b`` in the top bits. Key ``b * n + i``
+    (band-major), as ``lsh.band_keys`` followed by ``lsh._tagged`` computes it in numpy.
+    """
+    n = signatures.shape[0]
+    bits = 1
+    while (1 << bits) < bands:
+        bits += 1
+    out = np.empty(bands * n, dtype=np.uint64)
+    for b in range(bands):
+        tag = np.uint64(b) << np.uint64(64 - bits)
+        for i in range(n):
+            acc = np.uint64(0)
+            for j in range(rows):
+                acc = acc * base + np.uint64(signatures[i, b * rows + j])
+            out[b * n + i] = (fmix64(acc) >> np.uint64(bits)) | tag
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -621,8 +672,9 @@ def warm_up() -> None:
     classes = np.zeros(256, dtype=np.int8)
     flags = classes.astype(np.bool_)
     words = np.zeros(1, dtype=np.uint64), np.zeros(3, dtype=np.uint64)
-    scan_tokens(data, classes, flags, flags, flags, *words)
-    scan_tokens(data.astype(np.uint32), classes, flags, flags, flags, *words)
+    scan_tokens(data, data, classes, flags, flags, flags, *words)
+    wide = data.astype(np.uint32)
+    scan_tokens(wide, wide, classes, flags, flags, flags, *words)
     python_lines(data, 2)
     python_lines(data.astype(np.uint32), 2)
     lines = np.zeros(2, dtype=np.int64), np.ones(2, dtype=np.bool_), np.ones(2, dtype=np.bool_)
@@ -633,6 +685,7 @@ def warm_up() -> None:
     table_find(*table, 2, np.ones(1, dtype=np.uint64))
     ones = np.ones(1, dtype=np.uint32)
     minhash_into(ones, np.array([0, 1]), ones, ones, np.zeros((1, 1), dtype=np.uint32))
+    tagged_band_keys(np.zeros((1, 2), dtype=np.uint32), 2, 1, KEY_BASE)
     fmix64(np.uint64(1))
     normalize_lines(data, np.ones(256, dtype=np.bool_), 2)
     normalize_lines(data.astype(np.uint32), np.ones(256, dtype=np.bool_), 2)

@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 from datasketch.minhash import _fmix
 
+from attribution import kernels
 from attribution.errors import StorageConfigError
 
 __all__ = ["band_keys", "ArrayLSH", "RedisLSH", "LSH_BACKENDS", "lsh_backend", "optimal_bands"]
@@ -95,9 +96,12 @@ class ArrayLSH:
     @classmethod
     def build(cls, signatures: np.ndarray, chunk_ids: np.ndarray, bands: int, rows: int) -> ArrayLSH:
         """Bucket the signatures of the given chunks."""
-        keys = _tagged(band_keys(signatures, bands, rows)).ravel()
+        signatures = np.ascontiguousarray(signatures, dtype=np.uint32)
+        keys = kernels.tagged_band_keys(signatures, bands, rows, _BAND_BASE)
         ids = np.broadcast_to(np.asarray(chunk_ids, dtype=np.uint32), (bands, len(chunk_ids))).ravel()
-        order = np.argsort(keys, kind="stable")
+        # Not a stable sort: the order within a bucket is never used (a query counts the ids),
+        # and the same signatures still give the same arrays.
+        order = np.argsort(keys)
         return cls(keys[order], ids[order], bands, rows)
 
     def save(self, prefix: Path) -> list[Path]:

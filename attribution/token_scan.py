@@ -3,17 +3,17 @@
 :func:`attribution.file_tokens.file_tokens` tokenises every corpus file. A regular expression
 creates one string object per token; here :func:`attribution.kernels.scan_tokens` walks the
 characters once, classifying each with a table, and gives every token a 64-bit polynomial key,
-its hash and the hash of its identifier-normalised form, so no ``str`` is made per token. Texts
-with characters beyond the Basic Multilingual Plane are left to the regular expression (the
-tables cover the BMP).
+its hash and the hash of its identifier-normalised form, so no ``str`` is made per token. The
+character tables cover the Basic Multilingual Plane; the few distinct characters beyond it in a
+text get rows of their own appended for that text.
 
 A token's hash is :func:`token_hash`: the polynomial of its code points in a fixed odd base
 (mod 2**64), mixed by MurmurHash3's 64-bit finaliser; the compiled scan and the Python function
 give the same value. Normalisation (:func:`normalize_token`) maps names to ``ID`` (keywords and
 a few ubiquitous builtins, :data:`KEEP_WORDS`, stay), numbers to ``NUM`` and strings to ``STR``.
 
-The rules reproduce ``_SKIPPED_RE`` followed by ``_LINE_TOKEN_RE`` of :mod:`attribution.file_tokens`:
-a line is cut at its first ``#`` or ``//``; a name is ``[A-Za-z_][A-Za-z_0-9]*``; a number is a
+The rules reproduce, per line, :func:`attribution.shingles.code_tokens` (its regular
+expression is the tests' reference): a line is cut at its first ``#`` or ``//``; a name is ``[A-Za-z_][A-Za-z_0-9]*``; a number is a
 decimal digit and every ``\\w`` or ``.`` after it; a string is a quote up to the next unescaped
 equal quote on the (cut) line; any other non-space character is a token of its own.
 """
@@ -108,21 +108,41 @@ KEEP_WORDS = (
 _TABLE_SIZE = 0x10000
 
 
-@functools.cache
-def _tables() -> tuple[np.ndarray, ...]:
-    """Per BMP character: class (as ``\\s``, ``[A-Za-z_]``, ``[0-9]``, ``\\d`` see them), whether
+def _char_tables(chars: list[str]) -> tuple[np.ndarray, ...]:
+    """Per character: class (as ``\\s``, ``[A-Za-z_]``, ``[0-9]``, ``\\d`` see them), whether
     ``\\w`` matches it, whether a token starting with it is a name (a letter or ``_``) or a
     number (a digit) for normalisation."""
-    chars = [chr(code) for code in range(_TABLE_SIZE)]
-    classes = np.full(_TABLE_SIZE, 3, dtype=np.int8)
+    classes = np.full(len(chars), 3, dtype=np.int8)
     classes[[c.isdecimal() for c in chars]] = kernels.OTHER_DIGIT
     classes[[c.isspace() for c in chars]] = kernels.SPACE
-    classes[[ord(c) for c in string.ascii_letters + "_"]] = kernels.LETTER
-    classes[[ord(c) for c in string.digits]] = kernels.DIGIT
+    letters = np.array([c in _ASCII_LETTERS for c in chars], dtype=np.bool_)
+    classes[letters] = kernels.LETTER
+    classes[[c in string.digits for c in chars]] = kernels.DIGIT
     word = np.array([c.isalnum() or c == "_" for c in chars], dtype=np.bool_)
     name_first = np.array([c.isalpha() or c == "_" for c in chars], dtype=np.bool_)
     digit_first = np.array([c.isdigit() for c in chars], dtype=np.bool_)
     return classes, word, name_first, digit_first
+
+
+_ASCII_LETTERS = frozenset(string.ascii_letters + "_")
+
+
+@functools.cache
+def _tables() -> tuple[np.ndarray, ...]:
+    """The character tables of the Basic Multilingual Plane (see ``_char_tables``)."""
+    return _char_tables([chr(code) for code in range(_TABLE_SIZE)])
+
+
+def _with_astral(data: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Table indices and tables for code points past the BMP: each distinct one gets a row
+    appended to the BMP tables (a text holds a handful of them)."""
+    beyond = data >= _TABLE_SIZE
+    astral = np.unique(data[beyond])
+    extra = _char_tables([chr(code) for code in astral.tolist()])
+    tables = tuple(np.concatenate((base, more)) for base, more in zip(_tables(), extra, strict=True))
+    codes = data.copy()
+    codes[beyond] = _TABLE_SIZE + np.searchsorted(astral, data[beyond])
+    return codes, tables
 
 
 def word_table() -> np.ndarray:
@@ -178,17 +198,18 @@ def _normalisation() -> tuple[np.ndarray, np.ndarray]:
     return keep, np.array([token_hash(p) for p in ("ID", "NUM", "STR")], dtype=np.uint64)
 
 
-def scan_tokens(text: str) -> Tokens | None:
+def scan_tokens(text: str) -> Tokens:
     """Tokens of a text with ``\\n`` line breaks only, with their keys and hashes.
 
-    None when the text has characters beyond U+FFFF. Two distinct tokens share a key with
-    probability about 2**-64 (none among the ~10**6 distinct tokens of the standard library and
-    the installed packages).
+    Two distinct tokens share a key with probability about 2**-64 (none among the ~10**6
+    distinct tokens of the standard library and the installed packages).
     """
     if text.isascii():
-        data = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        data = codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        tables = _tables()
     else:
-        data = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+        data = codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+        tables = _tables()
         if data.max() >= _TABLE_SIZE:
-            return None
-    return Tokens(*kernels.scan_tokens(data, *_tables(), *_normalisation()))
+            codes, tables = _with_astral(data)
+    return Tokens(*kernels.scan_tokens(data, codes, *tables, *_normalisation()))

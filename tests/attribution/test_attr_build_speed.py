@@ -70,13 +70,22 @@ TOKEN_TEXTS = EDGE_TEXTS + [
     "é = ñ + 'ü' # ç\nnaïve_name = 3é + x\u00b2\n",
     "x\u0661\u0662 = \u0661\u0662\u0663é.β \u0663x\u3000y\u00a0z\n",
     "s = '\U0001f600' + x\n",
+    "\U0001d518x = \U0001d7d9\U0001d7d8 + x\U0001d518y  # \U0001f600\nz = '\U0001f600'\n",
 ]
+
+
+# shingles' token regex with line breaks as tokens; comments and indentation removed first.
+_LINE_TOKEN_RE = re.compile(
+    r"""[A-Za-z_][A-Za-z_0-9]*+"""
+    r"""|\d[\w.]*+"""
+    r"""|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"|'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'"""
+    r"""|[^\sA-Za-z_0-9]|\n"""
+)
+_SKIPPED_RE = re.compile(r"(?m)^[ \t]+|(?:#|//).*$")
 
 
 def _regex_tokens(text: str) -> tuple[list[str], list[int]]:
     """Tokens and 0-based lines as the regular-expression tokeniser gives them."""
-    from attribution.file_tokens import _LINE_TOKEN_RE, _SKIPPED_RE
-
     tokens, lines, line = [], [], 0
     for token in _LINE_TOKEN_RE.findall(_SKIPPED_RE.sub("", text)):
         if token == "\n":
@@ -91,9 +100,6 @@ def _regex_tokens(text: str) -> tuple[list[str], list[int]]:
 def test_scan_tokens_equals_regex_tokeniser(text: str) -> None:
     text = "\n".join(text.splitlines()) if "\r" in text or "\x0c" in text else text
     found = scan_tokens(text)
-    if found is None:  # left to the regular expression
-        assert max(map(ord, text)) > 0xFFFF
-        return
     tokens = [text[a:b] for a, b in zip(found.starts.tolist(), found.ends.tolist(), strict=True)]
     assert (tokens, found.lines.tolist()) == _regex_tokens(text)
     by_key = dict(zip(found.keys.tolist(), tokens, strict=True))
@@ -150,6 +156,19 @@ def test_bm25_matrix_equals_bm25s() -> None:
         a, b = slice(ours["indptr"][i], ours["indptr"][i + 1]), slice(ref["indptr"][j], ref["indptr"][j + 1])
         assert np.array_equal(ours["indices"][a], ref["indices"][b])
         assert ours["data"][a].tobytes() == ref["data"][b].tobytes()
+
+
+@pytest.mark.parametrize(("bands", "rows"), [(25, 5), (1, 3), (2, 4), (32, 4), (33, 3)])
+def test_tagged_band_keys_equal_the_numpy_band_keys(bands: int, rows: int) -> None:
+    from attribution import kernels
+    from attribution.lsh import _BAND_BASE, _tagged, band_keys
+
+    rng = np.random.default_rng(bands * 100 + rows)
+    signatures = rng.integers(0, 2**32, size=(50, bands * rows + 3), dtype=np.uint32)
+    expected = _tagged(band_keys(signatures, bands, rows)).ravel()
+    got = kernels.tagged_band_keys(signatures, bands, rows, _BAND_BASE)
+    assert got.dtype == np.uint64
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_known_bands_equal_datasketch_optimiser() -> None:
@@ -223,6 +242,7 @@ def test_python_line_scan_equals_regex_reference(text: str) -> None:
 
 def test_scan_normalises_tokens_like_token_hashes() -> None:
     tokens = ["é", "²", "_x", "self", "ID", "'a'", '"b"', "'", "+", "3.5", "\u0663", "Name", "x1"]
+    tokens = ["\U0001d518", "\U0001d7d9\U0001d7d8", "'\U0001f600'", "\U0001f600", *tokens]  # past the BMP
     text = " ".join(tokens)
     found = file_tokens(text)
     assert found.texts(np.arange(len(found.raw))) == tokens
