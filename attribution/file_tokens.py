@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attribution import kernels
 from attribution.token_scan import scan_tokens
 
 __all__ = ["FileTokens", "file_tokens"]
@@ -38,12 +39,9 @@ class FileTokens:
         """
         mask = self.is_word[picks]
         chosen = picks[mask]
-        _, first, inverse = np.unique(self.keys[chosen], return_index=True, return_inverse=True)
-        order = np.argsort(first, kind="stable")
-        rank = np.empty(len(order), dtype=np.int32)
-        rank[order] = np.arange(len(order), dtype=np.int32)
-        words = list(map(str.lower, self.texts(chosen[first[order]])))
-        return words, rank[inverse.reshape(-1)], mask
+        ranks, firsts = kernels.first_occurrences(np.ascontiguousarray(self.keys[chosen]))
+        words = list(map(str.lower, self.texts(chosen[firsts])))
+        return words, ranks, mask
 
 
 def file_tokens(text: str) -> FileTokens:

@@ -38,6 +38,7 @@ __all__ = [
     "scan_tokens",
     "table_find",
     "table_insert",
+    "first_occurrences",
     "minhash_into",
     "python_lines",
     "python_blocks",
@@ -203,6 +204,39 @@ def table_find(table_keys, table_ids, bits, keys):
                 break
             slot = (slot + 1) & mask
     return out
+
+
+@njit(cache=True, nogil=True)
+def first_occurrences(keys):
+    """Number equal keys by first occurrence: ``(rank of each key, position of each rank's
+    first occurrence)``, through an open-addressing table (linear probing, at most half full)."""
+    n = len(keys)
+    bits = 4
+    while (1 << bits) < 2 * n:
+        bits += 1
+    mask = (1 << bits) - 1
+    table_keys = np.empty(mask + 1, dtype=np.uint64)
+    table_ids = np.full(mask + 1, -1, dtype=np.int64)
+    ranks = np.empty(n, dtype=np.int32)
+    firsts = np.empty(n, dtype=np.int64)
+    count = 0
+    for k in range(n):
+        key = keys[k]
+        slot = _slot(key, bits)
+        while True:
+            found = table_ids[slot]
+            if found < 0:
+                table_keys[slot] = key
+                table_ids[slot] = count
+                firsts[count] = k
+                ranks[k] = count
+                count += 1
+                break
+            if table_keys[slot] == key:
+                ranks[k] = found
+                break
+            slot = (slot + 1) & mask
+    return ranks, firsts[:count]
 
 
 @njit(cache=True, nogil=True)
@@ -683,6 +717,7 @@ def warm_up() -> None:
     table = np.zeros(4, dtype=np.uint64), np.full(4, -1, dtype=np.int64)
     table_insert(*table, 2, np.ones(1, dtype=np.uint64), np.zeros(1, dtype=np.int64))
     table_find(*table, 2, np.ones(1, dtype=np.uint64))
+    first_occurrences(np.ones(2, dtype=np.uint64))
     ones = np.ones(1, dtype=np.uint32)
     minhash_into(ones, np.array([0, 1]), ones, ones, np.zeros((1, 1), dtype=np.uint32))
     tagged_band_keys(np.zeros((1, 2), dtype=np.uint32), 2, 1, KEY_BASE)
