@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { appendEntry, finalAnswerText, sanitizeHistory, toServerMessages } from "../src/chat/history";
 import { parseFromWebview } from "../src/chat/messages";
-import { closeOpenFence, createRenderer } from "../src/webview/render";
+import { closeOpenFence, createRenderer, hasVisibleText } from "../src/webview/render";
 
 test("webview messages are validated", () => {
   assert.deepEqual(parseFromWebview({ type: "ask", text: "why?", attach: "file" }), { type: "ask", text: "why?", attach: "file" });
@@ -56,4 +56,16 @@ test("a stopped answer keeps the text that had streamed", () => {
   assert.equal(finalAnswerText({ text: "partial and more" }, "partial", true), "partial and more");
   assert.equal(finalAnswerText(null, "partial", true), "partial");
   assert.equal(finalAnswerText({ text: 3 }, "streamed", false), "streamed");
+});
+
+test("an answer whose markdown renders to nothing readable is shown as written", () => {
+  const render = createRenderer();
+  for (const answer of ["---", "#", "* * *\n\n___", "##\n\n---\n"]) {
+    const r = render(answer);
+    assert.ok(hasVisibleText(r.html), `${JSON.stringify(answer)} rendered invisible: ${r.html}`);
+    assert.match(r.html, /<pre class="raw">/);
+  }
+  assert.doesNotMatch(render("# Title\n\n---\ntext").html, /class="raw"/);
+  assert.equal(hasVisibleText("<hr>\n<h1></h1>\n"), false);
+  assert.equal(hasVisibleText("<p>&lt;</p>"), true);
 });

@@ -39,8 +39,17 @@ export function createRenderer(): (markdown: string) => Rendered {
   return (markdown: string) => {
     blocks = [];
     const html = md.render(closeOpenFence(markdown));
+    if (markdown.trim() && !hasVisibleText(html)) {
+      // Markdown that renders to nothing readable (a lone "---", "#" or "* * *"): show it as written.
+      return { html: `<pre class="raw">${escapeHtml(markdown)}</pre>`, codeBlocks: [] };
+    }
     return { html, codeBlocks: blocks };
   };
+}
+
+/** Whether rendered HTML shows any text (tags such as <hr> or empty headings show none). */
+export function hasVisibleText(html: string): boolean {
+  return /\S/.test(html.replace(/<[^>]*>/g, ""));
 }
 
 /** While an answer streams, an unterminated ``` fence is closed so the partial code renders as code. */
