@@ -9,13 +9,13 @@ still yields its functions.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from attribution import kernels
+from attribution.normalize import has_other_line_breaks
 from attribution.token_scan import word_table
 
 __all__ = ["Chunk", "chunk_text", "chunk_lines", "language_of", "CHUNKERS", "WINDOW_LINES"]
@@ -54,15 +54,10 @@ def _windows(start: int, end: int, size: int = WINDOW_LINES) -> tuple[np.ndarray
 # the next logical line indented no deeper than its head. Cut-out snippets (unbalanced brackets,
 # unterminated strings, dedented code) are tolerated: the scan never fails on malformed input.
 
-_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-_ASCII_REWRITE = "\t\r\x0b\x0c\x1c\x1d\x1e"  # characters that make the scan re-join the lines
-
 
 def _needs_rewrite(text: str) -> bool:
     """Whether the text has tabs or line breaks other than ``\\n`` (the scan wants neither)."""
-    if text.isascii():  # a few memchr scans instead of a regular-expression pass
-        return any(c in text for c in _ASCII_REWRITE)
-    return "\t" in text or _OTHER_BREAKS.search(text) is not None
+    return "\t" in text or has_other_line_breaks(text)
 
 
 def _code_units(text: str) -> np.ndarray:

@@ -6,7 +6,6 @@ worker processes) and the query (stride-1 windows), so both sides see identical 
 
 from __future__ import annotations
 
-import re
 import textwrap
 from dataclasses import dataclass
 
@@ -15,7 +14,14 @@ import numpy as np
 from attribution import kernels
 from attribution.chunking import chunk_lines
 from attribution.file_tokens import FileTokens, file_tokens
-from attribution.normalize import WINDOW, Normalized, normalize, normalized_lines, window_hashes
+from attribution.normalize import (
+    WINDOW,
+    Normalized,
+    has_other_line_breaks,
+    normalize,
+    normalized_lines,
+    window_hashes,
+)
 from attribution.shingles import DEFAULT_SHINGLE_SIZE, SHINGLE_MULTIPLIER, minhash_signatures
 
 __all__ = ["FingerprintParams", "ChunkSets", "FileFingerprint", "fingerprint", "bm25_tokens", "STREAMS"]
@@ -104,21 +110,11 @@ def _signed(sets: list[tuple[np.ndarray, np.ndarray]], params: FingerprintParams
     return [ChunkSets(f, o, sig) for (f, o), sig in zip(sets, signatures, strict=True)]
 
 
-_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-
-
-def _has_other_breaks(text: str) -> bool:
-    """Whether the text has line breaks other than ``\\n`` (``str.splitlines`` splits at them)."""
-    if text.isascii():  # a few memchr scans instead of a regular-expression pass
-        return any(c in text for c in "\r\x0b\x0c\x1c\x1d\x1e")
-    return _OTHER_BREAKS.search(text) is not None
-
-
 def _chunk_tokens(
     text: str, lines: list[str], chunk_starts: np.ndarray, chunk_ends: np.ndarray
 ) -> tuple[FileTokens, np.ndarray, np.ndarray]:
     """The text's tokens, the indices of the chunks' tokens (chunk after chunk) and the chunk bounds."""
-    if _has_other_breaks(text):
+    if has_other_line_breaks(text):
         text = "\n".join(lines)
     tokens = file_tokens(text)
     lo = np.searchsorted(tokens.lines, chunk_starts - 1, side="left")

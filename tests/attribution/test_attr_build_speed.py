@@ -271,3 +271,13 @@ def test_window_hashes_are_the_polynomial_of_each_window() -> None:
             for c in codes[start : start + WINDOW]:
                 acc = (acc * int(_BASE) + c) % 2**64
             assert int(hashes[k]) == fmix64(acc)
+
+
+def test_other_line_breaks_are_where_splitlines_splits() -> None:
+    from attribution.normalize import has_other_line_breaks
+
+    for code in range(0x3000):
+        text = f"a\n{chr(code)}b é" if code % 2 else f"a\n{chr(code)}b"  # ASCII and non-ASCII texts
+        assert has_other_line_breaks(text) == (len(text.splitlines()) > len(text.split("\n"))), hex(code)
+    assert has_other_line_breaks("x = 1\r\ny = 2\n")
+    assert not has_other_line_breaks("x = 1\n\ty = 'ü'\n")
