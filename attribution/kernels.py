@@ -19,15 +19,24 @@ def _import_numba_array_support() -> None:
     by importing ``scipy.linalg`` (~0.4 s, most of a build's start-up). The kernels call no
     BLAS, so the probe is answered "absent" (a ``None`` entry in ``sys.modules`` makes that
     import fail at once) and the entry is removed again, leaving ``scipy.linalg`` importable.
+    The interpreter's import lock is held meanwhile, so no other thread imports in that moment.
     """
     if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
         return
-    sys.modules["scipy.linalg"] = None  # type: ignore[assignment]
+    import _imp
+
+    _imp.acquire_lock()
     try:
-        import numba.np.arraymath  # noqa: F401
+        if "scipy.linalg" in sys.modules:  # imported by another thread just now
+            return
+        sys.modules["scipy.linalg"] = None  # type: ignore[assignment]
+        try:
+            import numba.np.arraymath  # noqa: F401
+        finally:
+            if sys.modules.get("scipy.linalg", 0) is None:
+                del sys.modules["scipy.linalg"]
     finally:
-        if sys.modules.get("scipy.linalg", 0) is None:
-            del sys.modules["scipy.linalg"]
+        _imp.release_lock()
 
 
 _import_numba_array_support()
