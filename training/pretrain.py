@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from training.errors import CheckpointError, ConfigError
-from training.pretrain_config import PretrainConfig, lr_at
+from training.pretrain_config import PretrainConfig, lr_at, spent_schedule_warning
 
 __all__ = ["PretrainConfig", "pretrain", "lr_at", "evaluate_loss", "load_split_texts"]
 
@@ -279,6 +279,9 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
             save_checkpoint(out / "checkpoint", model, tokenizer, optimizer, state)
             plot_loss(history, out / "loss.png", title=f"{cfg.size} ({n_params / 1e6:.1f}M parameters)")
 
+    spent = spent_schedule_warning(cfg, train_seconds)
+    if spent and ddp.main:
+        log.warning(spent)
     tokens_per_step = cfg.micro_batch * cfg.seq_len * cfg.grad_accum * ddp.world
     last_save, last_log, tokens_at_log = time.time(), time.time(), tokens_seen
     start_step = step

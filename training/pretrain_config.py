@@ -76,3 +76,20 @@ def lr_at(step: int, cfg: PretrainConfig, train_seconds: float = 0.0) -> float:
         progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))
+
+
+def spent_schedule_warning(cfg: PretrainConfig, train_seconds: float) -> str | None:
+    """A warning when a resumed run's ``--schedule-minutes`` is already spent, else None.
+
+    The schedule counts training time across resumptions, so resuming a checkpoint that trained
+    longer than ``--schedule-minutes`` would train at the floor learning rate from its first step.
+    """
+    if not cfg.schedule_minutes or train_seconds < cfg.schedule_minutes * 60:
+        return None
+    trained = train_seconds / 60
+    return (
+        f"this checkpoint has trained {trained:.0f} minutes, past --schedule-minutes "
+        f"{cfg.schedule_minutes:g}: the learning rate stays at its floor "
+        f"({cfg.lr * cfg.min_lr_ratio:.2g}). The schedule counts training time across resumptions; "
+        f"to decay over N more minutes pass --schedule-minutes {trained:.0f}+N."
+    )

@@ -90,6 +90,18 @@ def test_learning_rate_schedule() -> None:
     assert lr_at(5, timed, train_seconds=300) == pytest.approx(0.55)
 
 
+def test_a_spent_time_schedule_is_reported_on_resume() -> None:
+    from training.pretrain_config import spent_schedule_warning
+
+    timed = PretrainConfig(corpus="", tokenizer="", out="", lr=1.0, schedule_minutes=60)
+    assert spent_schedule_warning(timed, train_seconds=59 * 60) is None
+    warning = spent_schedule_warning(timed, train_seconds=280 * 60)
+    assert warning is not None and "trained 280 minutes" in warning and "280+N" in warning
+    assert lr_at(5000, timed, train_seconds=280 * 60) == pytest.approx(timed.lr * timed.min_lr_ratio)
+    steps = PretrainConfig(corpus="", tokenizer="", out="", lr=1.0)
+    assert spent_schedule_warning(steps, train_seconds=10**6) is None
+
+
 def test_sigterm_saves_a_checkpoint_and_stops(
     training_corpus_dir, training_tokenizer_dir, tmp_path, monkeypatch
 ) -> None:
