@@ -191,73 +191,56 @@ def scan_tokens(data, codes, classes, word, name_first, digit_first, keep_keys, 
 
 
 @njit(cache=True, nogil=True)
-def _slot(key, bits):
-    return np.int64((key * _SLOT_MULTIPLIER) >> np.uint64(64 - bits))
+def _slot_of(table_keys, table_ids, bits, key):
+    """The slot holding ``key`` in an open-addressing table (linear probing), or the empty slot
+    where it would go (its id is -1)."""
+    mask = len(table_ids) - 1
+    slot = np.int64((key * _SLOT_MULTIPLIER) >> np.uint64(64 - bits))
+    while table_ids[slot] >= 0 and table_keys[slot] != key:
+        slot = (slot + 1) & mask
+    return slot
 
 
 @njit(cache=True, nogil=True)
 def table_find(table_keys, table_ids, bits, keys):
     """Ids of ``keys`` in an open-addressing table (linear probing), -1 where absent."""
-    mask = len(table_ids) - 1
     out = np.empty(len(keys), dtype=np.int64)
     for k in range(len(keys)):
-        key = keys[k]
-        slot = _slot(key, bits)
-        while True:
-            found = table_ids[slot]
-            if found < 0:
-                out[k] = -1
-                break
-            if table_keys[slot] == key:
-                out[k] = found
-                break
-            slot = (slot + 1) & mask
+        out[k] = table_ids[_slot_of(table_keys, table_ids, bits, keys[k])]
     return out
-
-
-@njit(cache=True, nogil=True)
-def first_occurrences(keys):
-    """Number equal keys by first occurrence: ``(rank of each key, position of each rank's
-    first occurrence)``, through an open-addressing table (linear probing, at most half full)."""
-    n = len(keys)
-    bits = 4
-    while (1 << bits) < 2 * n:
-        bits += 1
-    mask = (1 << bits) - 1
-    table_keys = np.empty(mask + 1, dtype=np.uint64)
-    table_ids = np.full(mask + 1, -1, dtype=np.int64)
-    ranks = np.empty(n, dtype=np.int32)
-    firsts = np.empty(n, dtype=np.int64)
-    count = 0
-    for k in range(n):
-        key = keys[k]
-        slot = _slot(key, bits)
-        while True:
-            found = table_ids[slot]
-            if found < 0:
-                table_keys[slot] = key
-                table_ids[slot] = count
-                firsts[count] = k
-                ranks[k] = count
-                count += 1
-                break
-            if table_keys[slot] == key:
-                ranks[k] = found
-                break
-            slot = (slot + 1) & mask
-    return ranks, firsts[:count]
 
 
 @njit(cache=True, nogil=True)
 def table_insert(table_keys, table_ids, bits, keys, ids):
     """Insert distinct keys that are not in the table yet (the table has room for them)."""
-    mask = len(table_ids) - 1
     for k in range(len(keys)):
-        slot = _slot(keys[k], bits)
-        while table_ids[slot] >= 0:
-            slot = (slot + 1) & mask
+        slot = _slot_of(table_keys, table_ids, bits, keys[k])
         table_keys[slot] = keys[k]
         table_ids[slot] = ids[k]
+
+
+@njit(cache=True, nogil=True)
+def first_occurrences(keys):
+    """Number equal keys by first occurrence: ``(rank of each key, position of each rank's
+    first occurrence)``, through an open-addressing table at most half full."""
+    n = len(keys)
+    bits = 4
+    while (1 << bits) < 2 * n:
+        bits += 1
+    table_keys = np.empty(1 << bits, dtype=np.uint64)
+    table_ids = np.full(1 << bits, -1, dtype=np.int64)
+    ranks = np.empty(n, dtype=np.int32)
+    firsts = np.empty(n, dtype=np.int64)
+    count = 0
+    for k in range(n):
+        slot = _slot_of(table_keys, table_ids, bits, keys[k])
+        if table_ids[slot] < 0:
+            table_keys[slot] = keys[k]
+            table_ids[slot] = count
+            firsts[count] = k
+            count += 1
+        ranks[k] = table_ids[slot]
+    return ranks, firsts[:count]
 
 
 @njit(cache=True, nogil=True)
@@ -443,7 +426,7 @@ def tagged_band_keys(signatures, bands, rows, base):
     ``signatures`` is a ``(n, num_perm)`` uint32 array; band ``b`` of signature ``i`` is hashed
     as the polynomial of its ``rows`` values in ``base`` (mod 2**64) mixed by MurmurHash3's
     finaliser, then shifted right to make room for ``b`` in the top bits. Key ``b * n + i``
-    (band-major), as ``lsh.band_keys`` followed by ``lsh._tagged`` computes it in numpy.
+    (band-major): one sorted array holds every band, and a query searches its own keys in it.
     """
     n = signatures.shape[0]
     bits = 1

@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from datasketch.minhash import _fmix
 
 from attribution import kernels
 from attribution.errors import StorageConfigError
 
-__all__ = ["band_keys", "ArrayLSH", "RedisLSH", "LSH_BACKENDS", "lsh_backend", "optimal_bands"]
+__all__ = ["ArrayLSH", "RedisLSH", "LSH_BACKENDS", "lsh_backend", "optimal_bands"]
 
 _BAND_BASE = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -49,24 +48,6 @@ def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
 
     b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)
     return int(b), int(r)
-
-
-def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """One uint64 key per band of each signature: a ``(bands, n)`` array."""
-    sig = np.asarray(signatures, dtype=np.uint64)[:, : bands * rows].reshape(-1, bands, rows)
-    acc = np.zeros(sig.shape[:2], dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(rows):
-            acc = acc * _BAND_BASE + sig[:, :, j]
-        return np.ascontiguousarray(_fmix(acc, 64).T)
-
-
-def _tagged(keys: np.ndarray) -> np.ndarray:
-    """Band keys with the band number in their top bits, so all bands share one sorted array."""
-    bands = keys.shape[0]
-    bits = max(1, int(bands - 1).bit_length())
-    tag = (np.arange(bands, dtype=np.uint64) << np.uint64(64 - bits))[:, None]
-    return (keys >> np.uint64(bits)) | tag
 
 
 class LSHBackend(Protocol):
@@ -126,7 +107,8 @@ class ArrayLSH:
     def candidates(self, signature: np.ndarray, limit: int) -> np.ndarray:
         if len(self.keys) == 0:
             return np.empty(0, dtype=np.uint32)
-        query = _tagged(band_keys(signature[None, :], self.bands, self.rows))[:, 0]
+        signature = np.ascontiguousarray(signature[None, :], dtype=np.uint32)
+        query = kernels.tagged_band_keys(signature, self.bands, self.rows, _BAND_BASE)
         lo = np.searchsorted(self.keys, query, side="left")
         hi = np.searchsorted(self.keys, query, side="right")
         # A huge bucket holds generic boilerplate: it would flood the results, so skip it.
