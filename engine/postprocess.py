@@ -1,8 +1,9 @@
 """Post-processing of raw fill-in-the-middle output into the completion shown to the user.
 
 Each rule is a small function of the generated text and the cursor context; ``postprocess_completion``
-applies them in order: pick single- or multi-line, cut at the end of the block, cut repetition,
-trim what repeats the text after the cursor, balance brackets against it, drop useless output.
+applies them in order: pick single- or multi-line, cut at the end of the block, cut repeated lines
+and lines caught in a loop, trim what repeats the text after the cursor, balance brackets against
+it, drop useless output.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "is_useless",
     "postprocess_completion",
     "stop_at_block_end",
+    "trim_looping_line",
     "trim_repetition",
     "trim_suffix_overlap",
     "truncate_to_single_line",
@@ -30,6 +32,12 @@ BLOCK_OPENERS = (":", "{", "(", "[", "=>")
 # The shortest repeated run of identical lines (or blocks of lines) cut as repetition.
 REPEAT_RUN = 3
 MAX_REPEAT_BLOCK = 4
+# A unit of text with a letter in it repeated back to back this often inside one line is a
+# decoding loop (``self.n_n_n_n_n_n``, ``"data", "data", "data", "data"``); two-character units
+# need more repeats, since short literals like ``"abab"`` are real code.
+LOOP_REPEATS = 4
+LOOP_REPEATS_SHORT_UNIT = 6
+MAX_LOOP_UNIT = 32
 
 
 def cursor_line(prefix: str, suffix: str) -> tuple[str, str]:
@@ -120,6 +128,39 @@ def trim_repetition(text: str) -> str:
                 repeats += 1
             if repeats >= REPEAT_RUN:
                 return "\n".join(lines[: start + size])
+    return text
+
+
+_LOOP = re.compile(rf"(.{{2,{MAX_LOOP_UNIT}}}?)\1{{{LOOP_REPEATS - 1},}}")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _loops(line: str) -> bool:
+    """Whether ``line`` holds a decoding loop: a unit with a letter repeated back to back."""
+    position = 0
+    while (found := _LOOP.search(line, position)) is not None:
+        unit = found.group(1)
+        repeats = len(found.group(0)) // len(unit)
+        needed = LOOP_REPEATS_SHORT_UNIT if len(unit) == 2 else LOOP_REPEATS
+        primitive = (unit + unit).find(unit, 1) == len(unit)  # not itself "aa" or "abab"
+        if primitive and _LETTER.search(unit) and repeats >= needed:
+            return True
+        position = found.start() + 1
+    return False
+
+
+def trim_looping_line(text: str) -> str:
+    """Cut the completion before the first line caught in a decoding loop.
+
+    A small model that loses its way repeats a fragment until the token limit
+    (``return self.n_n_n_n_n_n_n_n``); no part of such a line is worth showing, so it goes with
+    everything after it. Repeats of units without letters (``0, 0, 0, 0``, ``----``) and runs of
+    one character (``"xxxxxxxx"``) are kept.
+    """
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        if _loops(line):
+            return "\n".join(lines[:index])
     return text
 
 
@@ -266,6 +307,7 @@ def postprocess_completion(text: str, prefix: str, suffix: str, *, mode: str = "
         raise ValueError(f"unknown completion mode {mode!r}; known modes: auto, {', '.join(MODES)}") from None
     text = shape(text, prefix, suffix)
     text = trim_repetition(text)
+    text = trim_looping_line(text)
     text = trim_suffix_overlap(text, suffix, prefix)
     text = balance_brackets(text, prefix, suffix)
     text = text.rstrip()

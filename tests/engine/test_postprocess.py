@@ -10,6 +10,7 @@ from engine.postprocess import (
     is_useless,
     postprocess_completion,
     stop_at_block_end,
+    trim_looping_line,
     trim_repetition,
     trim_suffix_overlap,
     truncate_to_single_line,
@@ -96,6 +97,37 @@ def test_cuts_a_repeated_block() -> None:
 def test_two_equal_lines_are_not_repetition() -> None:
     text = "    pass\n\ndef g():\n    pass"
     assert trim_repetition(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("return self.n_n_n_n_n_n_n_n_n_n_n", ""),
+        ('x = 1\nassertEqual(data, "test", "test", "test", "test", "te', "x = 1"),
+        ('"""\n    A list of the number of the number of number of number of number of', '"""'),
+        ("def _check_in_in_in_in(self):\n    pass", ""),
+    ],
+)
+def test_cuts_the_line_caught_in_a_decoding_loop(text: str, kept: str) -> None:
+    assert trim_looping_line(text) == kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x = [0, 0, 0, 0, 0, 0, 0, 0]",  # no letter in the unit
+        "s = 'aaaaaaaaaaaaaaaa'",  # one character repeated
+        "if 'abab' in text:",  # a short unit repeated less than six times
+        "print(f(1), f(1), f(1))",  # three repeats are code
+        "# ------------------------------",
+    ],
+)
+def test_keeps_repeats_that_are_code(text: str) -> None:
+    assert trim_looping_line(text) == text
+
+
+def test_a_looping_single_line_completion_is_dropped() -> None:
+    assert postprocess_completion("n_n_n_n_n_n_n_n_n_n_n_n_n", "    return self.", "\n") == ""
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", "))))))))))", "= = = = = = = = = ="])
