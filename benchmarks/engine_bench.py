@@ -6,7 +6,9 @@ GPTBigCode of the SantaCoder shape by default, or the StarCoder2-3B shape, which
 RAM to build and convert). A 512-token prompt (the start of the standard library's textwrap.py),
 64 new tokens, greedy, ``--threads`` threads. For each backend: time to first token, decode
 tokens/s, batch-4 throughput, and the decode bound from memory bandwidth (weight bytes read per
-token / measured copy bandwidth). When llama-cpp-python is installed (the ``[llama]`` extra), the
+token / measured copy bandwidth). GPTBigCode shapes also run int8 as ctranslate2's own loader
+converts them ("kv copied": the multi-query key/value head copied per query head in the cache;
+the engine's loader keeps one). When llama-cpp-python is installed (the ``[llama]`` extra), the
 GPTBigCode shapes are also run through the engine's llama.cpp backend (Q8_0) for comparison.
 
     .venv/bin/python benchmarks/engine_bench.py                 # tiny_starcoder_py + 1.1B
@@ -171,8 +173,24 @@ def batch4_ct2(backend, prompts: list[list[int]], new_tokens: int) -> float:
     return sum(len(r.sequences_ids[0]) for r in results) / elapsed
 
 
+def plain_conversion(hf_dir: Path, quantization: str) -> Path:
+    """The checkpoint converted as ctranslate2's own loader does it: the single key/value head of
+    multi-query attention copied once per query head in the cache (``engine/ct2_loaders.py``)."""
+    from engine.convert import convert_checkpoint
+    from engine.ct2_loaders import GPTBigCodeLoader
+
+    out = hf_dir.parent / f"{hf_dir.name}-ct2-{quantization}-kv-copied"
+    if (out / "model.bin").exists():
+        return out
+    GPTBigCodeLoader.merged_multi_query = False
+    try:
+        return convert_checkpoint(hf_dir, out, quantization=quantization, force=True)
+    finally:
+        GPTBigCodeLoader.merged_multi_query = True
+
+
 def weight_bytes(folder: Path, kind: str) -> int:
-    if kind == "ct2":
+    if kind in ("ct2", "ct2-plain"):
         return (folder / "model.bin").stat().st_size
     if kind == "llamacpp":
         return folder.stat().st_size  # the GGUF file
@@ -196,6 +214,8 @@ def bench_shape(shape: str, args: argparse.Namespace, bandwidth: float) -> list[
     with_hf = not args.skip_hf and (shape == "tiny_starcoder_py" or args.hf_large)
     runs = [("transformers fp32", "hf", None)] if with_hf else []
     runs += [("ct2 float32", "ct2", "float32"), ("ct2 int8", "ct2", "int8")]
+    if source.family == "gpt_bigcode" and not args.skip_plain:
+        runs.append(("ct2 int8, kv copied", "ct2-plain", "int8"))
     if llama_cpp_available() and source.family == "gpt_bigcode":
         runs.append(("llama.cpp q8_0", "llamacpp", "q8_0"))
     for label, kind, quantization in runs:
@@ -208,14 +228,17 @@ def bench_shape(shape: str, args: argparse.Namespace, bandwidth: float) -> list[
                 folder, tokenizer, min(source.context_window, 2048), threads=args.threads
             )
         else:
-            folder = convert_checkpoint(hf_dir, quantization=quantization)
+            if kind == "ct2-plain":
+                folder = plain_conversion(hf_dir, quantization)
+            else:
+                folder = convert_checkpoint(hf_dir, quantization=quantization)
             backend = CT2Backend(
                 folder, tokenizer, source.context_window, threads=args.threads, static_prompt=False
             )
         backend.stop_ids = ()  # random weights may emit EOS: always decode the full length
         time_stream(backend, ids[:32], 4, 1)  # warm-up
         ttft, rate = time_stream(backend, ids, args.new_tokens, args.repeats)
-        batch4 = {"hf": batch4_hf, "ct2": batch4_ct2}.get(kind)
+        batch4 = {"hf": batch4_hf, "ct2": batch4_ct2, "ct2-plain": batch4_ct2}.get(kind)
         throughput = batch4(backend, batch, args.new_tokens) if batch4 else float("nan")
         bound = bandwidth / weight_bytes(folder, kind)
         rows.append(
@@ -270,6 +293,11 @@ def main() -> int:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-hf", action="store_true", help="leave out the transformers baseline")
+    parser.add_argument(
+        "--skip-plain",
+        action="store_true",
+        help="leave out CTranslate2's own GPTBigCode conversion (key/value head copied per query head)",
+    )
     parser.add_argument(
         "--hf-large",
         action="store_true",

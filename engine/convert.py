@@ -21,7 +21,7 @@ from engine.paths import ct2_cache_dir
 log = logging.getLogger(__name__)
 
 # Bump when the conversion recipe changes (e.g. a loader fix) so cached folders are rebuilt.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 QUANTIZATIONS = (
     "int8",
@@ -87,7 +87,10 @@ def checkpoint_key(hf_dir: Path, quantization: str) -> str:
 
 
 def kv_bytes_per_token(hf_dir: Path) -> int | None:
-    """float32 key + value bytes the model caches per token (all layers), from its config."""
+    """float32 key + value bytes the model caches per token (all layers), from its config.
+
+    CTranslate2 caches one key/value head for multi-query GPTBigCode (``ct2_loaders`` marks it),
+    but copies grouped-query heads once per query head before caching them (Starcoder2)."""
     config = json.loads((hf_dir / "config.json").read_text())
     if config.get("model_type") == "gpt_bigcode":
         layers, hidden, heads = config.get("n_layer"), config.get("n_embd"), config.get("n_head")
@@ -98,7 +101,7 @@ def kv_bytes_per_token(hf_dir: Path) -> int | None:
             config.get("hidden_size"),
             config.get("num_attention_heads"),
         )
-        kv_heads = config.get("num_key_value_heads") or heads
+        kv_heads = heads  # grouped-query heads are cached replicated
     if not all(isinstance(v, int) and v > 0 for v in (layers, hidden, heads, kv_heads)):
         return None
     return layers * 2 * kv_heads * (hidden // heads) * 4

@@ -103,6 +103,33 @@ def test_multi_head_gptbigcode_converts(tmp_path: Path, engine_cache_dir: Path) 
     ct2_dir = convert_checkpoint(hf_dir, tmp_path / "mha", quantization="float32")
     prompt_ids, expected = hf_greedy(hf_dir, PROMPTS[:2], 16)
     assert ct2_greedy(ct2_dir, prompt_ids, 16) == expected
+    assert b"self_attention/multi_query" not in (ct2_dir / "model.bin").read_bytes()
+
+
+def _multi_query_flags(ct2_dir: Path, layers: int) -> list[bool]:
+    blob = (ct2_dir / "model.bin").read_bytes()
+    return [f"decoder/layer_{i}/self_attention/multi_query".encode() in blob for i in range(layers)]
+
+
+def test_multi_query_layers_are_marked_for_the_one_head_cache(
+    tiny_gptbigcode_dir: Path, tmp_path: Path
+) -> None:
+    """Every layer of a multi-query checkpoint carries the runtime's multi-query flag (one
+    key/value head cached instead of a copy per query head); without it the library's own
+    conversion is what runs, and both give the same float32 tokens."""
+    from engine.ct2_loaders import GPTBigCodeLoader
+
+    layers = json.loads((tiny_gptbigcode_dir / "config.json").read_text())["n_layer"]
+    marked = convert_checkpoint(tiny_gptbigcode_dir, tmp_path / "marked", quantization="float32")
+    assert _multi_query_flags(marked, layers) == [True] * layers
+    GPTBigCodeLoader.merged_multi_query = False
+    try:
+        plain = convert_checkpoint(tiny_gptbigcode_dir, tmp_path / "plain", quantization="float32")
+    finally:
+        GPTBigCodeLoader.merged_multi_query = True
+    assert _multi_query_flags(plain, layers) == [False] * layers
+    prompt_ids, _ = hf_greedy(tiny_gptbigcode_dir, PROMPTS[:2], 16)
+    assert ct2_greedy(marked, prompt_ids, 16) == ct2_greedy(plain, prompt_ids, 16)
 
 
 def test_cache_is_reused(tiny_gptbigcode_dir: Path, engine_cache_dir: Path) -> None:
