@@ -215,7 +215,7 @@ def bench_shape(shape: str, args: argparse.Namespace, bandwidth: float) -> list[
     runs = [("transformers fp32", "hf", None)] if with_hf else []
     runs += [("ct2 float32", "ct2", "float32"), ("ct2 int8", "ct2", "int8")]
     if source.family == "gpt_bigcode" and not args.skip_plain:
-        runs.append(("ct2 int8, kv copied", "ct2-plain", "int8"))
+        runs.append(("ct2 int8 kv-copied", "ct2-plain", "int8"))
     if llama_cpp_available() and source.family == "gpt_bigcode":
         runs.append(("llama.cpp q8_0", "llamacpp", "q8_0"))
     for label, kind, quantization in runs:
