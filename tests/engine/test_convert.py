@@ -199,3 +199,35 @@ def test_conversion_failure_is_one_sentence(
         convert_checkpoint(broken, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p for p in os.listdir(tmp_path) if p.startswith(".out")] == []
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        # multi-query GPTBigCode: one key/value head cached (the loader marks the layers)
+        ({"model_type": "gpt_bigcode", "n_layer": 20, "n_embd": 768, "n_head": 12}, 20 * 2 * 1 * 64 * 4),
+        # multi-head GPTBigCode: every head
+        (
+            {"model_type": "gpt_bigcode", "n_layer": 2, "n_embd": 64, "n_head": 4, "multi_query": False},
+            2 * 2 * 4 * 16 * 4,
+        ),
+        # Starcoder2's grouped-query heads are cached replicated, once per query head
+        (
+            {
+                "model_type": "starcoder2",
+                "num_hidden_layers": 30,
+                "hidden_size": 3072,
+                "num_attention_heads": 24,
+                "num_key_value_heads": 2,
+            },
+            30 * 2 * 24 * 128 * 4,
+        ),
+    ],
+)
+def test_cached_bytes_per_token_follow_the_runtime_layout(
+    tmp_path: Path, config: dict, expected: int
+) -> None:
+    from engine.convert import kv_bytes_per_token
+
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert kv_bytes_per_token(tmp_path) == expected
