@@ -167,20 +167,23 @@ class CT2Backend(LocalBackend):
         ctranslate2.set_random_seed(seed)
         return self._new_generator()
 
-    def static_split(self, ids: Sequence[int], prompt_len: int | None = None) -> int:
-        """How many leading prompt tokens form the reusable head: everything before the token
-        holding the prompt's last newline (its tokenization is stable while the user types on
-        the current line), or 0 when that head is too short to be worth caching.
+    def static_split(self, prompt: Sequence[int], limit: int | None = None) -> int:
+        """How many leading tokens of ``prompt`` form the reusable head, or 0 when that head is
+        too short to be worth caching.
 
-        Only the first ``prompt_len`` ids are searched when given, so the steps after a healed
-        first token reuse the head the healing step cached instead of caching a new one."""
+        The head ends before the last token of the line above the cursor's line (the token
+        before the one holding the prompt's last newline): the tokens up to there stay the same
+        while the user types on the current line, and the head is already the current line's
+        from the keystroke that typed the line break, whose healed prompt lacks the newline
+        token itself (one token, not a whole new head, is then run after it). At most
+        ``limit - 1`` tokens, so that at least one of the ``limit`` tokens to run is left."""
         if not self.use_static_prompt:
             return 0
         texts = self._healer.token_texts()
-        end = len(ids) if prompt_len is None else min(prompt_len, len(ids))
-        for index in range(end - 1, -1, -1):
-            if "\n" in texts[ids[index]]:
-                return index if index >= self.min_static_tokens else 0
+        for index in range(len(prompt) - 1, -1, -1):
+            if "\n" in texts[prompt[index]]:
+                split = index - 1 if limit is None else min(index - 1, limit - 1)
+                return split if split >= self.min_static_tokens else 0
         return 0
 
     def _note_static_head(self, head: tuple[int, ...]) -> None:
@@ -228,14 +231,14 @@ class CT2Backend(LocalBackend):
         cancel: CancelToken | None = None,
         *,
         first_allowed: Sequence[int] | None = None,
-        prompt_len: int | None = None,
+        prompt: Sequence[int] | None = None,
     ) -> Iterator[int]:
         """Yield generated ids; see ``LocalBackend.generate_ids``."""
         cancel = cancel or CancelToken()
         if cancel.cancelled:
             return
         max_new = self.budget(len(ids), config.max_new_tokens)
-        split = self.static_split(ids, prompt_len)
+        split = self.static_split(ids if prompt is None else prompt, len(ids))
         if split:
             self._note_static_head(tuple(ids[:split]))
         generator = self._generator

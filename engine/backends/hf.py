@@ -113,7 +113,7 @@ class HFBackend(LocalBackend):
         cancel: CancelToken | None = None,
         *,
         first_allowed: Sequence[int] | None = None,
-        prompt_len: int | None = None,
+        prompt: Sequence[int] | None = None,
     ) -> Iterator[int]:
         """Yield generated ids; see ``LocalBackend.generate_ids``."""
         import torch

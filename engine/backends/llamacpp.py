@@ -127,7 +127,7 @@ class LlamaCppBackend(LocalBackend):
         cancel: CancelToken | None = None,
         *,
         first_allowed: Sequence[int] | None = None,
-        prompt_len: int | None = None,
+        prompt: Sequence[int] | None = None,
     ) -> Iterator[int]:
         """Yield generated ids; see ``LocalBackend.generate_ids``."""
         cancel = cancel or CancelToken()

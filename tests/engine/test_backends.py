@@ -207,6 +207,20 @@ def test_steps_after_a_healed_token_reuse_the_healing_steps_prompt_head(backends
     assert text == "".join(hf.stream(prompt, config))
 
 
+def test_a_line_break_and_the_keystrokes_after_it_share_one_prompt_head(backends) -> None:
+    """Typing a line break starts one new cached head, and the keystrokes on the new line reuse
+    it: the request right after the newline (whose healed prompt lacks the newline token) must
+    not cache a head of its own."""
+    ct2, _ = backends
+    above = "import os\nimport sys\n\n\ndef main(argv):\n    parser = make_parser()\n    args = parser.parse(argv)"
+    config = GenerationConfig(max_new_tokens=4)
+    "".join(ct2.stream(above + "  # parse", config))
+    heads = len(ct2._static_heads)
+    for typed in ("\n", "\n ", "\n    ", "\n    re", "\n    return"):
+        "".join(ct2.stream(above + "  # parse" + typed, config))
+    assert len(ct2._static_heads) == heads + 1
+
+
 def test_a_short_request_does_not_wait_for_a_long_one(backends) -> None:
     """Two requests decode side by side: a completion asked while a long answer streams comes
     back before that answer ends."""
