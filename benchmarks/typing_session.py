@@ -13,8 +13,11 @@ Configurations (each adds one technique to the previous one):
                cached across keystrokes
   +cache       typed-through completion cache: typing what the suggestion shows is answered
                without the model
-  +prefetch    after each answer, the completion at the end of the suggestion is computed in the
-               idle time before the next keystroke (its time is reported, not counted as latency)
+  +prefetch    the scheduler's prefetch: after each answer, the completion at the end of the
+               suggestion is computed in the idle time before the next keystroke (its time is
+               reported, not counted as latency)
+
+Every request goes through the product's ``CompletionScheduler`` (as in the language server).
 
 Every keystroke is answered by each configuration in turn (one model per configuration), so a
 change in machine load affects them alike and the ratios stay fair on a busy machine.
@@ -75,29 +78,29 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Session:
-    """One configuration's model and counters while the keystrokes are replayed."""
+    """One configuration's model, scheduler and counters while the keystrokes are replayed."""
 
     def __init__(self, name: str, model, *, use_cache: bool, prefetch: bool) -> None:
-        self.name, self.model, self.use_cache, self.prefetch = name, model, use_cache, prefetch
+        from engine.scheduler import CompletionScheduler
+
+        self.name, self.model, self.use_cache = name, model, use_cache
+        self.scheduler = CompletionScheduler(model, prefetch=prefetch)
         self.latencies: list[float] = []
-        self.model_runs = self.cache_hits = self.prefetch_runs = 0
-        self.prefetch_times: list[float] = []
+        self.model_runs = self.cache_hits = 0
 
     def keystroke(self, prefix: str, suffix: str, new_tokens: int) -> None:
+        """One request through the product's scheduler, then the idle time before the next
+        keystroke, in which the scheduler's prefetch (when on) runs; only the request is timed."""
         start = time.perf_counter()
-        completion = self.model.complete(prefix, suffix, max_new_tokens=new_tokens, use_cache=self.use_cache)
+        completion = self.scheduler.submit(
+            "file:///textwrap.py", prefix, suffix, max_new_tokens=new_tokens, use_cache=self.use_cache
+        ).result()
         self.latencies.append((time.perf_counter() - start) * 1000)
         if completion.cached:
             self.cache_hits += 1
         else:
             self.model_runs += 1
-        if self.prefetch and completion.text:
-            ahead = prefix + completion.text
-            if self.model.cache.get(ahead, suffix) is None:  # idle time before the next keystroke
-                start = time.perf_counter()
-                self.model.complete(ahead, suffix, max_new_tokens=new_tokens, use_cache=True)
-                self.prefetch_times.append((time.perf_counter() - start) * 1000)
-                self.prefetch_runs += 1
+        self.scheduler.wait_idle()
 
     def row(self) -> dict:
         cache = self.model.cache
@@ -107,8 +110,10 @@ class Session:
             "p95": percentile(self.latencies, 0.95),
             "model_runs": self.model_runs,
             "cache_hits": self.cache_hits,
-            "prefetch_runs": self.prefetch_runs,
-            "prefetch_ms": statistics.median(self.prefetch_times) if self.prefetch_times else 0.0,
+            "prefetch_runs": self.scheduler.prefetched,
+            "prefetch_ms": statistics.median(self.scheduler.prefetch_ms)
+            if self.scheduler.prefetch_ms
+            else 0.0,
             "head_reuses": getattr(self.model.backend, "static_prompt_hits", 0),
             "head_mb": getattr(self.model.backend, "_static_bytes", 0) / 2**20,
             "cache_kb": sum(len(p) + len(s) + len(t) for (p, s), t in cache._entries.items()) / 1e3,
@@ -221,6 +226,7 @@ def main() -> int:
             f"| {r['head_mb']:.1f} | {r['cache_kb']:.1f} |"
         )
     for session in sessions:
+        session.scheduler.close()
         session.model.close()
     return 0
 

@@ -198,6 +198,22 @@ class CodeModel:
             stream.close()
         return "".join(pieces), count
 
+    def cached(self, prefix: str, suffix: str) -> Completion | None:
+        """The completion the typed-through cache holds for this cursor context, or None
+        (answers without the model)."""
+        start = time.perf_counter()
+        hit = self.cache.get(prefix, suffix)
+        if hit is None:
+            return None
+        return Completion(
+            text=hit,
+            model=self.name,
+            latency_ms=(time.perf_counter() - start) * 1000,
+            choices=[hit],
+            raw=hit,
+            cached=True,
+        )
+
     def complete(
         self,
         prefix: str,
@@ -224,16 +240,9 @@ class CodeModel:
             raise ValueError("n must be at least 1")
         cancel = cancel or CancelToken()
         if use_cache and n == 1:
-            hit = self.cache.get(prefix, suffix)
+            hit = self.cached(prefix, suffix)
             if hit is not None:
-                return Completion(
-                    text=hit,
-                    model=self.name,
-                    latency_ms=(time.perf_counter() - start) * 1000,
-                    choices=[hit],
-                    raw=hit,
-                    cached=True,
-                )
+                return hit
         resolved = decide_mode(prefix, suffix) if mode == "auto" else mode
         prompt, prompt_tokens = self.build_prompt(
             prefix, suffix, snippets=snippets, repo_name=repo_name, path=path, max_new_tokens=max_new_tokens

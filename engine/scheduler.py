@@ -5,6 +5,12 @@ a request for a document cancels that document's previous request: a queued one 
 running one stops within one decoding step (its ``Completion`` comes back with ``cancelled=True``).
 Requests for different documents run side by side on a small worker pool.
 
+A request the typed-through cache can answer is answered at once, without waiting for the pool.
+With ``prefetch`` on, the idle time after an answer computes the completion at the end of the
+suggestion: once the user has typed or accepted it, the next suggestion is already in the cache.
+A prefetch gives way to the document's next request (it is cancelled unless the cache answers
+that request), so it never delays one by more than its prompt processing and one decoding step.
+
     scheduler = CompletionScheduler(model)
     future = scheduler.submit("file:///a.py", prefix, suffix)
     completion = future.result()                  # or: await scheduler.complete(...)
@@ -16,7 +22,7 @@ import asyncio
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +37,8 @@ log = logging.getLogger(__name__)
 class _Pending:
     request_id: int
     cancel: CancelToken
-    future: Future[Completion]
+    future: Future[Any]
+    prefetch: bool = False
 
 
 class CompletionScheduler:
@@ -40,33 +47,54 @@ class CompletionScheduler:
     Args:
         model: the loaded model.
         workers: requests running at the same time (for different documents).
+        prefetch: after each answered request, complete the text ahead of the suggestion in the
+            idle time (single-choice requests with the cache on).
     """
 
-    def __init__(self, model: CodeModel, *, workers: int = 1) -> None:
+    def __init__(self, model: CodeModel, *, workers: int = 1, prefetch: bool = True) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.model = model
+        self.prefetch = prefetch
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stackcoder-complete")
         self._lock = threading.Lock()
         self._latest: dict[str, _Pending] = {}
         self._next_id = 0
         self.superseded = 0  # requests cancelled by a newer one (for logs and benchmarks)
+        self.prefetched = 0  # prefetches that ran the model to the end
+        self.prefetch_ms: list[float] = []  # their durations (for benchmarks)
 
     def submit(self, document: str, prefix: str, suffix: str = "", **kwargs: Any) -> Future[Completion]:
         """Queue a completion for ``document`` (keyword arguments as ``CodeModel.complete``),
         cancelling the document's previous request. Returns a future of the ``Completion``."""
         cancel = kwargs.pop("cancel", None) or CancelToken()
+        if kwargs.get("use_cache", True) and kwargs.get("n", 1) == 1:
+            hit = self.model.cached(prefix, suffix)
+            if hit is not None:  # answered now; a prefetch in flight goes on
+                with self._lock:
+                    previous = self._latest.get(document)
+                    if previous is not None and not previous.prefetch:
+                        self._supersede(previous, "a cached answer")
+                done: Future[Completion] = Future()
+                done.set_result(hit)
+                return done
         with self._lock:
             self._next_id += 1
             request_id = self._next_id
             previous = self._latest.get(document)
-            if previous is not None and not previous.future.done():
-                previous.cancel.cancel()
-                self.superseded += 1
-                log.debug("request %d supersedes %d for %s", request_id, previous.request_id, document)
+            if previous is not None:
+                self._supersede(previous, f"request {request_id}")
             future = self._pool.submit(self._run, document, request_id, cancel, prefix, suffix, kwargs)
             self._latest[document] = _Pending(request_id, cancel, future)
         return future
+
+    def _supersede(self, previous: _Pending, by: str) -> None:
+        if previous.future.done():
+            return
+        previous.cancel.cancel()
+        if not previous.prefetch:
+            self.superseded += 1
+        log.debug("%s supersedes %d", by, previous.request_id)
 
     def _run(
         self,
@@ -78,6 +106,7 @@ class CompletionScheduler:
         kwargs: dict[str, Any],
     ) -> Completion:
         start = time.perf_counter()
+        completion: Completion | None = None
         try:
             if cancel.cancelled:  # superseded while queued: never touch the model
                 return Completion(text="", model=self.model.name, latency_ms=0.0, cancelled=True)
@@ -97,13 +126,73 @@ class CompletionScheduler:
                 pending = self._latest.get(document)
                 if pending is not None and pending.request_id == request_id:
                     del self._latest[document]
+                    if completion is not None and self._wants_prefetch(completion, kwargs):
+                        self._queue_prefetch(document, prefix + completion.text, suffix, kwargs)
+
+    def _wants_prefetch(self, completion: Completion, kwargs: dict[str, Any]) -> bool:
+        return (
+            self.prefetch
+            and bool(completion.text)
+            and not completion.cancelled
+            and kwargs.get("use_cache", True)
+            and kwargs.get("n", 1) == 1
+        )
+
+    def _queue_prefetch(self, document: str, prefix: str, suffix: str, kwargs: dict[str, Any]) -> None:
+        """Queue the completion at the end of a suggestion (called with the lock held)."""
+        self._next_id += 1
+        request_id, cancel = self._next_id, CancelToken()
+        future = self._pool.submit(self._run_prefetch, document, request_id, cancel, prefix, suffix, kwargs)
+        self._latest[document] = _Pending(request_id, cancel, future, prefetch=True)
+
+    def _run_prefetch(
+        self,
+        document: str,
+        request_id: int,
+        cancel: CancelToken,
+        prefix: str,
+        suffix: str,
+        kwargs: dict[str, Any],
+    ) -> None:
+        start = time.perf_counter()
+        try:
+            if cancel.cancelled or self.model.cache.get(prefix, suffix) is not None:
+                return
+            completion = self.model.complete(prefix, suffix, cancel=cancel, **kwargs)
+            if not completion.cancelled and not cancel.cancelled:
+                self.prefetched += 1
+                self.prefetch_ms.append((time.perf_counter() - start) * 1000)
+        except Exception:
+            log.exception("prefetch for %s failed", document)
+        finally:
+            with self._lock:
+                pending = self._latest.get(document)
+                if pending is not None and pending.request_id == request_id:
+                    del self._latest[document]
 
     async def complete(self, document: str, prefix: str, suffix: str = "", **kwargs: Any) -> Completion:
         """``submit`` for asyncio callers (the language server)."""
         return await asyncio.wrap_future(self.submit(document, prefix, suffix, **kwargs))
 
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no request or prefetch is queued or running; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                futures = [p.future for p in self._latest.values()]
+            if not futures:
+                return True
+            for future in futures:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    future.exception(timeout=remaining)
+                except TimeoutError:
+                    return False
+                except CancelledError:
+                    continue
+
     def cancel(self, document: str) -> None:
-        """Cancel the document's live request, if any (e.g. the document was closed)."""
+        """Cancel the document's live request or prefetch, if any (e.g. the document was closed)."""
         with self._lock:
             pending = self._latest.get(document)
         if pending is not None:

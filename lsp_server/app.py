@@ -122,6 +122,7 @@ class StackCoderServer(LanguageServer):
                 self.spawn(self.load_model())
             elif new.completion != old.completion:
                 self.models.set_prompt_budget(new.completion.max_prompt_tokens, new.completion.max_new_tokens)
+                self.models.set_prefetch(new.completion.prefetch)
             if new.provenance.index_path != old.provenance.index_path or (
                 new.provenance.enabled and not old.provenance.enabled
             ):
@@ -196,6 +197,7 @@ class StackCoderServer(LanguageServer):
             self.models.set_prompt_budget(
                 self.settings.completion.max_prompt_tokens, self.settings.completion.max_new_tokens
             )
+            self.models.set_prefetch(self.settings.completion.prefetch)
             message = f"model {self.status.model.name} ready"
         except Exception as exc:
             message = "no model"

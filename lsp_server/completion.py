@@ -28,6 +28,7 @@ __all__ = [
     "CompletionChoice",
     "CompletionOutcome",
     "context_query",
+    "trimmed_prefix",
     "run_completion",
     "to_inline_list",
 ]
@@ -41,6 +42,7 @@ INVOKED_CHOICES = 3  # choices generated when the user asks explicitly
 INVOKED_TEMPERATURE = 0.6  # sampling temperature for several choices
 CHARS_PER_TOKEN = 6  # generous bound: prefix/suffix are cut to maxPromptTokens * this many characters
 BINARY_PROBE_CHARS = 4096  # a NUL this close to the cursor means the document is not text
+PREFIX_CUT_STEP = 4096  # a long prefix is cut at a point that moves in steps of this many characters
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,21 @@ class CompletionOutcome:
     cached: bool = False
     suppressed: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def trimmed_prefix(prefix: str, budget: int) -> str:
+    """The end of ``prefix``: at least its last ``budget`` characters, cut at a line start that
+    stays put while the user types (it moves in steps of ``PREFIX_CUT_STEP`` characters).
+
+    Typing then extends the trimmed prefix exactly as it extends the document, which is what the
+    engine's typed-through cache and its cached prompt heads key on; a cut at a fixed distance
+    from the cursor would move with every keystroke."""
+    excess = len(prefix) - budget
+    if excess <= 0:
+        return prefix
+    cut = excess // PREFIX_CUT_STEP * PREFIX_CUT_STEP
+    line_start = prefix.find("\n", cut, excess) + 1
+    return prefix[line_start or cut :]
 
 
 def context_query(prefix: str) -> str:
@@ -171,10 +188,8 @@ async def run_completion(
         prefix, suffix = text[:offset], text[offset:]
 
     budget = settings.max_prompt_tokens * CHARS_PER_TOKEN
-    prefix, suffix = (
-        prefix[-budget:],
-        suffix[: budget // 2],
-    )  # the engine budgets tokens; this bounds the work
+    # the engine budgets tokens; this bounds the work
+    prefix, suffix = trimmed_prefix(prefix, budget), suffix[: budget // 2]
     if "\x00" in prefix[-BINARY_PROBE_CHARS:] or "\x00" in suffix[:BINARY_PROBE_CHARS]:
         return out  # binary content: nothing sensible to complete
 

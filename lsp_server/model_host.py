@@ -99,6 +99,11 @@ class ModelHost:
             room = window - max_new_tokens if window else max_prompt_tokens
             model.max_prompt_tokens = max(16, min(max_prompt_tokens, room))
 
+    def set_prefetch(self, enabled: bool) -> None:
+        """Whether the idle time after a completion computes the one after the suggestion."""
+        if self.scheduler is not None:
+            self.scheduler.prefetch = enabled
+
     @staticmethod
     def _close(model: Any) -> None:
         try:

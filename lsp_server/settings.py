@@ -75,6 +75,7 @@ class CompletionSettings:
     max_prompt_tokens: int = _setting("maxPromptTokens", 1536, _int_at_least(16), "an integer >= 16")
     cross_file_context: bool = _setting("crossFileContext", True, _bool, "true or false")
     debounce_ms: int = _setting("debounceMs", 150, _int_at_least(0), "an integer >= 0")
+    prefetch: bool = _setting("prefetch", True, _bool, "true or false")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ export interface ServerSettings {
     maxPromptTokens: number;
     crossFileContext: boolean;
     debounceMs: number;
+    prefetch: boolean;
   };
   provenance: { enabled: boolean; indexPath: string | null; policy: ProvenancePolicy };
   chat: { maxNewTokens: number; temperature: number };
@@ -30,6 +31,7 @@ export const DEFAULT_SETTINGS: ServerSettings = {
     maxPromptTokens: 1536,
     crossFileContext: true,
     debounceMs: 150,
+    prefetch: true,
   },
   provenance: { enabled: true, indexPath: null, policy: "mark" },
   chat: { maxNewTokens: 512, temperature: 0.2 },
@@ -100,6 +102,7 @@ export function readServerSettings(read: SettingReader): ServerSettings {
       maxPromptTokens: numberIn(read, "completion.maxPromptTokens", 64, 1 << 20, d.completion.maxPromptTokens, true),
       crossFileContext: bool(read, "completion.crossFileContext", d.completion.crossFileContext),
       debounceMs: numberIn(read, "completion.debounceMs", 0, 2000, d.completion.debounceMs, true),
+      prefetch: bool(read, "completion.prefetch", d.completion.prefetch),
     },
     provenance: {
       enabled: bool(read, "provenance.enabled", d.provenance.enabled),

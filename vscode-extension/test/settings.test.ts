@@ -9,7 +9,7 @@ const reader = (values: Record<string, unknown>) => (key: string) => values[key]
 test("unset keys give the contract's defaults", () => {
   assert.deepEqual(readServerSettings(reader({})), DEFAULT_SETTINGS);
   assert.deepEqual(DEFAULT_SETTINGS.completion, {
-    enabled: true, maxNewTokens: 64, temperature: 0, maxPromptTokens: 1536, crossFileContext: true, debounceMs: 150,
+    enabled: true, maxNewTokens: 64, temperature: 0, maxPromptTokens: 1536, crossFileContext: true, debounceMs: 150, prefetch: true,
   });
 });
 

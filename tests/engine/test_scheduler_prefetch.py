@@ -1,0 +1,109 @@
+"""The scheduler's idle-time prefetch and its cache-first answers, on a scripted backend."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from engine.model import CodeModel
+from engine.scheduler import CompletionScheduler
+
+PREFIX = "def area(width, height):\n    "
+DOC = "file:///area.py"
+
+
+class PacedBackend:
+    """Answers completion ``i`` with ``answers[i]`` one character at a time, ``pace`` seconds per
+    character, stopping when cancelled; records the prompts and how many characters each got."""
+
+    name = "paced"
+    context_window = 2048
+    tokenizer = None
+
+    def __init__(self, answers: list[str], pace: float = 0.0) -> None:
+        self.answers = answers
+        self.pace = pace
+        self.prompts: list[str] = []
+        self.streamed: list[int] = []
+        self.started = threading.Event()
+
+    def stream(self, prompt, config, cancel=None):
+        answer = self.answers[min(len(self.prompts), len(self.answers) - 1)]
+        self.prompts.append(prompt)
+        self.streamed.append(0)
+        self.started.set()
+        for char in answer:
+            if cancel is not None and cancel.cancelled:
+                return
+            time.sleep(self.pace)
+            self.streamed[-1] += 1
+            yield char
+
+    def close(self) -> None:
+        pass
+
+
+def scheduler_for(backend: PacedBackend, prefetch: bool = True) -> CompletionScheduler:
+    model = CodeModel(backend, name="paced", family="remote", fim=None)
+    return CompletionScheduler(model, prefetch=prefetch)
+
+
+def test_the_idle_time_after_an_answer_completes_the_text_after_it() -> None:
+    backend = PacedBackend(["result = width * height\n", "return result\n"])
+    scheduler = scheduler_for(backend)
+    try:
+        first = scheduler.submit(DOC, PREFIX, "", max_new_tokens=16).result(timeout=10)
+        assert first.text == "result = width * height" and not first.cached
+        assert scheduler.wait_idle(timeout=10)
+        assert len(backend.prompts) == 2 and backend.prompts[1].endswith(PREFIX + first.text)
+        assert scheduler.prefetched == 1 and len(scheduler.prefetch_ms) == 1
+        # accepting the suggestion: the completion after it is served without the model
+        after = scheduler.submit(DOC, PREFIX + first.text, "", max_new_tokens=16).result(timeout=1)
+        assert after.cached and after.text == scheduler.model.cache.get(PREFIX + first.text, "")
+        assert len(backend.prompts) == 2
+    finally:
+        scheduler.close()
+
+
+def test_prefetch_off_runs_the_model_once_per_request() -> None:
+    backend = PacedBackend(["result = width * height\n", "return result\n"])
+    scheduler = scheduler_for(backend, prefetch=False)
+    try:
+        scheduler.submit(DOC, PREFIX, "", max_new_tokens=16).result(timeout=10)
+        assert scheduler.wait_idle(timeout=10)
+        assert len(backend.prompts) == 1 and scheduler.prefetched == 0
+    finally:
+        scheduler.close()
+
+
+def test_a_new_request_stops_a_running_prefetch() -> None:
+    backend = PacedBackend(["x = 1\n", "y = width + height + width + height\n", "z = 2\n"], pace=0.05)
+    scheduler = scheduler_for(backend)
+    try:
+        scheduler.submit(DOC, PREFIX, "", max_new_tokens=16).result(timeout=10)
+        deadline = time.monotonic() + 10
+        while len(backend.prompts) < 2 and time.monotonic() < deadline:  # the prefetch has started
+            time.sleep(0.01)
+        assert len(backend.prompts) == 2
+        other = scheduler.submit(DOC, "def volume(w, h, d):\n    ", "", max_new_tokens=16).result(timeout=10)
+        assert other.text == "z = 2" and not other.cancelled
+        assert backend.streamed[1] < len("y = width + height + width + height\n")  # cut short
+        assert scheduler.wait_idle(timeout=10)
+        assert scheduler.prefetched == 1  # the new answer's own prefetch, not the stopped one
+        assert scheduler.superseded == 0  # a prefetch giving way is not a superseded request
+    finally:
+        scheduler.close()
+
+
+def test_a_typed_through_answer_comes_at_once_and_keeps_the_prefetch_running() -> None:
+    backend = PacedBackend(["result = width * height\n", "return result\n"], pace=0.02)
+    scheduler = scheduler_for(backend)
+    try:
+        first = scheduler.submit(DOC, PREFIX, "", max_new_tokens=16).result(timeout=10)
+        typed = scheduler.submit(DOC, PREFIX + "re", "", max_new_tokens=16)
+        assert typed.done() and typed.result().cached and typed.result().text == first.text[2:]
+        assert scheduler.wait_idle(timeout=10)
+        assert scheduler.prefetched == 1
+        assert scheduler.model.cache.get(PREFIX + first.text, "") is not None
+    finally:
+        scheduler.close()
