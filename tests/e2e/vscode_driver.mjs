@@ -139,13 +139,20 @@ const scenarios = {
   async ghost(page) {
     await openFile(page, "ghost.py");
     const file = path.join(config.workspace, "ghost.py");
-    // Type like a user; a small model may have nothing to say at one spot, so go on typing at the next.
-    const attempts = [["def add(a, b):\n", "return a"], ["\n", "total = "], ["\n", "print("]];
+    // Type like a user; a small model may have nothing to say at one spot, so go on typing at the
+    // next. The later spots are ones where the embedded model suggests something whatever follows
+    // the cursor (checked against the engine with and without a closing bracket or newline after).
+    const attempts = [
+      ["def add(a, b):\n", "return a"],
+      ["\n", "x = "],
+      ["\n", "import os\n", "import "],
+      ["\n", "if __name__ == "],
+    ];
     let shown = false;
-    for (const keys of attempts) {
+    for (const [index, keys] of attempts.entries()) {
       for (const k of keys) await page.keyboard.type(k);
       try {
-        await page.locator(GHOST).first().waitFor({ timeout: 40_000 });
+        await page.locator(GHOST).first().waitFor({ timeout: index === 0 ? 40_000 : 25_000 });
         shown = true;
         break;
       } catch {
