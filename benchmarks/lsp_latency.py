@@ -3,8 +3,8 @@
 A real client connection (pygls' LanguageClient over the server's stdio) opens a file of a real
 multi-file project (a copy of an installed package, ``--project``), deletes the rest of a line at
 several sites and types it back one character at a time; after every keystroke it sends
-``didChange`` and asks for an inline completion, waiting for the answer before the next key (as
-an editor with a debounce does). Four configurations run in fresh server processes:
+``didChange`` and asks for an inline completion, waiting for the answer and then ``--idle-ms`` before the next
+key (as an editor with a debounce does; the server's prefetch runs in that pause). Four configurations run in fresh server processes:
 
   base         no cross-file context, no provenance check
   +context     cross-file snippets from the workspace index (BM25 + MiniLM dense vectors, RRF)
@@ -96,6 +96,7 @@ async def run_config(
     keystrokes: int,
     context: bool,
     index: Path | None,
+    idle_ms: float = 150.0,
 ) -> dict[str, Any]:
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
@@ -169,6 +170,7 @@ async def run_config(
                 )
             )
             rtts.append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(idle_ms / 1000)  # the editor's debounce: the server's prefetch runs here
         client.text_document_did_close(
             types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
         )
@@ -238,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sites", type=int, default=6, help="lines retyped (default 6)")
     parser.add_argument("--keystrokes", type=int, default=30, help="characters typed per line (default 30)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--idle-ms",
+        type=float,
+        default=150.0,
+        help="pause after each answer before the next keystroke (default 150, the editor's debounce)",
+    )
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"subset of {','.join(CONFIGS)}")
     args = parser.parse_args(argv)
     model = resolve_model(args)
@@ -259,7 +267,14 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(
                 asyncio.run(
                     run_config(
-                        name, model, workspace, sites, args.keystrokes, context, index if provenance else None
+                        name,
+                        model,
+                        workspace,
+                        sites,
+                        args.keystrokes,
+                        context,
+                        index if provenance else None,
+                        args.idle_ms,
                     )
                 )
             )
