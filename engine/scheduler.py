@@ -41,6 +41,18 @@ class _Pending:
     prefetch: bool = False
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One queued completion (or prefetch) of a document."""
+
+    document: str
+    request_id: int
+    cancel: CancelToken
+    prefix: str
+    suffix: str
+    kwargs: dict[str, Any]
+
+
 class CompletionScheduler:
     """Runs ``model.complete`` requests, one live request per document.
 
@@ -84,7 +96,7 @@ class CompletionScheduler:
             previous = self._latest.get(document)
             if previous is not None:
                 self._supersede(previous, f"request {request_id}")
-            future = self._pool.submit(self._run, document, request_id, cancel, prefix, suffix, kwargs)
+            future = self._pool.submit(self._run, _Job(document, request_id, cancel, prefix, suffix, kwargs))
             self._latest[document] = _Pending(request_id, cancel, future)
         return future
 
@@ -96,38 +108,39 @@ class CompletionScheduler:
             self.superseded += 1
         log.debug("%s supersedes %d", by, previous.request_id)
 
-    def _run(
-        self,
-        document: str,
-        request_id: int,
-        cancel: CancelToken,
-        prefix: str,
-        suffix: str,
-        kwargs: dict[str, Any],
-    ) -> Completion:
+    def _run(self, job: _Job) -> Completion:
         start = time.perf_counter()
         completion: Completion | None = None
         try:
-            if cancel.cancelled:  # superseded while queued: never touch the model
+            if job.cancel.cancelled:  # superseded while queued: never touch the model
                 return Completion(text="", model=self.model.name, latency_ms=0.0, cancelled=True)
-            completion = self.model.complete(prefix, suffix, cancel=cancel, **kwargs)
-            if cancel.cancelled:
+            completion = self.model.complete(job.prefix, job.suffix, cancel=job.cancel, **job.kwargs)
+            if job.cancel.cancelled:
                 completion.cancelled = True
             log.debug(
                 "request %d for %s done in %.0f ms (cancelled=%s)",
-                request_id,
-                document,
+                job.request_id,
+                job.document,
                 (time.perf_counter() - start) * 1000,
                 completion.cancelled,
             )
             return completion
         finally:
             with self._lock:
-                pending = self._latest.get(document)
-                if pending is not None and pending.request_id == request_id:
-                    del self._latest[document]
-                    if completion is not None and self._wants_prefetch(completion, kwargs):
-                        self._queue_prefetch(document, prefix + completion.text, suffix, kwargs)
+                if (
+                    self._forget(job)
+                    and completion is not None
+                    and self._wants_prefetch(completion, job.kwargs)
+                ):
+                    self._queue_prefetch(job, job.prefix + completion.text)
+
+    def _forget(self, job: _Job) -> bool:
+        """Drop ``job`` as its document's live request (lock held); False when a newer one took its place."""
+        pending = self._latest.get(job.document)
+        if pending is None or pending.request_id != job.request_id:
+            return False
+        del self._latest[job.document]
+        return True
 
     def _wants_prefetch(self, completion: Completion, kwargs: dict[str, Any]) -> bool:
         return (
@@ -138,37 +151,27 @@ class CompletionScheduler:
             and kwargs.get("n", 1) == 1
         )
 
-    def _queue_prefetch(self, document: str, prefix: str, suffix: str, kwargs: dict[str, Any]) -> None:
-        """Queue the completion at the end of a suggestion (called with the lock held)."""
+    def _queue_prefetch(self, after: _Job, prefix: str) -> None:
+        """Queue the completion at the end of ``after``'s suggestion (lock held)."""
         self._next_id += 1
-        request_id, cancel = self._next_id, CancelToken()
-        future = self._pool.submit(self._run_prefetch, document, request_id, cancel, prefix, suffix, kwargs)
-        self._latest[document] = _Pending(request_id, cancel, future, prefetch=True)
+        job = _Job(after.document, self._next_id, CancelToken(), prefix, after.suffix, after.kwargs)
+        future = self._pool.submit(self._run_prefetch, job)
+        self._latest[job.document] = _Pending(job.request_id, job.cancel, future, prefetch=True)
 
-    def _run_prefetch(
-        self,
-        document: str,
-        request_id: int,
-        cancel: CancelToken,
-        prefix: str,
-        suffix: str,
-        kwargs: dict[str, Any],
-    ) -> None:
+    def _run_prefetch(self, job: _Job) -> None:
         start = time.perf_counter()
         try:
-            if cancel.cancelled or self.model.cache.get(prefix, suffix) is not None:
+            if job.cancel.cancelled or self.model.cache.get(job.prefix, job.suffix) is not None:
                 return
-            completion = self.model.complete(prefix, suffix, cancel=cancel, **kwargs)
-            if not completion.cancelled and not cancel.cancelled:
+            completion = self.model.complete(job.prefix, job.suffix, cancel=job.cancel, **job.kwargs)
+            if not completion.cancelled and not job.cancel.cancelled:
                 self.prefetched += 1
                 self.prefetch_ms.append((time.perf_counter() - start) * 1000)
         except Exception:
-            log.exception("prefetch for %s failed", document)
+            log.exception("prefetch for %s failed", job.document)
         finally:
             with self._lock:
-                pending = self._latest.get(document)
-                if pending is not None and pending.request_id == request_id:
-                    del self._latest[document]
+                self._forget(job)
 
     async def complete(self, document: str, prefix: str, suffix: str = "", **kwargs: Any) -> Completion:
         """``submit`` for asyncio callers (the language server)."""
