@@ -3,6 +3,7 @@ does not move the cut."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from types import SimpleNamespace
 
 from lsprotocol import types
@@ -29,7 +30,7 @@ def test_typing_extends_the_trimmed_prefix_as_it_extends_the_document() -> None:
     budget = 9216
     typed = "total = value_1 + value_2\nprint(total)\n"
     kept = [trimmed_prefix(LONG + typed[:i], budget) for i in range(len(typed) + 1)]
-    assert all(after == before + typed[i] for i, (before, after) in enumerate(zip(kept, kept[1:])))
+    assert all(after == before + typed[i] for i, (before, after) in enumerate(pairwise(kept)))
 
 
 def test_a_line_without_breaks_is_cut_at_the_step() -> None:
