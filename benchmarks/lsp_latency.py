@@ -3,13 +3,15 @@
 A real client connection (pygls' LanguageClient over the server's stdio) opens a file of a real
 multi-file project (a copy of an installed package, ``--project``), deletes the rest of a line at
 several sites and types it back one character at a time; after every keystroke it sends
-``didChange`` and asks for an inline completion, waiting for the answer and then ``--idle-ms`` before the next
-key (as an editor with a debounce does; the server's prefetch runs in that pause). Four configurations run in fresh server processes:
+``didChange`` and asks for an inline completion, waiting for the answer and then ``--idle-ms``
+before the next key (as an editor with a debounce does; the server's prefetch runs in that
+pause). Five configurations run in fresh server processes:
 
   base         no cross-file context, no provenance check
   +context     cross-file snippets from the workspace index (BM25 + MiniLM dense vectors, RRF)
   +provenance  every completion checked against an attribution index within the request
   +both        both
+  base-prefetch  base without the server's idle-time prefetch (the completion after a suggestion)
 
 Reported per configuration: server-side p50/p95 (the server's own measurement, `stackcoder/status`),
 the client's round trip p50/p95, and the number of requests. Targets on 2 cores for the embedded
@@ -38,11 +40,12 @@ from _workspace import REPO, copy_project, resolve_model  # benchmarks/ is on sy
 
 sys.path.insert(0, str(REPO))
 
-CONFIGS: dict[str, tuple[bool, bool]] = {  # name -> (cross-file context, provenance)
-    "base": (False, False),
-    "+context": (True, False),
-    "+provenance": (False, True),
-    "+both": (True, True),
+CONFIGS: dict[str, tuple[bool, bool, bool]] = {  # name -> (cross-file context, provenance, prefetch)
+    "base": (False, False, True),
+    "+context": (True, False, True),
+    "+provenance": (False, True, True),
+    "+both": (True, True, True),
+    "base-prefetch": (False, False, False),
 }
 
 
@@ -97,6 +100,7 @@ async def run_config(
     context: bool,
     index: Path | None,
     idle_ms: float = 150.0,
+    prefetch: bool = True,
 ) -> dict[str, Any]:
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
@@ -114,7 +118,7 @@ async def run_config(
     drain = asyncio.ensure_future(_drain(client._server.stderr))  # type: ignore[union-attr]
     settings = {
         "model": {"path": str(model), "threads": 0},
-        "completion": {"crossFileContext": context, "maxNewTokens": 32},
+        "completion": {"crossFileContext": context, "maxNewTokens": 32, "prefetch": prefetch},
         "provenance": {
             "enabled": index is not None,
             "indexPath": str(index) if index else None,
@@ -262,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         rows = []
         for name in names:
-            context, provenance = CONFIGS[name]
+            context, provenance, prefetch = CONFIGS[name]
             print(f"running {name} ...", file=sys.stderr, flush=True)
             rows.append(
                 asyncio.run(
@@ -275,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                         context,
                         index if provenance else None,
                         args.idle_ms,
+                        prefetch,
                     )
                 )
             )
