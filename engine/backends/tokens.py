@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import bisect
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -158,6 +159,45 @@ class TokenHealer:
         return Healing(ids=ids[:-1], prompt=list(ids), removed=removed, allowed=self.consistent(removed))
 
 
+class OptimisticHealing:
+    """When to try a healed prompt without the constrained step.
+
+    A trained model usually continues a healed prompt with the removed text itself (or a token
+    extending it): then one unconstrained request gives the same greedy output as the
+    constrained step followed by the continuation, and saves a model call. Tried while at least
+    half of the last ``window`` tries succeeded; once they mostly fail (random weights, an
+    unusual prompt style) only every ``probe_every``-th healed request tries again.
+    """
+
+    def __init__(self, window: int = 16, probe_every: int = 32, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._outcomes: deque[bool] = deque(maxlen=window)
+        self._probe_every = probe_every
+        self._since_probe = 0
+        self.hits = 0  # requests answered without the constrained step
+        self.misses = 0  # tries that fell back to it
+
+    def attempt(self) -> bool:
+        """Whether the next healed request should try the unconstrained way first."""
+        if not self.enabled:
+            return False
+        if len(self._outcomes) < 4 or 2 * sum(self._outcomes) >= len(self._outcomes):
+            return True
+        self._since_probe += 1
+        if self._since_probe >= self._probe_every:
+            self._since_probe = 0
+            return True
+        return False
+
+    def record(self, succeeded: bool) -> None:
+        """The outcome of a try."""
+        self._outcomes.append(succeeded)
+        if succeeded:
+            self.hits += 1
+        else:
+            self.misses += 1
+
+
 class LocalBackend(abc.ABC):
     """A backend that runs the model in this process and exposes its tokenizer."""
 
@@ -168,6 +208,7 @@ class LocalBackend(abc.ABC):
         self._tokenizer = tokenizer
         self.context_window = context_window
         self._healer = TokenHealer(tokenizer)
+        self.optimistic_healing = OptimisticHealing()
         vocab = tokenizer.get_vocab()
         stops = {vocab[t] for t in STOP_TOKENS if t in vocab}
         if tokenizer.eos_token_id is not None:
@@ -233,6 +274,30 @@ class LocalBackend(abc.ABC):
     ) -> Iterator[int]:
         """Generated ids after a healed prompt: constrained steps until the removed text is
         reproduced, then free generation (``config.max_new_tokens`` of it, the removed text aside)."""
+        if config.greedy and self.optimistic_healing.attempt():
+            # One request without the constraint: when its first token reproduces the removed
+            # text, the greedy output is the constrained one (max_new_tokens + 1 keeps its length).
+            unconstrained = self.generate_ids(
+                list(healing.ids),
+                replace(config, max_new_tokens=config.max_new_tokens + 1),
+                cancel,
+                prompt=healing.prompt,
+            )
+            first = next(unconstrained, None)
+            if first is None and cancel is not None and cancel.cancelled:
+                return
+            # (None: a stop token came first, which the constrained step never picks)
+            covered = (
+                first is not None
+                and first in healing.allowed
+                and not self._healer.rest_after(healing.removed, first)
+            )
+            self.optimistic_healing.record(covered)
+            if covered:
+                yield first
+                yield from unconstrained
+                return
+            unconstrained.close()
         ids, remaining, allowed = list(healing.ids), healing.removed, healing.allowed
         one_step = replace(config, max_new_tokens=1)
         while remaining and allowed:
