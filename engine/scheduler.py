@@ -114,6 +114,7 @@ class CompletionScheduler:
         try:
             if job.cancel.cancelled:  # superseded while queued: never touch the model
                 return Completion(text="", model=self.model.name, latency_ms=0.0, cancelled=True)
+            # complete() asks the cache again: a prefetch may have filled it while this waited
             completion = self.model.complete(job.prefix, job.suffix, cancel=job.cancel, **job.kwargs)
             if job.cancel.cancelled:
                 completion.cancelled = True
@@ -161,10 +162,11 @@ class CompletionScheduler:
     def _run_prefetch(self, job: _Job) -> None:
         start = time.perf_counter()
         try:
-            if job.cancel.cancelled or self.model.cache.get(job.prefix, job.suffix) is not None:
+            if job.cancel.cancelled:
                 return
+            # a completion the cache already holds comes back at once, without the model
             completion = self.model.complete(job.prefix, job.suffix, cancel=job.cancel, **job.kwargs)
-            if not completion.cancelled and not job.cancel.cancelled:
+            if not (completion.cached or completion.cancelled or job.cancel.cancelled):
                 self.prefetched += 1
                 self.prefetch_ms.append((time.perf_counter() - start) * 1000)
         except Exception:
