@@ -73,6 +73,9 @@ class CompletionScheduler:
         self._latest: dict[str, _Pending] = {}
         self._next_id = 0
         self.superseded = 0  # requests cancelled by a newer one (for logs and benchmarks)
+        self.model_runs = 0  # requests (not prefetches) the model answered to the end
+        self.stopped_runs = 0  # requests whose model run a newer request stopped
+        self.cache_hits = 0  # requests answered from the completion cache
         self.prefetched = 0  # prefetches that ran the model to the end
         self.prefetch_ms: list[float] = []  # their durations (for benchmarks)
 
@@ -87,6 +90,7 @@ class CompletionScheduler:
                     previous = self._latest.get(document)
                     if previous is not None and not previous.prefetch:
                         self._supersede(previous, "a cached answer")
+                    self.cache_hits += 1
                 done: Future[Completion] = Future()
                 done.set_result(hit)
                 return done
@@ -118,6 +122,13 @@ class CompletionScheduler:
             completion = self.model.complete(job.prefix, job.suffix, cancel=job.cancel, **job.kwargs)
             if job.cancel.cancelled:
                 completion.cancelled = True
+            with self._lock:
+                if completion.cached:
+                    self.cache_hits += 1
+                elif completion.cancelled:
+                    self.stopped_runs += 1
+                else:
+                    self.model_runs += 1
             log.debug(
                 "request %d for %s done in %.0f ms (cancelled=%s)",
                 job.request_id,
@@ -174,6 +185,18 @@ class CompletionScheduler:
         finally:
             with self._lock:
                 self._forget(job)
+
+    def counters(self) -> dict[str, int]:
+        """How requests were answered so far: model runs (finished and stopped), cache hits,
+        superseded requests and prefetches run."""
+        with self._lock:
+            return {
+                "model_runs": self.model_runs,
+                "stopped_runs": self.stopped_runs,
+                "cache_hits": self.cache_hits,
+                "superseded": self.superseded,
+                "prefetched": self.prefetched,
+            }
 
     async def complete(self, document: str, prefix: str, suffix: str = "", **kwargs: Any) -> Completion:
         """``submit`` for asyncio callers (the language server)."""

@@ -202,6 +202,8 @@ async def on_attribution(ls: StackCoderServer, params: Any) -> dict[str, Any]:
 def on_status(ls: StackCoderServer, params: Any) -> dict[str, Any]:
     """`stackcoder/status`: what is loaded and recent latencies (plus the workspace index's state)."""
     result = ls.status.to_json()
+    scheduler = ls.models.scheduler
+    result["engine"] = scheduler.counters() if scheduler is not None else None
     index = ls.context_index
     result["context"] = (
         {"files": index.file_count, "chunks": index.chunk_count, "ready": index.ready, "error": index.error}

@@ -61,6 +61,13 @@ def test_the_idle_time_after_an_answer_completes_the_text_after_it() -> None:
         after = scheduler.submit(DOC, PREFIX + first.text, "", max_new_tokens=16).result(timeout=1)
         assert after.cached and after.text == scheduler.model.cache.get(PREFIX + first.text, "")
         assert len(backend.prompts) == 2
+        assert scheduler.counters() == {
+            "model_runs": 1,
+            "stopped_runs": 0,
+            "cache_hits": 1,
+            "superseded": 0,
+            "prefetched": 1,
+        }
     finally:
         scheduler.close()
 
@@ -85,12 +92,16 @@ def test_a_new_request_stops_a_running_prefetch() -> None:
         while len(backend.prompts) < 2 and time.monotonic() < deadline:  # the prefetch has started
             time.sleep(0.01)
         assert len(backend.prompts) == 2
+        slow = scheduler.submit(DOC, "def volume(w, h, d):\n    ", "", max_new_tokens=16)
         other = scheduler.submit(DOC, "def volume(w, h, d):\n    ", "", max_new_tokens=16).result(timeout=10)
+        assert slow.result(timeout=10).cancelled  # superseded by the same request sent again
         assert other.text == "z = 2" and not other.cancelled
         assert backend.streamed[1] < len("y = width + height + width + height\n")  # cut short
         assert scheduler.wait_idle(timeout=10)
         assert scheduler.prefetched == 1  # the new answer's own prefetch, not the stopped one
-        assert scheduler.superseded == 0  # a prefetch giving way is not a superseded request
+        counters = scheduler.counters()
+        assert counters["superseded"] == 1  # a prefetch giving way is not a superseded request
+        assert counters["model_runs"] == 2 and counters["stopped_runs"] <= 1
     finally:
         scheduler.close()
 

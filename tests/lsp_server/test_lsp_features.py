@@ -131,6 +131,7 @@ async def test_typed_through_completion_continues_the_suggestion(client, lsp_wor
     else:
         pytest.skip("the model suggested nothing to type through at any of the cursors")
     typed = suggestion[0]
+    runs_before = (await request(client, "stackcoder/status", {}))["engine"]
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
@@ -147,6 +148,9 @@ async def test_typed_through_completion_continues_the_suggestion(client, lsp_wor
     )
     second = await client.text_document_inline_completion_async(inline_params(uri, line, column + 1))
     assert second.items and second.items[0].insert_text == suggestion[1:]
+    runs_after = (await request(client, "stackcoder/status", {}))["engine"]
+    assert runs_after["cache_hits"] == runs_before["cache_hits"] + 1
+    assert runs_after["model_runs"] == runs_before["model_runs"]  # the model did not run
 
 
 async def test_accepting_a_completion_is_counted(client, lsp_workspace) -> None:

@@ -166,7 +166,7 @@ def test_burst_of_changes_and_completions_only_the_newest_generates(
     assert server.wait_status()["model"]["loaded"]
     uri = (tmp_path / "burst.py").as_uri()
     did_open(server, uri, "")
-    before = server.call("stackcoder/status", {})["result"]["latency_ms"]["count"]
+    before = server.call("stackcoder/status", {})["result"]["engine"]["model_runs"]
     rss_before = server.rss_kb()
     ids = []
     start = time.monotonic()
@@ -190,8 +190,15 @@ def test_burst_of_changes_and_completions_only_the_newest_generates(
     # that the requests overlapped is shown by how few of them reached the model
     assert sent < 30
     assert all("result" in a or a["error"]["code"] == -32800 for a in answers)
-    generated = server.call("stackcoder/status", {})["result"]["latency_ms"]["count"] - before
-    assert 1 <= generated <= 10, generated  # superseded requests never reach the model
+    # superseded requests never finish on the model: one queued behind a newer request never
+    # starts, one running stops within a step (answers from the typed-through cache, which the
+    # idle-time prefetch fills, are not model runs)
+    engine = server.call("stackcoder/status", {})["result"]["engine"]
+    generated = engine["model_runs"] - before
+    # a request that finishes before the next keystroke arrives is answered, so a few finish
+    assert 1 <= generated <= 25, engine
+    assert engine["superseded"] >= 450, engine
+    assert engine["stopped_runs"] + engine["model_runs"] + engine["cache_hits"] < 500, engine
     assert "result" in answers[-1]
     assert server.rss_kb() - rss_before < 300_000  # kB
     # the client leaves while a chat is generating: the generation is stopped and the process
