@@ -16,7 +16,16 @@ import torch
 
 from training.errors import CheckpointError
 
-__all__ = ["save_checkpoint", "load_state", "load_weights_into", "STATE_FILE", "find_checkpoint"]
+__all__ = [
+    "save_checkpoint",
+    "load_state",
+    "load_weights_into",
+    "extend_positions",
+    "STATE_FILE",
+    "find_checkpoint",
+]
+
+POSITIONS = "transformer.wpe.weight"
 
 STATE_FILE = "train_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -64,6 +73,16 @@ def load_state(checkpoint: Path) -> dict:
         ) from exc
 
 
+def extend_positions(table: torch.Tensor, n_positions: int) -> torch.Tensor:
+    """A learned position table lengthened to ``n_positions`` rows by repeating it (as Longformer
+    extended RoBERTa's): the trained rows stay where they were, and every new row starts as a
+    vector the model already knows, so training at the longer length starts from a working model."""
+    if n_positions <= table.shape[0]:
+        return table[:n_positions].clone()
+    repeats = -(-n_positions // table.shape[0])
+    return table.repeat(repeats, 1)[:n_positions].clone()
+
+
 def load_weights_into(model, checkpoint: Path, optimizer=None) -> bool:
     """Load weights (and the optimizer state when both exist) from a checkpoint; True if the optimizer was restored."""
     from safetensors.torch import load_file
@@ -72,6 +91,9 @@ def load_weights_into(model, checkpoint: Path, optimizer=None) -> bool:
     if not weights.is_file():
         raise CheckpointError(f"{weights} is missing; the checkpoint is incomplete, point to another one.")
     state = load_file(str(weights))
+    wanted = model.state_dict().get(POSITIONS)
+    if wanted is not None and POSITIONS in state and state[POSITIONS].shape[0] < wanted.shape[0]:
+        state[POSITIONS] = extend_positions(state[POSITIONS], wanted.shape[0])
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if k != "lm_head.weight"]  # tied to the embedding
     if missing or unexpected:

@@ -235,7 +235,8 @@ def _add_pretrain(stages: argparse._SubParsersAction) -> None:
     p.add_argument("--no-bf16", action="store_true", help="train in float32 instead of bf16 autocast")
     p.add_argument(
         "--resume-from",
-        help="checkpoint, run folder or model bundle to start from when OUT has no checkpoint",
+        help="checkpoint, run folder or model bundle to start from when OUT has no checkpoint; a --seq-len "
+        "longer than its context extends the context (its position table is repeated to the new length)",
     )
     p.set_defaults(handler=_run_pretrain)
 

@@ -110,6 +110,10 @@ class PackedStream:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self.buffer = [int(t) for t in state["buffer"]]
         self.pool = [[int(t) for t in row] for row in state.get("pool", [])]
+        if any(len(row) != self.seq_len + 1 for row in self.pool):
+            # saved at another --seq-len (a context extension): its rows go back to be cut again
+            self.buffer = [t for row in self.pool for t in row] + self.buffer
+            self.pool = []
         self.batches = int(state.get("batches", 0))
         self._order = self._permutation(self.epoch)
 

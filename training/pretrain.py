@@ -7,6 +7,8 @@ GPUs): the same command trains on a laptop or a cluster.
 
 Re-running the same command continues the run from ``OUT/checkpoint``; ``--resume-from`` starts
 from another checkpoint or a model bundle (such as models/stackcoder-mini) when ``OUT`` has none.
+A ``--seq-len`` longer than that model's context extends it: the position table is repeated to the
+new length and training continues at that length.
 """
 
 from __future__ import annotations
@@ -135,6 +137,16 @@ def _model_config(cfg: PretrainConfig, vocab: int):
     return replace(preset(cfg.size), vocab_size=vocab, n_positions=cfg.seq_len)
 
 
+def _extends_context(saved: dict | None, mcfg, checkpoint: Path, out: Path) -> bool:
+    """True when ``--resume-from`` names a model that differs from this run's only by a shorter
+    context: the run then continues it at the longer ``--seq-len`` (a context extension)."""
+    if saved is None or checkpoint.parent == out or checkpoint == out:
+        return False
+    return {**saved, "n_positions": mcfg.n_positions} == asdict(mcfg) and saved[
+        "n_positions"
+    ] < mcfg.n_positions
+
+
 class StopOnSignal:
     """Turns SIGINT/SIGTERM into a request to checkpoint and stop at the end of the current step
     (Ctrl-C, a scheduler's preemption, torchrun stopping its workers) instead of losing the work
@@ -208,13 +220,21 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
         log.warning("--resume-from %s does not exist; starting from random weights", cfg.resume_from)
     if checkpoint is not None:
         state = load_state(checkpoint)
-        if state.get("model") != asdict(mcfg):
+        if state.get("model") != asdict(mcfg) and not _extends_context(
+            state.get("model"), mcfg, checkpoint, out
+        ):
             raise CheckpointError(
                 f"the checkpoint {checkpoint} holds a model of shape {state.get('model')}, not {asdict(mcfg)}; "
                 "use the --size, --seq-len and tokenizer of the run that wrote it."
             )
         restored = load_weights_into(model, checkpoint, optimizer if checkpoint.parent == out else None)
         step, tokens_seen, history = state["step"], state["tokens"], state.get("history", [])
+        if state["model"]["n_positions"] < mcfg.n_positions and ddp.main:
+            log.info(
+                "context extended from %d to %d positions (the position table is repeated)",
+                state["model"]["n_positions"],
+                mcfg.n_positions,
+            )
         train_seconds = float(state.get("train_seconds", 0.0))
         streams = state.get("data", [])
         if len(streams) == ddp.world:

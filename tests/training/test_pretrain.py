@@ -125,3 +125,68 @@ def test_sigterm_saves_a_checkpoint_and_stops(
     assert summary["stopped"] == "interrupted" and summary["step"] == 3
     assert load_state(find_checkpoint(out))["step"] == 3
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_longer_seq_len_extends_the_context_of_the_model_it_resumes(
+    training_corpus_dir, training_tokenizer_dir, tmp_path
+) -> None:
+    from safetensors.torch import load_file
+
+    short = tmp_path / "short"
+    pretrain(tiny_pretrain_config(training_corpus_dir, training_tokenizer_dir, short), progress=False)
+    longer = tmp_path / "longer"
+    summary = pretrain(
+        tiny_pretrain_config(
+            training_corpus_dir,
+            training_tokenizer_dir,
+            longer,
+            seq_len=128,
+            max_steps=12,
+            resume_from=str(short),
+            log_every=1,
+        ),
+        progress=False,
+    )
+    assert summary["step"] == 12 and summary["tokens"] == 8 * 2 * 64 + 4 * 2 * 128
+    saved = json.loads((longer / "checkpoint" / "train_state.json").read_text())
+    assert saved["model"]["n_positions"] == 128
+    assert (
+        load_file(str(longer / "checkpoint" / "hf" / "model.safetensors"))["transformer.wpe.weight"].shape[0]
+        == 128
+    )
+    # it continued the trained model rather than starting over
+    pretrain(
+        tiny_pretrain_config(
+            training_corpus_dir, training_tokenizer_dir, tmp_path / "fresh", seq_len=128, log_every=1
+        ),
+        progress=False,
+    )
+    assert _losses(longer)[9] < _losses(tmp_path / "fresh")[1]
+    # a shorter --seq-len than the saved context is still a different shape
+    with pytest.raises(CheckpointError, match="--seq-len"):
+        pretrain(
+            tiny_pretrain_config(
+                training_corpus_dir,
+                training_tokenizer_dir,
+                tmp_path / "shorter",
+                seq_len=32,
+                resume_from=str(short),
+            ),
+            progress=False,
+        )
+
+
+def test_the_position_table_is_repeated_to_the_new_length() -> None:
+    import torch
+
+    from training.checkpoint import extend_positions
+
+    table = torch.arange(12.0).view(4, 3)
+    longer = extend_positions(table, 10)
+    assert longer.shape == (10, 3)
+    assert (
+        torch.equal(longer[:4], table)
+        and torch.equal(longer[4:8], table)
+        and torch.equal(longer[8:], table[:2])
+    )
+    assert torch.equal(extend_positions(table, 3), table[:3])
