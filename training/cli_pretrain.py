@@ -236,7 +236,7 @@ def _add_pretrain(stages: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume-from",
         help="checkpoint, run folder or model bundle to start from when OUT has no checkpoint; a --seq-len "
-        "longer than its context extends the context (its position table is repeated to the new length)",
+        "longer than its context extends the context (its position table is interpolated to the new length)",
     )
     p.set_defaults(handler=_run_pretrain)
 

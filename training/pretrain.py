@@ -7,8 +7,8 @@ GPUs): the same command trains on a laptop or a cluster.
 
 Re-running the same command continues the run from ``OUT/checkpoint``; ``--resume-from`` starts
 from another checkpoint or a model bundle (such as models/stackcoder-mini) when ``OUT`` has none.
-A ``--seq-len`` longer than that model's context extends it: the position table is repeated to the
-new length and training continues at that length.
+A ``--seq-len`` longer than that model's context extends it: the position table is interpolated to
+the new length and training continues at that length.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def pretrain(cfg: PretrainConfig, *, progress: bool = True) -> dict:
         step, tokens_seen, history = state["step"], state["tokens"], state.get("history", [])
         if state["model"]["n_positions"] < mcfg.n_positions and ddp.main:
             log.info(
-                "context extended from %d to %d positions (the position table is repeated)",
+                "context extended from %d to %d positions (the position table is interpolated)",
                 state["model"]["n_positions"],
                 mcfg.n_positions,
             )

@@ -176,17 +176,14 @@ def test_a_longer_seq_len_extends_the_context_of_the_model_it_resumes(
         )
 
 
-def test_the_position_table_is_repeated_to_the_new_length() -> None:
+def test_the_position_table_is_interpolated_to_the_new_length() -> None:
     import torch
 
     from training.checkpoint import extend_positions
 
-    table = torch.arange(12.0).view(4, 3)
-    longer = extend_positions(table, 10)
-    assert longer.shape == (10, 3)
-    assert (
-        torch.equal(longer[:4], table)
-        and torch.equal(longer[4:8], table)
-        and torch.equal(longer[8:], table[:2])
-    )
-    assert torch.equal(extend_positions(table, 3), table[:3])
+    table = torch.tensor([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0]])
+    longer = extend_positions(table, 5)
+    assert longer.shape == (5, 2)
+    expected = torch.tensor([[0.0, 10.0], [0.5, 15.0], [1.0, 20.0], [1.5, 25.0], [2.0, 30.0]])
+    assert torch.allclose(longer, expected)
+    assert torch.equal(extend_positions(table, 2), table[:2])
