@@ -24,6 +24,7 @@ from engine.prompts import (
     build_fim_prompt,
     chat_stop_strings,
     detect_chat_style,
+    prompt_suffix,
 )
 from engine.stopping import apply_stops
 from engine.types import Completion, Snippet
@@ -55,6 +56,8 @@ class CodeModel:
             backend turns into cached prompt state) or "psm".
         max_prompt_tokens: token budget of a completion prompt (prefix + suffix + snippets).
         cache_size: entries of the completion cache.
+        elide_closing_rest: leave the cursor line's auto-closed brackets and quotes out of the
+            prompt's suffix (``engine.prompts.prompt_suffix``).
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class CodeModel:
         max_prompt_tokens: int | None = None,
         cache_size: int = 256,
         backend_name: str | None = None,
+        elide_closing_rest: bool = True,
     ) -> None:
         self.backend = backend
         self.backend_name = backend_name or type(backend).__name__.removesuffix("Backend").lower()
@@ -78,6 +82,7 @@ class CodeModel:
         self.context_window = backend.context_window
         self.max_prompt_tokens = max_prompt_tokens or min(DEFAULT_MAX_PROMPT_TOKENS, self.context_window // 2)
         self.cache = CompletionCache(cache_size)
+        self.elide_closing_rest = elide_closing_rest
         self.chat_style = detect_chat_style(self.tokenizer, name)
 
     # ------------------------------------------------------------------ basics
@@ -150,6 +155,8 @@ class CodeModel:
         special tokens and ``max_new_tokens`` fit in the context window.
         """
         room = self.context_window - max_new_tokens - PROMPT_FORMAT_TOKENS
+        if self.elide_closing_rest and self.fim is not None:
+            suffix = prompt_suffix(suffix)
         fitted = fit_prompt(
             self.count_tokens,
             prefix,

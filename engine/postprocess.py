@@ -243,22 +243,45 @@ def _bracket_events(text: str) -> list[tuple[int, str]]:
     return events
 
 
+def _leading_closers(after: str) -> str:
+    """The closing brackets the text after the cursor starts with (blanks between them allowed)."""
+    return after[: len(after) - len(after.lstrip(" \t)]}"))]
+
+
+def _cut_at_supplied_closer(text: str, before: str, after: str) -> str:
+    """``text`` up to its first closer of a bracket opened in ``before`` that ``after`` closes."""
+    supplied = [ch for ch in _leading_closers(after) if ch in CLOSERS]
+    if not supplied:
+        return text
+    stack: list[tuple[str, bool]] = []  # (opener, opened by the output)
+    for offset, ch in _bracket_events(before + text):
+        if ch in OPENERS:
+            stack.append((ch, offset >= len(before)))
+        elif stack and stack[-1][0] == CLOSERS[ch]:
+            _, by_output = stack.pop()
+            if offset >= len(before) and not by_output and ch == supplied[0]:
+                return text[: offset - len(before)]
+    return text
+
+
 def balance_brackets(text: str, prefix: str, suffix: str) -> str:
     """Make the cursor's line balanced with the closing brackets that already follow the cursor.
 
-    Closers the output writes that the text after the cursor also writes are removed from the end
-    of the output; brackets the output opens and nothing closes are closed when the cursor's line
-    ends after the cursor.
+    The output ends before a closer of a bracket opened before the cursor when the text after the
+    cursor closes that bracket itself (``print(|)`` with output ``x) + 1`` gives ``x``); closers
+    the output writes that the text after the cursor also writes are removed from the end of the
+    output; brackets the output opens and nothing closes are closed when the cursor's line ends
+    after the cursor.
     """
     before, after = cursor_line(prefix, suffix)
+    text = _cut_at_supplied_closer(text, before, after)
     stack: list[tuple[str, bool]] = []  # (opener, opened by the output)
     for offset, ch in _bracket_events(before + text):
         if ch in OPENERS:
             stack.append((ch, offset >= len(before)))
         elif stack and stack[-1][0] == CLOSERS[ch]:
             stack.pop()
-    # The closing brackets the text after the cursor starts with.
-    leading = after[: len(after) - len(after.lstrip(" \t)]}"))]
+    leading = _leading_closers(after)
     extra = []  # closers after the cursor that find no opener
     for ch in leading:
         if ch not in CLOSERS:

@@ -9,6 +9,7 @@ else as comment-headed blocks. Chat prompts follow a style from ``CHAT_STYLES``.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -27,6 +28,7 @@ __all__ = [
     "chat_stop_strings",
     "detect_chat_style",
     "detect_fim_format",
+    "prompt_suffix",
 ]
 
 
@@ -181,6 +183,24 @@ def _comment_context(snippets: Sequence[Snippet], path: str | None) -> str:
     if path:
         blocks.append(f"{marker} Path: {path}\n")
     return "".join(blocks)
+
+
+# What editors insert after the cursor when an opener is typed (auto-closed brackets and quotes).
+_CLOSING_REST = re.compile(r"[ \t)\]}\"'`]+")
+
+
+def prompt_suffix(suffix: str) -> str:
+    """The text after the cursor as the model is shown it: without the rest of the cursor's line
+    when that rest is only closing brackets, quotes and blanks.
+
+    Those are what an editor auto-inserts when an opener is typed. Shown to the model, each pair
+    would change the start of the suffix, which SPM prompts put first, so the cached state of
+    the whole prompt would be lost at every bracket typed. Left out, the prompt stays the one of
+    the line being typed; post-processing still sees the real suffix and removes the closers the
+    output repeats (``engine.postprocess.balance_brackets``, ``trim_suffix_overlap``)."""
+    line_end = suffix.find("\n")
+    rest = suffix if line_end < 0 else suffix[:line_end]
+    return suffix[len(rest) :] if _CLOSING_REST.fullmatch(rest) else suffix
 
 
 def _psm(fmt: FimFormat, context: str, prefix: str, suffix: str) -> str:

@@ -184,6 +184,17 @@ def test_removes_closers_that_follow_the_cursor() -> None:
     assert balance_brackets("x[0]])", "foo([", "])\n") == "x[0]"
 
 
+def test_ends_where_it_closes_a_bracket_the_text_after_the_cursor_closes() -> None:
+    # the model went on past the closer the editor already put after the cursor
+    assert balance_brackets("x) + 1", "print(", ")\n") == "x"
+    assert balance_brackets("x, y):", "def f(", "):\n") == "x, y"
+    assert balance_brackets("1), 2]", "xs = [f(", ")]\n") == "1"
+    # a closer of the output's own bracket is no reason to stop
+    assert balance_brackets("g(x) + 1", "print(", ")\n") == "g(x) + 1"
+    # nothing after the cursor closes the bracket: the output's closer stays
+    assert balance_brackets("x) + 1", "print(", "\n") == "x) + 1"
+
+
 def test_keeps_closers_that_close_its_own_brackets() -> None:
     assert balance_brackets("f(a)", "print(", ")\n") == "f(a)"
     assert balance_brackets("a", "print(", ")\n") == "a"
@@ -206,7 +217,8 @@ def test_brackets_in_strings_and_comments_are_ignored() -> None:
 
 
 def test_pipeline_single_line_in_brackets() -> None:
-    assert postprocess_completion("a, b))\nprint(1)\n", "result = add(", ")\n") == "a, b)"
+    # the editor's ")" after the cursor closes add(: the line reads result = add(a, b)
+    assert postprocess_completion("a, b))\nprint(1)\n", "result = add(", ")\n") == "a, b"
 
 
 def test_pipeline_multi_line_function_body() -> None:

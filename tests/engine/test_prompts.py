@@ -12,6 +12,7 @@ from engine.prompts import (
     chat_stop_strings,
     detect_chat_style,
     detect_fim_format,
+    prompt_suffix,
 )
 from engine.types import Snippet
 
@@ -88,6 +89,30 @@ def test_spm_prompt_only_grows_while_typing() -> None:
     before = build_fim_prompt(fmt, "def f(x):\n    ret", "\n\nprint(f(1))\n", order="spm")
     after = build_fim_prompt(fmt, "def f(x):\n    retu", "\n\nprint(f(1))\n", order="spm")
     assert after.startswith(before)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "shown"),
+    [
+        (")\nreturn x\n", "\nreturn x\n"),  # an auto-closed bracket
+        ('")]\n', "\n"),  # a quote and brackets
+        ("  )", ""),  # the last line of the file
+        ("", ""),
+        ("\nreturn x\n", "\nreturn x\n"),
+        (") + 1\n", ") + 1\n"),  # code after the cursor stays
+        ("x)\n", "x)\n"),
+    ],
+)
+def test_prompt_suffix_leaves_out_only_closers_after_the_cursor(suffix: str, shown: str) -> None:
+    assert prompt_suffix(suffix) == shown
+
+
+def test_an_auto_closed_bracket_leaves_the_spm_prompt_unchanged() -> None:
+    fmt = FIM_FORMATS["starcoder"]
+    rest = "\n\nprint(area(2, 3))\n"
+    before = build_fim_prompt(fmt, "def area(w, h):\n    return max", prompt_suffix(rest), order="spm")
+    after = build_fim_prompt(fmt, "def area(w, h):\n    return max(", prompt_suffix(")" + rest), order="spm")
+    assert after.startswith(before)  # typing the opener only appended to the prompt
 
 
 def test_unknown_order_lists_the_known_ones() -> None:
