@@ -17,7 +17,15 @@ Configurations (each adds one technique to the previous one):
                suggestion is computed in the idle time before the next keystroke (its time is
                reported, not counted as latency)
 
+  +prefetch (closers in prompt)
+               as +prefetch, but the closing brackets and quotes the editor auto-inserts after
+               the cursor stay in the prompt's suffix (``--auto-close`` sessions only: each pair
+               then changes the start of the SPM prompt, and its cached state is lost)
+
 Every request goes through the product's ``CompletionScheduler`` (as in the language server).
+With ``--auto-close`` the typing is replayed as VS Code's default editor does it: an opening
+bracket (or a quote outside a string) inserts its closer after the cursor, and typing that closer
+steps over it; the typing then starts after the method's docstring, where the code is.
 
 Every keystroke is answered by each configuration in turn (one model per configuration), so a
 change in machine load affects them alike and the ratios stay fair on a busy machine.
@@ -63,6 +71,50 @@ def session_texts() -> tuple[str, str, str]:
     body = source[start:end]
     stripped = body.rstrip("\n")
     return source[:start], stripped, "\n" + source[start + len(stripped) :]
+
+
+CLOSER_OF = {"(": ")", "[": "]", "{": "}", '"': '"', "'": "'"}
+
+
+def _in_string(line: str) -> bool:
+    """Whether the end of ``line`` is inside a string literal (quotes counted, escapes skipped)."""
+    quote, i = "", 0
+    while i < len(line):
+        ch = line[i]
+        if quote and ch == "\\":
+            i += 1
+        elif quote and ch == quote:
+            quote = ""
+        elif not quote and ch in "\"'":
+            quote = ch
+        elif not quote and ch == "#":
+            return True  # a comment: no auto-closing there either
+        i += 1
+    return bool(quote)
+
+
+def editor_states(body: str, auto_close: bool) -> list[tuple[str, str]]:
+    """(typed text, closers the editor inserted after the cursor) after each keystroke of ``body``.
+
+    Auto-closing as VS Code does by default: an opener outside strings and comments inserts its
+    closer when the cursor is at the end of the line or before a closer; a quote does so when the
+    character before it is not a letter or digit; typing a pending closer steps over it. A line
+    break leaves the closers behind (the editor would move them to a line of their own).
+    """
+    states, typed, pending = [], "", ""
+    for ch in body:
+        line = typed.rsplit("\n", 1)[-1]
+        if auto_close and pending and ch == pending[0]:
+            pending = pending[1:]
+        elif auto_close and ch in CLOSER_OF and not _in_string(line):
+            quote = ch in "\"'"
+            if not (quote and line[-1:].isalnum()):
+                pending = CLOSER_OF[ch] + pending
+        if ch == "\n":
+            pending = ""
+        typed += ch
+        states.append((typed, pending))
+    return states
 
 
 def rss_bytes() -> int:
@@ -120,7 +172,14 @@ class Session:
         }
 
 
-def load(model_path: str | None, threads: int, static: bool, max_prompt_tokens: int, backend: str = "ct2"):
+def load(
+    model_path: str | None,
+    threads: int,
+    static: bool,
+    max_prompt_tokens: int,
+    backend: str = "ct2",
+    elide_closing_rest: bool = True,
+):
     from engine.backends.ct2 import CT2Backend
     from engine.convert import ct2_folder_for
     from engine.loading import inspect_model, load_tokenizer
@@ -149,6 +208,7 @@ def load(model_path: str | None, threads: int, static: bool, max_prompt_tokens: 
         fim=fim,
         max_prompt_tokens=max_prompt_tokens,
         backend_name="ct2",
+        elide_closing_rest=elide_closing_rest,
     )
 
 
@@ -157,6 +217,16 @@ CONFIGS = (
     ("+static", {"static": True, "use_cache": False, "prefetch": False}),
     ("+cache", {"static": True, "use_cache": True, "prefetch": False}),
     ("+prefetch", {"static": True, "use_cache": True, "prefetch": True}),
+    (
+        "+prefetch (closers in prompt)",
+        {
+            "static": True,
+            "use_cache": True,
+            "prefetch": True,
+            "elide_closing_rest": False,
+            "auto_close": True,
+        },
+    ),
     ("llama.cpp", {"backend": "llamacpp", "static": False, "use_cache": False, "prefetch": False}),
     (
         "llama.cpp +cache +prefetch",
@@ -175,19 +245,27 @@ def main() -> int:
     parser.add_argument("--new-tokens", type=int, default=24)
     parser.add_argument("--max-prompt-tokens", type=int, default=512)
     parser.add_argument("--only", default=None, help="comma-separated configurations to run")
+    parser.add_argument(
+        "--auto-close",
+        action="store_true",
+        help="replay the typing with the editor's auto-closed brackets and quotes after the cursor",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from engine.backends.llamacpp import llama_cpp_available
 
     before, body, after = session_texts()
-    typed = body[: args.keystrokes]
+    if args.auto_close:  # the docstring stays written: brackets are not auto-closed in strings
+        code = body.index('"""', body.index('"""') + 3) + 4
+        before, body = before + body[:code], body[code:]
+    states = editor_states(body[: args.keystrokes], args.auto_close)
     load_start = os.getloadavg()
     wanted = set(args.only.split(",")) if args.only else None
     sessions = []
     rss_before = rss_bytes()
     for name, options in CONFIGS:
-        if wanted and name not in wanted:
+        if (wanted and name not in wanted) or (options.get("auto_close") and not args.auto_close):
             continue
         backend = options.get("backend", "ct2")
         if backend == "llamacpp" and not llama_cpp_available():
@@ -196,19 +274,27 @@ def main() -> int:
                 file=sys.stderr,
             )
             continue
-        model = load(args.model, args.threads, options["static"], args.max_prompt_tokens, backend)
+        model = load(
+            args.model,
+            args.threads,
+            options["static"],
+            args.max_prompt_tokens,
+            backend,
+            elide_closing_rest=options.get("elide_closing_rest", True),
+        )
         model.complete(before, after, max_new_tokens=4, use_cache=False)  # warm-up
         sessions.append(Session(name, model, use_cache=options["use_cache"], prefetch=options["prefetch"]))
     # Interleaved: every keystroke is answered by each configuration in turn, so a change in
     # machine load hits all of them alike.
-    for i in tqdm(range(1, len(typed) + 1), desc="keystrokes", unit="key"):
+    for typed, pending in tqdm(states, desc="keystrokes", unit="key"):
         for session in sessions:
-            session.keystroke(before + typed[:i], after, args.new_tokens)
+            session.keystroke(before + typed, pending + after, args.new_tokens)
     rows = [session.row() for session in sessions]
     rss_after = rss_bytes()
 
     print(
-        f"\n{len(typed)} keystrokes, a completion of up to {args.new_tokens} tokens after each, prompts budgeted to "
+        f"\n{len(states)} keystrokes{' (editor auto-closing brackets and quotes)' if args.auto_close else ''}, "
+        f"a completion of up to {args.new_tokens} tokens after each, prompts budgeted to "
         f"{args.max_prompt_tokens} tokens, {args.threads} threads, CTranslate2 int8 / llama.cpp Q8_0, model "
         f"{sessions[0].model.name if sessions else '-'}; load average at start {load_start[0]:.2f}, "
         f"at end {os.getloadavg()[0]:.2f}; process RSS {rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MB\n"

@@ -61,6 +61,24 @@ def test_complete_uses_budgeted_fim_prompt(model) -> None:
     assert completion.prompt_tokens <= model.max_prompt_tokens
 
 
+@pytest.mark.parametrize("elide", [True, False])
+def test_an_auto_closed_bracket_keeps_the_cached_prompt_state(model, elide: bool) -> None:
+    """The editor inserts ")" when "(" is typed: with the closers left out of the prompt's suffix
+    the request after the bracket reuses the cached head (only the typed token is run); shown
+    to the model they change the SPM prompt's start, and a new head is run from scratch."""
+    backend = model.backend
+    model.elide_closing_rest = elide
+    try:
+        line = "        result = max"
+        model.complete(PREFIX + line, SUFFIX, max_new_tokens=4, use_cache=False)
+        heads = len(backend._static_heads)
+        model.complete(PREFIX + line + "(", ")" + SUFFIX, max_new_tokens=4, use_cache=False)
+        model.complete(PREFIX + line + "(d", ")" + SUFFIX, max_new_tokens=4, use_cache=False)
+        assert len(backend._static_heads) == heads + (0 if elide else 1)
+    finally:
+        model.elide_closing_rest = True
+
+
 def test_complete_single_line_mode_keeps_one_line(model) -> None:
     completion = model.complete("value = compute(", ")\n", max_new_tokens=32, mode="single", use_cache=False)
     assert "\n" not in completion.text.strip("\n")
