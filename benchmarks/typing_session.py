@@ -154,9 +154,12 @@ class Session:
             self.model_runs += 1
         self.scheduler.wait_idle()
 
-    def row(self) -> dict:
+    def row(self, marked: list[int]) -> dict:
+        """The configuration's results; ``marked``: keystrokes timed apart (auto-closed brackets)."""
         cache = self.model.cache
+        at_marked = [self.latencies[i] for i in marked]
         return {
+            "marked_median": statistics.median(at_marked) if at_marked else None,
             "name": self.name,
             "median": statistics.median(self.latencies),
             "p95": percentile(self.latencies, 0.95),
@@ -289,7 +292,9 @@ def main() -> int:
     for typed, pending in tqdm(states, desc="keystrokes", unit="key"):
         for session in sessions:
             session.keystroke(before + typed, pending + after, args.new_tokens)
-    rows = [session.row() for session in sessions]
+    # the keystrokes right after the editor inserted or stepped over a closer
+    marked = [i for i in range(1, len(states)) if states[i][1] != states[i - 1][1]]
+    rows = [session.row(marked) for session in sessions]
     rss_after = rss_bytes()
 
     print(
@@ -303,13 +308,15 @@ def main() -> int:
     print(
         "| configuration | median ms | p95 ms | median vs naive | model runs | cache hits | head reuses "
         "| prefetch runs (median ms) | cached heads MB | completion cache KB |"
+        + (f" median ms at the {len(marked)} bracket keystrokes |" if marked else "")
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if marked else ""))
     for r in rows:
+        at_brackets = f" {r['marked_median']:.1f} |" if marked else ""
         print(
             f"| {r['name']} | {r['median']:.1f} | {r['p95']:.1f} | {base / r['median']:.2f}x | {r['model_runs']} "
             f"| {r['cache_hits']} | {r['head_reuses']} | {r['prefetch_runs']} ({r['prefetch_ms']:.0f}) "
-            f"| {r['head_mb']:.1f} | {r['cache_kb']:.1f} |"
+            f"| {r['head_mb']:.1f} | {r['cache_kb']:.1f} |{at_brackets}"
         )
     for session in sessions:
         session.scheduler.close()

@@ -86,10 +86,20 @@ export interface LatencyStatus {
   count: number;
 }
 
+/** How the server's completion requests were answered (null before a model is loaded). */
+export interface EngineStatus {
+  model_runs: number;
+  stopped_runs: number;
+  cache_hits: number;
+  superseded: number;
+  prefetched: number;
+}
+
 export interface ServerStatus {
   model: ModelStatus;
   index: IndexStatus;
   latency_ms: LatencyStatus;
+  engine: EngineStatus | null;
   completions: { shown: number; accepted: number };
   version: string;
 }

@@ -53,6 +53,15 @@ export class SessionView implements vscode.TreeDataProvider<Row> {
       rows.push(
         { label: "Model", value: `${srv.model.name ?? "?"} (${srv.model.backend ?? "?"})`, icon: "hubot" },
         { label: "Server p50 / p95", value: `${ms(srv.latency_ms.p50)} / ${ms(srv.latency_ms.p95)}`, icon: "server" },
+        ...(srv.engine
+          ? [
+              {
+                label: "Model runs / from cache",
+                value: `${srv.engine.model_runs} / ${srv.engine.cache_hits} (${srv.engine.prefetched} prefetched)`,
+                icon: "zap",
+              },
+            ]
+          : []),
         { label: "Index", value: srv.index.loaded ? (srv.index.path ?? "loaded") : (srv.index.error ?? "none"), icon: "database" },
       );
     }
