@@ -32,6 +32,8 @@ __all__ = [
     "humaneval_fim_cases",
     "fim_exact_match",
     "evaluate_model",
+    "completion_latency",
+    "typing_latency",
 ]
 
 
@@ -262,6 +264,7 @@ def evaluate_model(
         fim_held = fim_exact_match(completer, heldout_fim_cases(held, n_fim, seed), examples=10)
         fim_he = fim_exact_match(completer, humaneval_fim_cases(seed)[:n_humaneval], examples=5)
         latency = completion_latency(engine_model, held, seed=seed)
+        typing = typing_latency(engine_model, held, seed=seed)
     results = {
         "model": str(hf_dir),
         "heldout_tokens": int(blocks[:, 1:].numel()),
@@ -272,6 +275,7 @@ def evaluate_model(
         "fim_exact_match_heldout": fim_held,
         "fim_exact_match_humaneval": fim_he,
         "completion_latency": latency,
+        "typing_latency": typing,
     }
     if out is not None:
         out = Path(out)
@@ -287,6 +291,59 @@ def evaluate_model(
             title=f"evaluation of {hf_dir.name}",
         )
     return results
+
+
+def typing_latency(
+    model,
+    files: list[tuple[str, str]],
+    *,
+    lines: int = 10,
+    keystrokes: int = 12,
+    prompt_tokens: int = LATENCY_PROMPT_TOKENS,
+    new_tokens: int = LATENCY_NEW_TOKENS,
+    seed: int = 0,
+) -> dict:
+    """Latency while typing: at ``lines`` line starts in ``files`` the next line is typed back a
+    character at a time (at most ``keystrokes``), with a completion after each keystroke.
+
+    The completion cache is off, so the model runs every time; what the engine keeps between
+    keystrokes is the prompt state of the lines above the cursor. The first keystroke of a line
+    (its prompt is new to the engine) is reported apart from the rest.
+    """
+    rng = random.Random(seed + 1)
+    budget = min(prompt_tokens, model.context_window - new_tokens)
+    texts = [t for _, t in files if len(t) > 4 * budget] or [t for _, t in files]
+    if not texts:
+        raise EvaluationError("no held-out text to time completions on.")
+    first, rest, sizes = [], [], []
+    saved, model.max_prompt_tokens = model.max_prompt_tokens, budget
+    try:
+        model.complete(texts[0][:200], "", max_new_tokens=1, use_cache=False)  # loads the model
+        while len(first) < lines:
+            text = rng.choice(texts)
+            start = text.rfind("\n", 0, rng.randrange(len(text) // 2, len(text))) + 1
+            end = text.find("\n", start)
+            line = text[start : end if end >= 0 else len(text)]
+            if len(line.strip()) < 4:
+                continue
+            suffix = text[start + len(line) :]
+            for i in range(1, min(len(line), keystrokes) + 1):
+                completion = model.complete(
+                    text[: start + i], line[i:] + suffix, max_new_tokens=new_tokens, use_cache=False
+                )
+                (first if i == 1 else rest).append(completion.latency_ms)
+                sizes.append(completion.prompt_tokens)
+    finally:
+        model.max_prompt_tokens = saved
+    return {
+        "p50_ms": round(float(np.percentile(rest, 50)), 1),
+        "p95_ms": round(float(np.percentile(rest, 95)), 1),
+        "first_keystroke_p50_ms": round(float(np.percentile(first, 50)), 1),
+        "lines": lines,
+        "keystrokes": len(first) + len(rest),
+        "prompt_tokens_median": int(np.median(sizes)),
+        "new_tokens_max": new_tokens,
+    }
 
 
 def results_table(results: dict) -> str:
@@ -312,6 +369,16 @@ def results_table(results: dict) -> str:
                 f"completion latency p50 / p95, {latency['prompt_tokens_median']}-token prompts, "
                 f"≤ {latency['new_tokens_max']} new tokens",
                 f"{latency['p50_ms']:.1f} / {latency['p95_ms']:.1f} ms",
+            )
+        )
+    typing = results.get("typing_latency")
+    if typing:
+        rows.append(
+            (
+                f"latency while typing p50 / p95 (prompt state of the lines above reused), "
+                f"{typing['prompt_tokens_median']}-token prompts, ≤ {typing['new_tokens_max']} new tokens; "
+                f"a line's first keystroke p50",
+                f"{typing['p50_ms']:.1f} / {typing['p95_ms']:.1f} ms; {typing['first_keystroke_p50_ms']:.1f} ms",
             )
         )
     return "\n".join(["| metric | value |", "|---|---:|", *(f"| {a} | {b} |" for a, b in rows)])

@@ -43,6 +43,9 @@ def test_export_loads_in_the_engine(
     latency = results["completion_latency"]
     assert 0 < latency["prompt_tokens_median"] <= latency["context_window"] - latency["new_tokens_max"]
     assert 0 < latency["p50_ms"] <= latency["p95_ms"] and latency["new_tokens_mean"] > 0
+    typing = results["typing_latency"]
+    assert typing["keystrokes"] > typing["lines"] == 10 and 0 < typing["p50_ms"] <= typing["p95_ms"]
+    assert typing["first_keystroke_p50_ms"] > 0 and typing["prompt_tokens_median"] > 0
     # What is compared is one completed line, as an editor would insert it at the cursor.
     assert all("\n" not in e["completion"] for e in results["fim_exact_match_heldout"]["examples"])
     card = write_model_card(
@@ -50,7 +53,7 @@ def test_export_loads_in_the_engine(
     )
     text = card.read_text()
     assert "## Evaluation" in text and "## Data" in text and "model.n_layer" in text
-    assert "completion latency" in text
+    assert "completion latency" in text and "latency while typing" in text
 
     from engine import load_model
 
