@@ -17,7 +17,7 @@ from engine.budget import fit_prompt
 from engine.cache import CompletionCache
 from engine.errors import GenerationError
 from engine.generation import CancelToken, GenerationConfig
-from engine.postprocess import decide_mode, postprocess_completion
+from engine.postprocess import decide_mode, fit_to_suffix, postprocess_completion
 from engine.prompts import (
     FimFormat,
     build_chat_prompt,
@@ -205,11 +205,21 @@ class CodeModel:
             stream.close()
         return "".join(pieces), count
 
+    def _cache_suffix(self, suffix: str) -> str:
+        """The suffix the completion cache is keyed on: the prompt's (auto-closed brackets and
+        quotes left out, when they are left out of the prompt), so that typing an opener still
+        types through the suggestion on screen."""
+        return prompt_suffix(suffix) if self.elide_closing_rest else suffix
+
     def cached(self, prefix: str, suffix: str) -> Completion | None:
         """The completion the typed-through cache holds for this cursor context, or None
         (answers without the model)."""
         start = time.perf_counter()
-        hit = self.cache.get(prefix, suffix)
+        key = self._cache_suffix(suffix)
+        hit = self.cache.get(prefix, key)
+        if hit is not None and key != suffix:
+            # shown before the closers the editor inserted since: fit it to them
+            hit = fit_to_suffix(hit, prefix, suffix) or None
         if hit is None:
             return None
         return Completion(
@@ -271,7 +281,7 @@ class CodeModel:
         unique = list(dict.fromkeys(c for c in choices if c)) or [""]
         text = unique[0]
         if use_cache and text and not cancel.cancelled:
-            self.cache.put(prefix, suffix, text)
+            self.cache.put(prefix, self._cache_suffix(suffix), text)
         latency = (time.perf_counter() - start) * 1000
         log.debug("completion %d prompt tokens, %.0f ms, %d chars", prompt_tokens, latency, len(text))
         return Completion(

@@ -16,6 +16,7 @@ __all__ = [
     "balance_brackets",
     "cursor_line",
     "decide_mode",
+    "fit_to_suffix",
     "is_useless",
     "postprocess_completion",
     "stop_at_block_end",
@@ -331,6 +332,13 @@ def postprocess_completion(text: str, prefix: str, suffix: str, *, mode: str = "
     text = shape(text, prefix, suffix)
     text = trim_repetition(text)
     text = trim_looping_line(text)
+    return fit_to_suffix(text, prefix, suffix)
+
+
+def fit_to_suffix(text: str, prefix: str, suffix: str) -> str:
+    """The last steps of ``postprocess_completion``: trim what repeats the text after the cursor,
+    balance brackets against it, drop useless output. Also used on a cached suggestion shown
+    before other text after the cursor (closers the editor inserted since)."""
     text = trim_suffix_overlap(text, suffix, prefix)
     text = balance_brackets(text, prefix, suffix)
     text = text.rstrip()

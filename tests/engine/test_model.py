@@ -231,3 +231,29 @@ def test_an_empty_chat_answer_is_drawn_again_hotter() -> None:
     model = CodeModel(cancelled, name="scripted", family="remote", fim=None)
     assert list(model.chat(question, cancel=cancel)) == []
     assert len(cancelled.temperatures) == 1
+
+
+def test_typing_an_opener_types_through_the_suggestion_before_the_editors_closer() -> None:
+    """The suggestion ``max(a, b)`` is on screen; the user types ``max(`` and the editor adds
+    ``)`` after the cursor. The rest is served from the cache, fitted to that closer."""
+    from engine.model import CodeModel
+
+    backend = ScriptedBackend([["max(a, b)\n"], ["never asked"]])
+    model = CodeModel(backend, name="scripted", family="remote", fim=None)
+    first = model.complete("x = ", "\n", max_new_tokens=8)
+    assert first.text == "max(a, b)"
+    assert model.cached("x = ma", "\n").text == "x(a, b)"
+    through = model.complete("x = max(", ")\n", max_new_tokens=8)
+    assert through.cached and through.text == "a, b"  # not "a, b)": the editor's ")" follows
+    assert model.complete("x = max(a", ")\n", max_new_tokens=8).text == ", b"
+    assert len(backend.answers) == 1  # the model ran once
+
+    keyed_on_the_real_suffix = CodeModel(
+        ScriptedBackend([["max(a, b)\n"]]),
+        name="scripted",
+        family="remote",
+        fim=None,
+        elide_closing_rest=False,
+    )
+    keyed_on_the_real_suffix.complete("x = ", "\n", max_new_tokens=8)
+    assert keyed_on_the_real_suffix.cached("x = max(", ")\n") is None
