@@ -303,8 +303,8 @@ def typing_latency(
     new_tokens: int = LATENCY_NEW_TOKENS,
     seed: int = 0,
 ) -> dict:
-    """Latency while typing: at ``lines`` line starts in ``files`` the next line is typed back a
-    character at a time (at most ``keystrokes``), with a completion after each keystroke.
+    """Latency while typing: at ``lines`` line starts in ``files`` the next line is deleted and
+    typed anew a character at a time (at most ``keystrokes``), with a completion after each.
 
     The completion cache is off, so the model runs every time; what the engine keeps between
     keystrokes is the prompt state of the lines above the cursor. The first keystroke of a line
@@ -326,10 +326,10 @@ def typing_latency(
             line = text[start : end if end >= 0 else len(text)]
             if len(line.strip()) < 4:
                 continue
-            suffix = text[start + len(line) :]
+            suffix = text[start + len(line) :]  # the line is typed anew: nothing after the cursor on it
             for i in range(1, min(len(line), keystrokes) + 1):
                 completion = model.complete(
-                    text[: start + i], line[i:] + suffix, max_new_tokens=new_tokens, use_cache=False
+                    text[: start + i], suffix, max_new_tokens=new_tokens, use_cache=False
                 )
                 (first if i == 1 else rest).append(completion.latency_ms)
                 sizes.append(completion.prompt_tokens)
