@@ -168,6 +168,18 @@ LATENCY_PROMPT_TOKENS = 1024
 LATENCY_NEW_TOKENS = 24
 
 
+def _latency_texts(
+    model, files: list[tuple[str, str]], prompt_tokens: int, new_tokens: int
+) -> tuple[int, list[str]]:
+    """The prompt budget of a latency measurement (``prompt_tokens``, less where the window is
+    smaller) and the texts long enough to fill it (all texts when none is)."""
+    budget = min(prompt_tokens, model.context_window - new_tokens)
+    texts = [t for _, t in files if len(t) > 4 * budget] or [t for _, t in files]
+    if not texts:
+        raise EvaluationError("no held-out text to time completions on.")
+    return budget, texts
+
+
 def completion_latency(
     model,
     files: list[tuple[str, str]],
@@ -184,10 +196,7 @@ def completion_latency(
     """
     rng = random.Random(seed)
     window = model.context_window
-    budget = min(prompt_tokens, window - new_tokens)
-    texts = [t for _, t in files if len(t) > 4 * budget] or [t for _, t in files]
-    if not texts:
-        raise EvaluationError("no held-out text to time completions on.")
+    budget, texts = _latency_texts(model, files, prompt_tokens, new_tokens)
     timings, generated, sizes = [], [], []
     saved, model.max_prompt_tokens = model.max_prompt_tokens, budget
     try:
@@ -311,10 +320,7 @@ def typing_latency(
     (its prompt is new to the engine) is reported apart from the rest.
     """
     rng = random.Random(seed + 1)
-    budget = min(prompt_tokens, model.context_window - new_tokens)
-    texts = [t for _, t in files if len(t) > 4 * budget] or [t for _, t in files]
-    if not texts:
-        raise EvaluationError("no held-out text to time completions on.")
+    budget, texts = _latency_texts(model, files, prompt_tokens, new_tokens)
     first, rest, sizes = [], [], []
     saved, model.max_prompt_tokens = model.max_prompt_tokens, budget
     try:
