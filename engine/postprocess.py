@@ -271,8 +271,9 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
     The output ends before a closer of a bracket opened before the cursor when the text after the
     cursor closes that bracket itself (``print(|)`` with output ``x) + 1`` gives ``x``); closers
     the output writes that the text after the cursor also writes are removed from the end of the
-    output; brackets the output opens and nothing closes are closed when the cursor's line ends
-    after the cursor.
+    output; brackets the output opens and nothing closes are closed when nothing but closing
+    brackets follows the cursor on its line (a one-line output cut short inside ``len(|)``
+    still leaves the line balanced).
     """
     before, after = cursor_line(prefix, suffix)
     text = _cut_at_supplied_closer(text, before, after)
@@ -282,25 +283,25 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
             stack.append((ch, offset >= len(before)))
         elif stack and stack[-1][0] == CLOSERS[ch]:
             stack.pop()
-    leading = _leading_closers(after)
+    body = text.rstrip()
+    trailing_ws = text[len(body) :]
+    if not after.strip(" \t)]}") and "\n" not in text.strip("\n"):  # nothing but closers follows
+        # the output closes what it opened; the closers after the cursor are the line's own
+        while stack and stack[-1][1]:
+            body += OPENERS[stack.pop()[0]]
     extra = []  # closers after the cursor that find no opener
-    for ch in leading:
+    for ch in _leading_closers(after):
         if ch not in CLOSERS:
             continue
         if stack and stack[-1][0] == CLOSERS[ch]:
             stack.pop()
         else:
             extra.append(ch)
-    body = text.rstrip()
-    trailing_ws = text[len(body) :]
     for ch in reversed(extra):
         if body.endswith(ch):
             body = body[:-1]
         else:
             break
-    if not after.strip() and "\n" not in text.strip("\n"):
-        while stack and stack[-1][1]:
-            body += OPENERS[stack.pop()[0]]
     return body + trailing_ws
 
 

@@ -27,6 +27,7 @@ PASTED_MODULE = "colorsys"
 # often ends its answer within a second, so that scenario runs only on request (STACKCODER_E2E_STOP=1).
 SCENARIOS = [
     "ghost",
+    "brackets",
     "explain",
     "chat",
     *(["stop"] if os.environ.get("STACKCODER_E2E_STOP") == "1" else []),
@@ -113,6 +114,7 @@ def e2e_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ws = tmp_path_factory.mktemp("workspace") / "project"
     shutil.copytree(REPO / "vscode-extension" / "sample-workspace", ws)
     (ws / "ghost.py").write_text("")
+    (ws / "brackets.py").write_text("")
     (ws / "pasted.py").write_text("")
     return ws
 
@@ -142,7 +144,7 @@ def code_server(
         "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
         "editor.suggestOnTriggerCharacters": False,
         "editor.inlineSuggest.enabled": True,
-        "editor.autoClosingBrackets": "never",
+        "editor.autoClosingBrackets": "languageDefined",  # as a user has it: the brackets scenario needs it
         "editor.formatOnPaste": False,
         "workbench.startupEditor": "none",
         "workbench.tips.enabled": False,

@@ -48,6 +48,22 @@ def test_ghost_text_appears_while_typing_and_tab_accepts_it(vscode_run: dict, e2
     assert re.search(r"Server shown / accepted\s*[1-9]\d* / [1-9]", session), session  # and by the server
 
 
+def test_a_suggestion_inside_an_auto_closed_bracket_fits_before_the_closer(
+    vscode_run: dict, e2e_workspace: Path
+) -> None:
+    outcome = _scenario(vscode_run, "brackets")
+    before, after = outcome["before"], outcome["after"]
+    assert before.rstrip().endswith("()"), ("the editor did not close the bracket", before)
+    assert outcome["ghost"].strip(), "ghost text was empty"
+    assert after.startswith(before[: before.rstrip().rindex("(") + 1]) and len(after) > len(before), (
+        before,
+        after,
+    )
+    line = after.rstrip().splitlines()[-1]
+    assert line.count("(") == line.count(")") and line.endswith(")"), line  # one closer, the editor's
+    assert (e2e_workspace / "brackets.py").read_text() == after
+
+
 def test_explain_streams_into_the_chat_panel(vscode_run: dict) -> None:
     outcome = _scenario(vscode_run, "explain")
     assert "Explain this code" in outcome["question"]

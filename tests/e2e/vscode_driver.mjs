@@ -183,6 +183,40 @@ const scenarios = {
     return { ghost, before, after, sessionText };
   },
 
+  async brackets(page) {
+    // The editor closes a bracket as it is typed: "print(" becomes "print()" with the cursor
+    // inside. The suggestion shown there must fit before that ")" (not repeat it).
+    await openFile(page, "brackets.py");
+    const file = path.join(config.workspace, "brackets.py");
+    const attempts = [
+      ["import os\n", "\n", "print("],
+      ["\n", "result = dict("],
+      ["\n", "n = len("],
+      ["\n", "value = int("],
+      ["\n", "x = max("],
+    ];
+    let shown = false;
+    for (const [index, keys] of attempts.entries()) {
+      if (index > 0) await page.keyboard.press("End"); // leave the closed bracket before a new line
+      for (const k of keys) await page.keyboard.type(k);
+      try {
+        await page.locator(GHOST).first().waitFor({ timeout: 25_000 });
+        shown = true;
+        break;
+      } catch {
+        log("no ghost text inside the brackets yet; typing on");
+      }
+    }
+    if (!shown) throw new Error("no ghost text appeared inside an auto-closed bracket");
+    const before = await save(page, file, (text) => /\(\)\s*$/.test(text));
+    const ghost = (await page.locator(GHOST).allTextContents()).join("\n");
+    await shot(page, "brackets-ghost");
+    await page.keyboard.press("Tab");
+    await page.locator(GHOST).first().waitFor({ state: "detached", timeout: 10_000 });
+    const after = await save(page, file, (text) => text !== before);
+    return { ghost, before, after };
+  },
+
   async explain(page) {
     // Commands run through the extension's keybindings here (ctrl+alt+c, ctrl+alt+e); the palette is
     // exercised by the ghost and provenance scenarios.

@@ -204,6 +204,13 @@ def test_closes_brackets_it_opened_at_the_end_of_a_line() -> None:
     assert balance_brackets("compute(a, [1, 2", "x = ", "\n") == "compute(a, [1, 2])"
 
 
+def test_closes_brackets_it_opened_before_the_closers_after_the_cursor() -> None:
+    # cut short by the token limit inside the editor's auto-closed bracket
+    assert balance_brackets("os.path.join(a, f(b", "n = len(", ")\n") == "os.path.join(a, f(b))"
+    # code after the cursor: left alone
+    assert balance_brackets("f(b", "n = len(", ") + 1\n") == "f(b"
+
+
 def test_does_not_close_brackets_opened_before_the_cursor() -> None:
     assert balance_brackets("a,", "call(", "\n") == "a,"
 
