@@ -249,20 +249,20 @@ def _leading_closers(after: str) -> str:
     return after[: len(after) - len(after.lstrip(" \t)]}"))]
 
 
-def _cut_at_supplied_closer(text: str, before: str, after: str) -> str:
-    """``text`` up to its first closer of a bracket opened in ``before`` that ``after`` closes."""
-    supplied = [ch for ch in _leading_closers(after) if ch in CLOSERS]
-    if not supplied:
-        return text
-    stack: list[tuple[str, bool]] = []  # (opener, opened by the output)
+def _open_brackets(before: str, text: str, supplied: str | None) -> tuple[str, list[tuple[str, bool]]]:
+    """``text`` and the brackets still open at its end, as (opener, opened by the output).
+
+    ``text`` is cut before its first closer of a bracket opened in ``before`` when that closer is
+    ``supplied``, the first one the text after the cursor writes."""
+    stack: list[tuple[str, bool]] = []
     for offset, ch in _bracket_events(before + text):
         if ch in OPENERS:
             stack.append((ch, offset >= len(before)))
         elif stack and stack[-1][0] == CLOSERS[ch]:
-            _, by_output = stack.pop()
-            if offset >= len(before) and not by_output and ch == supplied[0]:
-                return text[: offset - len(before)]
-    return text
+            if ch == supplied and offset >= len(before) and not stack[-1][1]:
+                return text[: offset - len(before)], stack
+            stack.pop()
+    return text, stack
 
 
 def balance_brackets(text: str, prefix: str, suffix: str) -> str:
@@ -276,13 +276,8 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
     still leaves the line balanced).
     """
     before, after = cursor_line(prefix, suffix)
-    text = _cut_at_supplied_closer(text, before, after)
-    stack: list[tuple[str, bool]] = []  # (opener, opened by the output)
-    for offset, ch in _bracket_events(before + text):
-        if ch in OPENERS:
-            stack.append((ch, offset >= len(before)))
-        elif stack and stack[-1][0] == CLOSERS[ch]:
-            stack.pop()
+    leading = _leading_closers(after)
+    text, stack = _open_brackets(before, text, next((ch for ch in leading if ch in CLOSERS), None))
     body = text.rstrip()
     trailing_ws = text[len(body) :]
     if not after.strip(" \t)]}") and "\n" not in text.strip("\n"):  # nothing but closers follows
@@ -290,7 +285,7 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
         while stack and stack[-1][1]:
             body += OPENERS[stack.pop()[0]]
     extra = []  # closers after the cursor that find no opener
-    for ch in _leading_closers(after):
+    for ch in leading:
         if ch not in CLOSERS:
             continue
         if stack and stack[-1][0] == CLOSERS[ch]:

@@ -178,8 +178,9 @@ class CompletionScheduler:
             # a completion the cache already holds comes back at once, without the model
             completion = self.model.complete(job.prefix, job.suffix, cancel=job.cancel, **job.kwargs)
             if not (completion.cached or completion.cancelled or job.cancel.cancelled):
-                self.prefetched += 1
-                self.prefetch_ms.append((time.perf_counter() - start) * 1000)
+                with self._lock:
+                    self.prefetched += 1
+                    self.prefetch_ms.append((time.perf_counter() - start) * 1000)
         except Exception:
             log.exception("prefetch for %s failed", job.document)
         finally:
