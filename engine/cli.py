@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -154,9 +155,25 @@ def _complete(args: argparse.Namespace) -> int:
             "attribution": attribution,
         }
         print(json.dumps(payload))
-    else:
+    elif completion.text:
         print(completion.text)
+    else:
+        print(_nothing_suggested(completion, args), file=sys.stderr)
     return 0
+
+
+def _nothing_suggested(completion, args: argparse.Namespace) -> str:
+    """Why a completion came back empty, and what to try."""
+    where = f"at line {args.line}, column {args.column}"
+    if completion.raw.strip():
+        shown = completion.raw if len(completion.raw) <= 80 else completion.raw[:77] + "..."
+        why = f"post-processing dropped its output {shown!r} (a loop, a repeat of the text after the cursor, or noise)"
+    else:
+        why = "it ended its output at once"
+    return (
+        f"stackcoder: no suggestion {where}: {why}. "
+        "Try another position, --mode multi, or sampling with --temperature 0.2."
+    )
 
 
 def register_serve_openai(subparsers: argparse._SubParsersAction) -> None:

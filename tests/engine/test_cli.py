@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+import engine
 from engine.cli import split_at
 from engine.loading import CT2_MARKER
+from engine.types import Completion
 from stackcoder_cli.main import main
 
 SOURCE = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    \n"
@@ -73,3 +75,33 @@ def test_help_is_fast_and_lists_commands(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["complete", "--help"])
     assert "0-based" in capsys.readouterr().out
+
+
+class _SilentModel:
+    """A model whose post-processed completion is empty (what a weak model often gives)."""
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+
+    def complete(self, prefix: str, suffix: str, **_options) -> Completion:
+        return Completion(text="", model="silent", latency_ms=1.0, raw=self.raw)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [("", "ended its output at once"), ("self.n_n_n_n_n_n_n_n", "post-processing dropped its output")],
+)
+def test_complete_says_why_nothing_was_suggested(
+    tmp_path: Path, monkeypatch, capsys, raw: str, reason: str
+) -> None:
+    source = tmp_path / "ops.py"
+    source.write_text(SOURCE)
+    monkeypatch.setattr(engine, "load_model", lambda *args, **kwargs: _SilentModel(raw))
+    assert main(["complete", str(source), "--line", "5", "--column", "4"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "no suggestion at line 5, column 4" in captured.err and reason in captured.err
+    assert "--temperature" in captured.err
