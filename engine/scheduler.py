@@ -11,6 +11,10 @@ suggestion: once the user has typed or accepted it, the next suggestion is alrea
 A prefetch gives way to the document's next request (it is cancelled unless the cache answers
 that request), so it never delays one by more than its prompt processing and one decoding step.
 
+``warm`` does the same for a place the cursor has moved to: the completion there is computed
+before the first keystroke, so that keystroke finds its prompt's head processed (the lines above
+the cursor do not change while the user types on its line) or its answer in the cache.
+
     scheduler = CompletionScheduler(model)
     future = scheduler.submit("file:///a.py", prefix, suffix)
     completion = future.result()                  # or: await scheduler.complete(...)
@@ -38,7 +42,7 @@ class _Pending:
     request_id: int
     cancel: CancelToken
     future: Future[Any]
-    prefetch: bool = False
+    prefetch: bool = False  # a prefetch or a warm-up, which any request of the document stops
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class CompletionScheduler:
         self.cache_hits = 0  # requests answered from the completion cache
         self.prefetched = 0  # prefetches that ran the model to the end
         self.prefetch_ms: list[float] = []  # their durations (for benchmarks)
+        self.warmed = 0  # warm-ups at a cursor the user moved to that ran the model to the end
 
     def submit(self, document: str, prefix: str, suffix: str = "", **kwargs: Any) -> Future[Completion]:
         """Queue a completion for ``document`` (keyword arguments as ``CodeModel.complete``),
@@ -165,12 +170,38 @@ class CompletionScheduler:
 
     def _queue_prefetch(self, after: _Job, prefix: str) -> None:
         """Queue the completion at the end of ``after``'s suggestion (lock held)."""
-        self._next_id += 1
-        job = _Job(after.document, self._next_id, CancelToken(), prefix, after.suffix, after.kwargs)
-        future = self._pool.submit(self._run_prefetch, job)
-        self._latest[job.document] = _Pending(job.request_id, job.cancel, future, prefetch=True)
+        self._queue_idle(after.document, prefix, after.suffix, after.kwargs, warm=False)
 
-    def _run_prefetch(self, job: _Job) -> None:
+    def _queue_idle(
+        self, document: str, prefix: str, suffix: str, kwargs: dict[str, Any], *, warm: bool
+    ) -> None:
+        """Queue a prefetch or warm-up for ``document`` as its live job (lock held)."""
+        self._next_id += 1
+        job = _Job(document, self._next_id, CancelToken(), prefix, suffix, kwargs)
+        future = self._pool.submit(self._run_prefetch, job, warm)
+        self._latest[document] = _Pending(job.request_id, job.cancel, future, prefetch=True)
+
+    def warm(self, document: str, prefix: str, suffix: str = "", **kwargs: Any) -> bool:
+        """Compute the completion at a cursor the user moved to, before the first keystroke there.
+
+        Keyword arguments as ``submit`` (one choice, cache on). Nothing is queued when the cache
+        already answers it or while a request of the document is live (the user is typing);
+        a prefetch or an older warm-up of the document is stopped. Returns whether one was queued.
+        """
+        kwargs = {**kwargs, "use_cache": True, "n": 1}
+        kwargs.pop("cancel", None)
+        if self.model.cached(prefix, suffix) is not None:
+            return False
+        with self._lock:
+            previous = self._latest.get(document)
+            if previous is not None and not previous.future.done():
+                if not previous.prefetch:
+                    return False
+                previous.cancel.cancel()
+            self._queue_idle(document, prefix, suffix, kwargs, warm=True)
+        return True
+
+    def _run_prefetch(self, job: _Job, warm: bool = False) -> None:
         start = time.perf_counter()
         try:
             if job.cancel.cancelled:
@@ -179,17 +210,20 @@ class CompletionScheduler:
             completion = self.model.complete(job.prefix, job.suffix, cancel=job.cancel, **job.kwargs)
             if not (completion.cached or completion.cancelled or job.cancel.cancelled):
                 with self._lock:
-                    self.prefetched += 1
-                    self.prefetch_ms.append((time.perf_counter() - start) * 1000)
+                    if warm:
+                        self.warmed += 1
+                    else:
+                        self.prefetched += 1
+                        self.prefetch_ms.append((time.perf_counter() - start) * 1000)
         except Exception:
-            log.exception("prefetch for %s failed", job.document)
+            log.exception("%s for %s failed", "warm-up" if warm else "prefetch", job.document)
         finally:
             with self._lock:
                 self._forget(job)
 
     def counters(self) -> dict[str, int]:
         """How requests were answered so far: model runs (finished and stopped), cache hits,
-        superseded requests and prefetches run."""
+        superseded requests, and prefetches and warm-ups run."""
         with self._lock:
             return {
                 "model_runs": self.model_runs,
@@ -197,6 +231,7 @@ class CompletionScheduler:
                 "cache_hits": self.cache_hits,
                 "superseded": self.superseded,
                 "prefetched": self.prefetched,
+                "warmed": self.warmed,
             }
 
     async def complete(self, document: str, prefix: str, suffix: str = "", **kwargs: Any) -> Completion:

@@ -27,6 +27,10 @@ __all__ = [
     "CompletionRequest",
     "CompletionChoice",
     "CompletionOutcome",
+    "PreparedPrompt",
+    "prepare_prompt",
+    "generation_options",
+    "warm_completion",
     "context_query",
     "trimmed_prefix",
     "run_completion",
@@ -153,6 +157,97 @@ def _flagged(report: Any, first_completion_line: int) -> bool:
     return False
 
 
+@dataclass
+class PreparedPrompt:
+    """The text around the cursor as the engine gets it, and where a suggestion goes."""
+
+    prefix: str
+    suffix: str
+    snippets: list[Any]
+    start_offset: int  # where the inserted text starts (the selected item's start, else the cursor)
+    end_offset: int
+    lead: str  # text of the selected completion item, kept at the start of the suggestion
+
+
+async def prepare_prompt(
+    req: CompletionRequest,
+    settings: CompletionSettings,
+    *,
+    run_blocking: Callable[[Callable[[], Any]], Awaitable[Any]],
+    index: Any | None = None,
+    timings_ms: dict[str, float] | None = None,
+) -> PreparedPrompt | None:
+    """Split the document at the cursor, bound the text's size and fetch cross-file snippets;
+    None when the text near the cursor is binary."""
+    text = req.text
+    offset = offset_at(text, req.position, req.units)
+    start_offset = offset
+    lead = ""
+    if req.selected_range is not None:
+        start_offset = min(offset_at(text, req.selected_range.start, req.units), offset)
+        end_offset = max(offset_at(text, req.selected_range.end, req.units), offset)
+        lead = req.selected_text
+        prefix, suffix = text[:start_offset] + lead, text[end_offset:]
+    else:
+        end_offset = offset
+        prefix, suffix = text[:offset], text[offset:]
+
+    budget = settings.max_prompt_tokens * CHARS_PER_TOKEN
+    # the engine budgets tokens; this bounds the work
+    prefix, suffix = trimmed_prefix(prefix, budget), suffix[: budget // 2]
+    if "\x00" in prefix[-BINARY_PROBE_CHARS:] or "\x00" in suffix[:BINARY_PROBE_CHARS]:
+        return None  # binary content: nothing sensible to complete
+
+    t0 = time.perf_counter()
+    snippets: list[Any] = []
+    if index is not None and settings.cross_file_context:
+        try:
+            cached = _cached_snippets(index, req, prefix)
+            snippets = (
+                cached if cached is not None else await run_blocking(lambda: _snippets(index, req, prefix))
+            )
+        except Exception:
+            log.exception("[%s] workspace retrieval failed", req.request_id)
+        if timings_ms is not None:
+            timings_ms["retrieval"] = (time.perf_counter() - t0) * 1000
+    return PreparedPrompt(prefix, suffix, snippets, start_offset, end_offset, lead)
+
+
+def generation_options(
+    req: CompletionRequest, settings: CompletionSettings, prompt: PreparedPrompt
+) -> dict[str, Any]:
+    """Keyword arguments of ``CodeModel.complete`` for this request (one choice, or several when
+    the user asked explicitly)."""
+    n = INVOKED_CHOICES if req.invoked else 1
+    return {
+        "max_new_tokens": settings.max_new_tokens,
+        "temperature": settings.temperature if n == 1 else max(settings.temperature, INVOKED_TEMPERATURE),
+        "snippets": tuple(prompt.snippets),
+        "repo_name": req.repo_name,
+        "path": req.relative_path,
+        "use_cache": True,
+        "mode": "auto",
+        "n": n,
+    }
+
+
+async def warm_completion(
+    req: CompletionRequest,
+    settings: CompletionSettings,
+    *,
+    warm: Callable[..., bool],
+    run_blocking: Callable[[Callable[[], Any]], Awaitable[Any]],
+    index: Any | None = None,
+) -> bool:
+    """Queue the completion at a cursor the user moved to (``warm(prefix, suffix, **kwargs)``,
+    the scheduler's ``warm``) with exactly the prompt a keystroke there would send, so that
+    keystroke finds its prompt's head processed. Returns whether a warm-up was queued."""
+    prompt = await prepare_prompt(req, settings, run_blocking=run_blocking, index=index)
+    if prompt is None:
+        return False
+    return warm(prompt.prefix, prompt.suffix, **generation_options(req, settings, prompt))
+
+
 async def run_completion(
     req: CompletionRequest,
     settings: CompletionSettings,
@@ -174,54 +269,20 @@ async def run_completion(
     if cancel.cancelled:
         out.cancelled = True
         return out
-    text = req.text
-    offset = offset_at(text, req.position, req.units)
-    start_offset = offset
-    lead = ""
-    if req.selected_range is not None:
-        start_offset = min(offset_at(text, req.selected_range.start, req.units), offset)
-        end_offset = max(offset_at(text, req.selected_range.end, req.units), offset)
-        lead = req.selected_text
-        prefix, suffix = text[:start_offset] + lead, text[end_offset:]
-    else:
-        end_offset = offset
-        prefix, suffix = text[:offset], text[offset:]
-
-    budget = settings.max_prompt_tokens * CHARS_PER_TOKEN
-    # the engine budgets tokens; this bounds the work
-    prefix, suffix = trimmed_prefix(prefix, budget), suffix[: budget // 2]
-    if "\x00" in prefix[-BINARY_PROBE_CHARS:] or "\x00" in suffix[:BINARY_PROBE_CHARS]:
-        return out  # binary content: nothing sensible to complete
-
-    t0 = time.perf_counter()
-    snippets = []
-    if index is not None and settings.cross_file_context:
-        try:
-            snippets = _cached_snippets(index, req, prefix)
-            if snippets is None:
-                snippets = await run_blocking(lambda: _snippets(index, req, prefix))
-        except Exception:
-            log.exception("[%s] workspace retrieval failed", req.request_id)
-        out.timings_ms["retrieval"] = (time.perf_counter() - t0) * 1000
+    prompt = await prepare_prompt(
+        req, settings, run_blocking=run_blocking, index=index, timings_ms=out.timings_ms
+    )
+    if prompt is None:
+        return out
     if cancel.cancelled:
         out.cancelled = True
         return out
+    text, prefix, lead = req.text, prompt.prefix, prompt.lead
+    start_offset, end_offset = prompt.start_offset, prompt.end_offset
 
     t1 = time.perf_counter()
-    n = INVOKED_CHOICES if req.invoked else 1
-    temperature = settings.temperature if n == 1 else max(settings.temperature, INVOKED_TEMPERATURE)
     completion = await generate(
-        prefix,
-        suffix,
-        max_new_tokens=settings.max_new_tokens,
-        temperature=temperature,
-        snippets=tuple(snippets),
-        repo_name=req.repo_name,
-        path=req.relative_path,
-        cancel=cancel,
-        use_cache=True,
-        mode="auto",
-        n=n,
+        prefix, prompt.suffix, cancel=cancel, **generation_options(req, settings, prompt)
     )
     out.timings_ms["generate"] = (time.perf_counter() - t1) * 1000
     out.cached = bool(getattr(completion, "cached", False))

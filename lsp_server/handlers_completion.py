@@ -39,19 +39,14 @@ async def on_inline_completion(
         previous.cancel()
     ls.pending[uri] = cancel
     selected = params.context.selected_completion_info
-    repo, rel, path = ls.repo_and_path(uri)
-    req = completion.CompletionRequest(
-        request_id=str(ls.protocol.msg_id),
-        uri=uri,
-        text=doc.source,
-        position=params.position,
+    req = _request(
+        ls,
+        str(ls.protocol.msg_id),
+        uri,
+        doc.source,
+        params.position,
         invoked=params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked,
-        selected_range=selected.range if selected else None,
-        selected_text=selected.text if selected else "",
-        path=path,
-        repo_name=repo,
-        relative_path=rel,
-        units=ls.units,
+        selected=selected,
     )
     index = ls.context_index if settings.completion.cross_file_context else None
     query = ls.provenance.query if ls.provenance.index is not None else None
@@ -94,6 +89,64 @@ async def on_inline_completion(
             while len(ls.offered) > MAX_TRACKED_ACCEPTS:
                 ls.offered.popitem(last=False)
     return result
+
+
+def _request(
+    ls: StackCoderServer,
+    request_id: str,
+    uri: str,
+    text: str,
+    position: types.Position,
+    *,
+    invoked: bool = False,
+    selected: types.SelectedCompletionInfo | None = None,
+) -> completion.CompletionRequest:
+    """A completion request at ``position`` of the document ``uri`` whose text is ``text``."""
+    repo, rel, path = ls.repo_and_path(uri)
+    return completion.CompletionRequest(
+        request_id=request_id,
+        uri=uri,
+        text=text,
+        position=position,
+        invoked=invoked,
+        selected_range=selected.range if selected else None,
+        selected_text=selected.text if selected else "",
+        path=path,
+        repo_name=repo,
+        relative_path=rel,
+        units=ls.units,
+    )
+
+
+@server.feature(protocol.WARM_CURSOR)
+async def on_warm_cursor(ls: StackCoderServer, params: Any) -> None:
+    """The cursor settled at a new place: compute the completion there in idle time (the prompt a
+    keystroke there sends), unless a completion of the document is in flight."""
+    try:
+        cursor = protocol.parse_cursor(protocol.to_plain(params))
+    except InvalidParamsError as exc:
+        log.warning("ignoring %s: %s", protocol.WARM_CURSOR, exc)
+        return
+    doc = ls.document(cursor.uri)
+    settings = ls.settings_for(cursor.uri).completion
+    scheduler = ls.models.scheduler
+    if doc is None or scheduler is None or not (settings.enabled and settings.warm_on_cursor_move):
+        return
+    if cursor.uri in ls.pending:  # the user is typing: the keystroke's own request is on its way
+        return
+    req = _request(ls, "warm", cursor.uri, doc.source, cursor.position)
+    index = ls.context_index if settings.cross_file_context else None
+    loop = asyncio.get_running_loop()
+    try:
+        await completion.warm_completion(
+            req,
+            settings,
+            warm=functools.partial(scheduler.warm, cursor.uri),
+            run_blocking=lambda fn: loop.run_in_executor(None, fn),
+            index=index,
+        )
+    except Exception as exc:  # a position past the end of the document, a closed document, ...
+        log.debug("no warm-up at %s: %s", cursor.uri, exc)
 
 
 @server.command(protocol.CMD_DID_ACCEPT)

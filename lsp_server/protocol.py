@@ -19,6 +19,7 @@ __all__ = [
     "EXPLAIN",
     "ATTRIBUTION",
     "STATUS",
+    "WARM_CURSOR",
     "CMD_INFILL",
     "CMD_EXPLAIN",
     "CMD_CHECK_PROVENANCE",
@@ -28,7 +29,9 @@ __all__ = [
     "ChatParams",
     "ExplainParams",
     "AcceptedCompletion",
+    "CursorParams",
     "parse_chat",
+    "parse_cursor",
     "parse_explain",
     "parse_attribution",
     "parse_uri_range",
@@ -39,6 +42,9 @@ CHAT = "stackcoder/chat"
 EXPLAIN = "stackcoder/explain"
 ATTRIBUTION = "stackcoder/attribution"
 STATUS = "stackcoder/status"
+# Notification: the cursor settled at a new place; the server computes the completion there in
+# idle time, so the first keystroke finds its prompt processed.
+WARM_CURSOR = "stackcoder/warmCursor"
 
 CMD_INFILL = "stackcoder.infill"
 CMD_EXPLAIN = "stackcoder.explain"
@@ -132,6 +138,23 @@ class AcceptedCompletion:
     uri: str
     text: str
     range: types.Range
+
+
+@dataclass(frozen=True)
+class CursorParams:
+    """`stackcoder/warmCursor` params: a document and a cursor position in it."""
+
+    uri: str
+    position: types.Position
+
+
+def parse_cursor(params: Any) -> CursorParams:
+    """Validate `stackcoder/warmCursor` params ({textDocument: {uri}, position})."""
+    doc = _field(params, "textDocument", "params")
+    uri = _string(_field(doc, "uri", "params.textDocument"), "params.textDocument.uri")
+    return CursorParams(
+        uri=uri or "", position=_position(_field(params, "position", "params"), "params.position")
+    )
 
 
 def parse_chat(params: Any) -> ChatParams:

@@ -76,6 +76,7 @@ class CompletionSettings:
     cross_file_context: bool = _setting("crossFileContext", True, _bool, "true or false")
     debounce_ms: int = _setting("debounceMs", 150, _int_at_least(0), "an integer >= 0")
     prefetch: bool = _setting("prefetch", True, _bool, "true or false")
+    warm_on_cursor_move: bool = _setting("warmOnCursorMove", True, _bool, "true or false")
 
 
 @dataclass(frozen=True)

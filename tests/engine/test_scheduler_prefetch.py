@@ -67,6 +67,7 @@ def test_the_idle_time_after_an_answer_completes_the_text_after_it() -> None:
             "cache_hits": 1,
             "superseded": 0,
             "prefetched": 1,
+            "warmed": 0,
         }
     finally:
         scheduler.close()
@@ -116,5 +117,57 @@ def test_a_typed_through_answer_comes_at_once_and_keeps_the_prefetch_running() -
         assert scheduler.wait_idle(timeout=10)
         assert scheduler.prefetched == 1
         assert scheduler.model.cache.get(PREFIX + first.text, "") is not None
+    finally:
+        scheduler.close()
+
+
+def test_a_warm_up_at_a_new_cursor_answers_its_first_keystroke_from_the_cache() -> None:
+    backend = PacedBackend(["result = width * height\n"])
+    scheduler = scheduler_for(backend, prefetch=False)
+    try:
+        assert scheduler.warm(DOC, PREFIX, "", max_new_tokens=16)
+        assert scheduler.wait_idle(timeout=10)
+        assert len(backend.prompts) == 1 and scheduler.warmed == 1
+        # the user types the first character of what the warm-up computed
+        typed = scheduler.submit(DOC, PREFIX + "r", "", max_new_tokens=16)
+        assert typed.done() and typed.result().cached and typed.result().text == "esult = width * height"
+        assert not scheduler.warm(DOC, PREFIX, "", max_new_tokens=16)  # the cache already has it
+        assert len(backend.prompts) == 1
+        counters = scheduler.counters()
+        assert counters["model_runs"] == 0 and counters["cache_hits"] == 1 and counters["warmed"] == 1
+    finally:
+        scheduler.close()
+
+
+def test_a_keystroke_stops_a_running_warm_up() -> None:
+    backend = PacedBackend(["y = width + height + width + height\n", "z = 2\n"], pace=0.05)
+    scheduler = scheduler_for(backend, prefetch=False)
+    try:
+        assert scheduler.warm(DOC, PREFIX, "", max_new_tokens=32)
+        assert backend.started.wait(timeout=10)
+        answer = scheduler.submit(DOC, PREFIX + "z", "", max_new_tokens=16).result(timeout=10)
+        assert answer.text == "z = 2" and not answer.cancelled  # the scripted model's second answer
+        assert backend.streamed[0] < len("y = width + height + width + height\n")  # cut short
+        assert scheduler.wait_idle(timeout=10)
+        counters = scheduler.counters()
+        assert counters["warmed"] == 0 and counters["model_runs"] == 1
+        assert counters["superseded"] == 0  # a warm-up giving way is not a superseded request
+    finally:
+        scheduler.close()
+
+
+def test_no_warm_up_while_the_user_is_typing() -> None:
+    backend = PacedBackend(["result = width * height\n", "other = 1\n"], pace=0.05)
+    scheduler = scheduler_for(backend, prefetch=False)
+    try:
+        live = scheduler.submit(DOC, PREFIX, "", max_new_tokens=16)
+        assert backend.started.wait(timeout=10)
+        assert not scheduler.warm(DOC, "def volume(w, h, d):\n    ", "", max_new_tokens=16)
+        assert not live.result(timeout=10).cancelled
+        # a warm-up replaces an older warm-up of the same document
+        assert scheduler.warm(DOC, "def volume(w, h, d):\n    ", "", max_new_tokens=16)
+        assert scheduler.warm(DOC, "def depth(w, h, d):\n    ", "", max_new_tokens=16)
+        assert scheduler.wait_idle(timeout=10)
+        assert len(backend.prompts) <= 3 and backend.prompts[-1].endswith("def depth(w, h, d):\n    ")
     finally:
         scheduler.close()

@@ -155,3 +155,13 @@ def inline(server: RawServer, uri: str, line: int, character: int) -> int:
             "context": {"triggerKind": 2},
         },
     )
+
+
+def model_options(path: Any, **completion: Any) -> dict[str, Any]:
+    """initializationOptions that load the model at ``path`` on one thread, with completion settings."""
+    return {
+        "stackcoder": {
+            "model": {"path": str(path), "threads": 1},
+            "completion": {"maxNewTokens": 8, **completion},
+        }
+    }

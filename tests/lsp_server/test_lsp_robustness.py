@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from lsp_helpers import server_env
-from lsp_raw_client import RawServer, did_open, inline
+from lsp_raw_client import RawServer, did_open, inline, model_options
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -44,15 +44,6 @@ def model_server(tmp_path_factory: pytest.TempPathFactory, default_model_dir: Pa
     server.root, server.marker, server.payload = root, marker, payload  # type: ignore[attr-defined]
     yield server
     server.close()
-
-
-def model_options(path: Path | str, **completion) -> dict:
-    return {
-        "stackcoder": {
-            "model": {"path": str(path), "threads": 1},
-            "completion": {"maxNewTokens": 8, **completion},
-        }
-    }
 
 
 def test_requests_before_initialize_malformed_json_unknown_methods_and_bad_params(

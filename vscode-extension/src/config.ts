@@ -29,6 +29,10 @@ export class Config {
     return this.section.get<boolean>("completion.enabled", true);
   }
 
+  get warmOnCursorMove(): boolean {
+    return this.section.get<boolean>("completion.warmOnCursorMove", true);
+  }
+
   get debounceMs(): number {
     const value = this.section.get<number>("completion.debounceMs", 150);
     return Number.isFinite(value) ? Math.min(Math.max(value, 0), 2000) : 150;

@@ -8,6 +8,7 @@ import { resolveServer } from "./bootstrap";
 import { ChatPanel } from "./chat/panel";
 import { createClient } from "./client";
 import { Config } from "./config";
+import { CursorWarm } from "./cursorWarm";
 import { Debouncer } from "./debounce";
 import { PasteCheck } from "./pasteCheck";
 import { Provenance } from "./provenance";
@@ -49,6 +50,10 @@ export class Ctx implements vscode.Disposable {
       vscode.window.registerTreeDataProvider("stackcoder.provenance", this.provenance),
       vscode.window.registerTreeDataProvider("stackcoder.session", this.sessionView),
       vscode.workspace.onDidChangeConfiguration((event) => this.onConfigurationChanged(event)),
+      new CursorWarm(
+        () => this.client,
+        () => this.config.completionEnabled && this.config.warmOnCursorMove,
+      ),
       new PasteCheck(
         () => this.client,
         () => this.config.provenanceEnabled,

@@ -3,7 +3,7 @@
  * Mirrors lsp_server/protocol.py; keep the two in step.
  */
 import type { Position, Range, TextDocumentIdentifier } from "vscode-languageclient";
-import { ProgressType, RequestType } from "vscode-languageclient";
+import { NotificationType, ProgressType, RequestType } from "vscode-languageclient";
 
 export type Role = "user" | "assistant";
 
@@ -32,6 +32,12 @@ export interface TextResult {
 /** `$/progress` value streamed for chat and explain: one delta of the answer. */
 export interface TextDelta {
   text: string;
+}
+
+/** `stackcoder/warmCursor` params: the cursor settled here. */
+export interface WarmCursorParams {
+  textDocument: TextDocumentIdentifier;
+  position: Position;
 }
 
 export interface ExplainParams {
@@ -93,6 +99,7 @@ export interface EngineStatus {
   cache_hits: number;
   superseded: number;
   prefetched: number;
+  warmed: number;
 }
 
 export interface ServerStatus {
@@ -124,6 +131,8 @@ export const AttributionRequest = new RequestType<AttributionParams, Attribution
 );
 export const StatusRequest = new RequestType<Record<string, never>, ServerStatus, void>("stackcoder/status");
 export const TextDeltaProgress = new ProgressType<TextDelta>();
+/** Notification: compute the completion at a cursor that settled at a new place. */
+export const WarmCursorNotification = new NotificationType<WarmCursorParams>("stackcoder/warmCursor");
 
 /** Server-side commands run through `workspace/executeCommand` with arguments `[uri, range]`. */
 export const ServerCommands = {

@@ -57,7 +57,7 @@ export class SessionView implements vscode.TreeDataProvider<Row> {
           ? [
               {
                 label: "Model runs / from cache",
-                value: `${srv.engine.model_runs} / ${srv.engine.cache_hits} (${srv.engine.prefetched} prefetched)`,
+                value: `${srv.engine.model_runs} / ${srv.engine.cache_hits} (${srv.engine.prefetched} prefetched, ${srv.engine.warmed} warmed)`,
                 icon: "zap",
               },
             ]

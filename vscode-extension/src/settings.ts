@@ -17,6 +17,7 @@ export interface ServerSettings {
     crossFileContext: boolean;
     debounceMs: number;
     prefetch: boolean;
+    warmOnCursorMove: boolean;
   };
   provenance: { enabled: boolean; indexPath: string | null; policy: ProvenancePolicy };
   chat: { maxNewTokens: number; temperature: number };
@@ -32,6 +33,7 @@ export const DEFAULT_SETTINGS: ServerSettings = {
     crossFileContext: true,
     debounceMs: 150,
     prefetch: true,
+    warmOnCursorMove: true,
   },
   provenance: { enabled: true, indexPath: null, policy: "mark" },
   chat: { maxNewTokens: 512, temperature: 0.2 },
@@ -103,6 +105,7 @@ export function readServerSettings(read: SettingReader): ServerSettings {
       crossFileContext: bool(read, "completion.crossFileContext", d.completion.crossFileContext),
       debounceMs: numberIn(read, "completion.debounceMs", 0, 2000, d.completion.debounceMs, true),
       prefetch: bool(read, "completion.prefetch", d.completion.prefetch),
+      warmOnCursorMove: bool(read, "completion.warmOnCursorMove", d.completion.warmOnCursorMove),
     },
     provenance: {
       enabled: bool(read, "provenance.enabled", d.provenance.enabled),

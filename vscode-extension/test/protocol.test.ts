@@ -15,7 +15,13 @@ function names(source: string, pattern: RegExp): string[] {
 test("custom requests are declared the same on both sides", () => {
   const requests = /"(stackcoder\/[A-Za-z]+)"/g;
   assert.deepEqual(names(ts, requests), names(py, requests));
-  assert.deepEqual(names(ts, requests), ["stackcoder/attribution", "stackcoder/chat", "stackcoder/explain", "stackcoder/status"]);
+  assert.deepEqual(names(ts, requests), [
+    "stackcoder/attribution",
+    "stackcoder/chat",
+    "stackcoder/explain",
+    "stackcoder/status",
+    "stackcoder/warmCursor",
+  ]);
 });
 
 test("server commands are declared the same on both sides", () => {
