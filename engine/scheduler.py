@@ -37,6 +37,10 @@ from engine.types import Completion
 log = logging.getLogger(__name__)
 
 
+# A completion to compute in idle time: prefix, suffix and keyword arguments of ``submit``.
+Prompt = tuple[str, str, dict[str, Any]]
+
+
 @dataclass
 class _Pending:
     request_id: int
@@ -170,45 +174,56 @@ class CompletionScheduler:
 
     def _queue_prefetch(self, after: _Job, prefix: str) -> None:
         """Queue the completion at the end of ``after``'s suggestion (lock held)."""
-        self._queue_idle(after.document, prefix, after.suffix, after.kwargs, warm=False)
+        self._queue_idle(after.document, [(prefix, after.suffix, after.kwargs)], warm=False)
 
-    def _queue_idle(
-        self, document: str, prefix: str, suffix: str, kwargs: dict[str, Any], *, warm: bool
-    ) -> None:
-        """Queue a prefetch or warm-up for ``document`` as its live job (lock held)."""
+    def _queue_idle(self, document: str, prompts: list[Prompt], *, warm: bool) -> None:
+        """Queue a prefetch or warm-up of ``prompts`` for ``document`` as its live job (lock held)."""
         self._next_id += 1
+        prefix, suffix, kwargs = prompts[0]
         job = _Job(document, self._next_id, CancelToken(), prefix, suffix, kwargs)
-        future = self._pool.submit(self._run_prefetch, job, warm)
+        future = self._pool.submit(self._run_idle, job, prompts, warm)
         self._latest[document] = _Pending(job.request_id, job.cancel, future, prefetch=True)
 
-    def warm(self, document: str, prefix: str, suffix: str = "", **kwargs: Any) -> bool:
-        """Compute the completion at a cursor the user moved to, before the first keystroke there.
+    def warm(self, document: str, prompts: list[Prompt]) -> int:
+        """Compute completions a cursor the user moved to may ask for, before the first keystroke.
 
-        Keyword arguments as ``submit`` (one choice, cache on). Nothing is queued when the cache
-        already answers it or while a request of the document is live (the user is typing);
-        a prefetch or an older warm-up of the document is stopped. Returns whether one was queued.
+        ``prompts`` are (prefix, suffix, keyword arguments of ``submit``) triples, most likely
+        first; they run one after the other, with one choice and the cache on. Prompts the cache
+        already answers are left out; nothing is queued while a request of the document is live
+        (the user is typing); a prefetch or an older warm-up of the document is stopped. Returns
+        how many prompts were queued.
         """
-        kwargs = {**kwargs, "use_cache": True, "n": 1}
-        kwargs.pop("cancel", None)
-        if self.model.cached(prefix, suffix) is not None:
-            return False
+        todo = [
+            (
+                prefix,
+                suffix,
+                {**{k: v for k, v in kwargs.items() if k != "cancel"}, "use_cache": True, "n": 1},
+            )
+            for prefix, suffix, kwargs in prompts
+            if self.model.cached(prefix, suffix) is None
+        ]
+        if not todo:
+            return 0
         with self._lock:
             previous = self._latest.get(document)
             if previous is not None and not previous.future.done():
                 if not previous.prefetch:
-                    return False
+                    return 0
                 previous.cancel.cancel()
-            self._queue_idle(document, prefix, suffix, kwargs, warm=True)
-        return True
+            self._queue_idle(document, todo, warm=True)
+        return len(todo)
 
-    def _run_prefetch(self, job: _Job, warm: bool = False) -> None:
-        start = time.perf_counter()
+    def _run_idle(self, job: _Job, prompts: list[Prompt], warm: bool) -> None:
+        """Run a prefetch or warm-up: each prompt in turn until the job is cancelled."""
         try:
-            if job.cancel.cancelled:
-                return
-            # a completion the cache already holds comes back at once, without the model
-            completion = self.model.complete(job.prefix, job.suffix, cancel=job.cancel, **job.kwargs)
-            if not (completion.cached or completion.cancelled or job.cancel.cancelled):
+            for prefix, suffix, kwargs in prompts:
+                if job.cancel.cancelled:
+                    return
+                start = time.perf_counter()
+                # a completion the cache already holds comes back at once, without the model
+                completion = self.model.complete(prefix, suffix, cancel=job.cancel, **kwargs)
+                if completion.cached or completion.cancelled or job.cancel.cancelled:
+                    continue
                 with self._lock:
                     if warm:
                         self.warmed += 1

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -231,21 +231,47 @@ def generation_options(
     }
 
 
+# A line ending with one of these gets one more level of indentation on Enter (as editors do).
+INDENT_AFTER = (":", "(", "[", "{")
+
+
+def _line_break_request(req: CompletionRequest) -> CompletionRequest | None:
+    """The request after Enter at ``req``'s cursor, when it rests at the end of a line of code:
+    the line break and the indentation an editor would insert; None elsewhere."""
+    text = req.text
+    offset = offset_at(text, req.position, req.units)
+    line_start = text.rfind("\n", 0, offset) + 1
+    line_end = text.find("\n", offset)
+    before, after = text[line_start:offset], text[offset : len(text) if line_end < 0 else line_end]
+    if not before.strip() or after.strip():
+        return None
+    indent = before[: len(before) - len(before.lstrip())]
+    if before.rstrip().endswith(INDENT_AFTER):
+        indent += "\t" if indent.startswith("\t") else "    "
+    insert = "\n" + indent
+    position = types.Position(line=req.position.line + 1, character=req.units.count(indent))
+    return replace(req, text=text[:offset] + insert + text[offset:], position=position)
+
+
 async def warm_completion(
     req: CompletionRequest,
     settings: CompletionSettings,
     *,
-    warm: Callable[..., bool],
+    warm: Callable[..., int],
     run_blocking: Callable[[Callable[[], Any]], Awaitable[Any]],
     index: Any | None = None,
-) -> bool:
-    """Queue the completion at a cursor the user moved to (``warm(prefix, suffix, **kwargs)``,
-    the scheduler's ``warm``) with exactly the prompt a keystroke there would send, so that
-    keystroke finds its prompt's head processed. Returns whether a warm-up was queued."""
-    prompt = await prepare_prompt(req, settings, run_blocking=run_blocking, index=index)
-    if prompt is None:
-        return False
-    return warm(prompt.prefix, prompt.suffix, **generation_options(req, settings, prompt))
+) -> int:
+    """Queue the completions the first keystroke at a resting cursor may ask for, with exactly
+    the prompts it would send (``warm(prompts)``, the scheduler's ``warm``): after
+    Enter when the cursor is at the end of a line of code, and at the cursor. That keystroke then
+    finds its answer in the cache or its prompt's head processed. Returns how many were queued."""
+    requests = [r for r in (_line_break_request(req), req) if r is not None]
+    prompts = []
+    for request in requests:
+        prompt = await prepare_prompt(request, settings, run_blocking=run_blocking, index=index)
+        if prompt is not None:
+            prompts.append((prompt.prefix, prompt.suffix, generation_options(request, settings, prompt)))
+    return warm(prompts) if prompts else 0
 
 
 async def run_completion(

@@ -121,17 +121,22 @@ def test_a_typed_through_answer_comes_at_once_and_keeps_the_prefetch_running() -
         scheduler.close()
 
 
+def at(prefix: str, max_new_tokens: int = 16) -> tuple[str, str, dict]:
+    """A warm-up prompt at the end of ``prefix``."""
+    return (prefix, "", {"max_new_tokens": max_new_tokens})
+
+
 def test_a_warm_up_at_a_new_cursor_answers_its_first_keystroke_from_the_cache() -> None:
     backend = PacedBackend(["result = width * height\n"])
     scheduler = scheduler_for(backend, prefetch=False)
     try:
-        assert scheduler.warm(DOC, PREFIX, "", max_new_tokens=16)
+        assert scheduler.warm(DOC, [(PREFIX, "", {"max_new_tokens": 16})]) == 1
         assert scheduler.wait_idle(timeout=10)
         assert len(backend.prompts) == 1 and scheduler.warmed == 1
         # the user types the first character of what the warm-up computed
         typed = scheduler.submit(DOC, PREFIX + "r", "", max_new_tokens=16)
         assert typed.done() and typed.result().cached and typed.result().text == "esult = width * height"
-        assert not scheduler.warm(DOC, PREFIX, "", max_new_tokens=16)  # the cache already has it
+        assert scheduler.warm(DOC, [(PREFIX, "", {"max_new_tokens": 16})]) == 0  # the cache already has it
         assert len(backend.prompts) == 1
         counters = scheduler.counters()
         assert counters["model_runs"] == 0 and counters["cache_hits"] == 1 and counters["warmed"] == 1
@@ -143,7 +148,10 @@ def test_a_keystroke_stops_a_running_warm_up() -> None:
     backend = PacedBackend(["y = width + height + width + height\n", "z = 2\n"], pace=0.05)
     scheduler = scheduler_for(backend, prefetch=False)
     try:
-        assert scheduler.warm(DOC, PREFIX, "", max_new_tokens=32)
+        assert (
+            scheduler.warm(DOC, [(PREFIX, "", {"max_new_tokens": 32}), ("other", "", {"max_new_tokens": 32})])
+            == 2
+        )
         assert backend.started.wait(timeout=10)
         answer = scheduler.submit(DOC, PREFIX + "z", "", max_new_tokens=16).result(timeout=10)
         assert answer.text == "z = 2" and not answer.cancelled  # the scripted model's second answer
@@ -151,6 +159,7 @@ def test_a_keystroke_stops_a_running_warm_up() -> None:
         assert scheduler.wait_idle(timeout=10)
         counters = scheduler.counters()
         assert counters["warmed"] == 0 and counters["model_runs"] == 1
+        assert len(backend.prompts) == 2  # the second warm-up prompt never ran
         assert counters["superseded"] == 0  # a warm-up giving way is not a superseded request
     finally:
         scheduler.close()
@@ -162,12 +171,30 @@ def test_no_warm_up_while_the_user_is_typing() -> None:
     try:
         live = scheduler.submit(DOC, PREFIX, "", max_new_tokens=16)
         assert backend.started.wait(timeout=10)
-        assert not scheduler.warm(DOC, "def volume(w, h, d):\n    ", "", max_new_tokens=16)
+        assert scheduler.warm(DOC, [at("def volume(w, h, d):\n    ")]) == 0
         assert not live.result(timeout=10).cancelled
         # a warm-up replaces an older warm-up of the same document
-        assert scheduler.warm(DOC, "def volume(w, h, d):\n    ", "", max_new_tokens=16)
-        assert scheduler.warm(DOC, "def depth(w, h, d):\n    ", "", max_new_tokens=16)
+        assert scheduler.warm(DOC, [at("def volume(w, h, d):\n    ")]) == 1
+        assert scheduler.warm(DOC, [at("def depth(w, h, d):\n    ")]) == 1
         assert scheduler.wait_idle(timeout=10)
         assert len(backend.prompts) <= 3 and backend.prompts[-1].endswith("def depth(w, h, d):\n    ")
+    finally:
+        scheduler.close()
+
+
+def test_a_warm_up_runs_its_prompts_in_turn() -> None:
+    backend = PacedBackend(["x = 1\n", "y = 2\n"])
+    scheduler = scheduler_for(backend, prefetch=False)
+    try:
+        assert (
+            scheduler.warm(
+                DOC, [(PREFIX, "", {"max_new_tokens": 16}), (PREFIX + "r", "", {"max_new_tokens": 16})]
+            )
+            == 2
+        )
+        assert scheduler.wait_idle(timeout=10)
+        assert backend.prompts[0].endswith(PREFIX) and backend.prompts[1].endswith(PREFIX + "r")
+        assert scheduler.warmed == 2
+        assert scheduler.submit(DOC, PREFIX + "x", "", max_new_tokens=16).result(timeout=1).cached
     finally:
         scheduler.close()

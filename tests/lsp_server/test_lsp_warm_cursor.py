@@ -44,9 +44,11 @@ def test_the_first_keystroke_after_a_warm_up_is_answered_without_the_model(start
     server = started()
     uri = (tmp_path / "point.py").as_uri()
     did_open(server, uri, SOURCE)
+    # the cursor rests at the end of a line of code: the warm-up computes the completion after
+    # Enter (with the line's indentation) and the one at the cursor
     warm(server, uri, CURSOR)
     deadline = time.monotonic() + 60
-    while engine(server)["warmed"] < 1:
+    while engine(server)["warmed"] < 2:
         assert time.monotonic() < deadline, engine(server)
         time.sleep(0.05)
     answer = server.response(inline(server, uri, **CURSOR))["result"]
@@ -57,7 +59,18 @@ def test_the_first_keystroke_after_a_warm_up_is_answered_without_the_model(start
     # warming the same place again finds the cache and does not run the model
     warm(server, uri, CURSOR)
     time.sleep(0.5)
-    assert engine(server)["warmed"] == 1
+    assert engine(server)["warmed"] == 2
+    # the user presses Enter: the editor keeps the indentation, and the answer is already there
+    server.notify(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [{"range": {"start": CURSOR, "end": CURSOR}, "text": "\n        "}],
+        },
+    )
+    assert "result" in server.response(inline(server, uri, 6, 8))
+    counters = engine(server)
+    assert counters["model_runs"] == 0 and counters["cache_hits"] == 2, counters
 
 
 def test_bad_warm_ups_are_ignored_and_the_setting_turns_them_off(started, tmp_path) -> None:
