@@ -79,7 +79,14 @@ async def on_inline_completion(
     ls.status.latency.add(elapsed)
     ls.status.add_stages(outcome.timings_ms)
     log.debug(
-        "[%s] completion %.1f ms %s cached=%s", req.request_id, elapsed, outcome.timings_ms, outcome.cached
+        "[%s] completion at %s:%d:%d %.1f ms %s cached=%s",
+        req.request_id,
+        uri.rsplit("/", 1)[-1],
+        params.position.line,
+        params.position.character,
+        elapsed,
+        outcome.timings_ms,
+        outcome.cached,
     )
     result = completion.to_inline_list(outcome, uri, protocol.CMD_DID_ACCEPT)
     ls.status.shown += len(result.items)
@@ -137,8 +144,9 @@ async def on_warm_cursor(ls: StackCoderServer, params: Any) -> None:
     req = _request(ls, "warm", cursor.uri, doc.source, cursor.position)
     index = ls.context_index if settings.cross_file_context else None
     loop = asyncio.get_running_loop()
+    where = f"{cursor.uri.rsplit('/', 1)[-1]}:{cursor.position.line}:{cursor.position.character}"
     try:
-        await completion.warm_completion(
+        queued = await completion.warm_completion(
             req,
             settings,
             warm=functools.partial(scheduler.warm, cursor.uri),
@@ -146,7 +154,9 @@ async def on_warm_cursor(ls: StackCoderServer, params: Any) -> None:
             index=index,
         )
     except Exception as exc:  # a position past the end of the document, a closed document, ...
-        log.debug("no warm-up at %s: %s", cursor.uri, exc)
+        log.debug("no warm-up at %s: %s", where, exc)
+        return
+    log.debug("warm-up at %s: %d prompt(s) queued", where, queued)
 
 
 @server.command(protocol.CMD_DID_ACCEPT)

@@ -28,12 +28,28 @@ PASTED_MODULE = "colorsys"
 SCENARIOS = [
     "ghost",
     "brackets",
+    "warmup",
     "explain",
     "chat",
     *(["stop"] if os.environ.get("STACKCODER_E2E_STOP") == "1" else []),
     "provenance",
     "crash",
 ]
+# The warmup scenario moves the cursor to the end of this file's last line without typing.
+WARM_FILE = (
+    "import os\n\n\n"
+    "def list_python_files(root):\n"
+    "    found = []\n"
+    "    for name in os.listdir(root):\n"
+    "        if name.endswith('.py'):\n"
+    "            found.append(os.path.join(root, name))\n"
+    "    return found\n\n\n"
+    "def count_lines(path):\n"
+    "    with open(path) as handle:\n"
+    "        total = 0\n"
+    "        for line in handle:\n"
+    "            total += 1"
+)
 # The browser session's limit; the scenarios take 1-3 minutes on 2 cores.
 DRIVER_TIMEOUT_S = 360
 
@@ -116,6 +132,7 @@ def e2e_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (ws / "ghost.py").write_text("")
     (ws / "brackets.py").write_text("")
     (ws / "pasted.py").write_text("")
+    (ws / "warm.py").write_text(WARM_FILE)
     return ws
 
 
@@ -189,7 +206,7 @@ def code_server(
                         f"code-server did not start:\n{(home / 'code-server.log').read_text()[-3000:]}"
                     )
                 time.sleep(0.5)
-        yield {"url": f"{url}/?folder={e2e_workspace}", "pgid": proc.pid}
+        yield {"url": f"{url}/?folder={e2e_workspace}", "pgid": proc.pid, "server_log": home / "server.log"}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -253,4 +270,6 @@ def vscode_run(
         results.setdefault(name, {"error": f"did not run: {stderr.strip().splitlines()[-1:]}"})
     (ARTIFACTS / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2), file=sys.stderr)
+    log = code_server["server_log"]
+    results["serverLog"] = log.read_text(errors="replace") if log.exists() else ""  # the server's own account
     return results

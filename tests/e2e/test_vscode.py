@@ -64,6 +64,17 @@ def test_a_suggestion_inside_an_auto_closed_bracket_fits_before_the_closer(
     assert (e2e_workspace / "brackets.py").read_text() == after
 
 
+def test_a_resting_cursor_is_warmed_up_and_enter_is_answered_from_the_cache(vscode_run: dict) -> None:
+    _scenario(vscode_run, "warmup")
+    log = vscode_run["serverLog"]
+    # the cursor rested at the end of warm.py's last line (line 15, after 12 spaces and `total += 1`)
+    warmed = re.findall(r"warm-up at warm\.py:15:22: (\d+) prompt", log)
+    assert warmed and int(warmed[0]) >= 1, ("no warm-up reached the server", warmed)
+    # Enter kept the indentation; that keystroke's suggestion was computed while the cursor rested
+    answers = re.findall(r"completion at warm\.py:16:12 .* cached=(True|False)", log)
+    assert answers and answers[0] == "True", answers
+
+
 def test_explain_streams_into_the_chat_panel(vscode_run: dict) -> None:
     outcome = _scenario(vscode_run, "explain")
     assert "Explain this code" in outcome["question"]
