@@ -93,13 +93,8 @@ class CompletionScheduler:
         cancelling the document's previous request. Returns a future of the ``Completion``."""
         cancel = kwargs.pop("cancel", None) or CancelToken()
         if kwargs.get("use_cache", True) and kwargs.get("n", 1) == 1:
-            hit = self.model.cached(prefix, suffix)
-            if hit is not None:  # answered now; a prefetch in flight goes on
-                with self._lock:
-                    previous = self._latest.get(document)
-                    if previous is not None and not previous.prefetch:
-                        self._supersede(previous, "a cached answer")
-                    self.cache_hits += 1
+            hit = self.from_cache(document, prefix, suffix)
+            if hit is not None:
                 done: Future[Completion] = Future()
                 done.set_result(hit)
                 return done
@@ -112,6 +107,19 @@ class CompletionScheduler:
             future = self._pool.submit(self._run, _Job(document, request_id, cancel, prefix, suffix, kwargs))
             self._latest[document] = _Pending(request_id, cancel, future)
         return future
+
+    def from_cache(self, document: str, prefix: str, suffix: str = "") -> Completion | None:
+        """The completion cache's answer for this cursor, or None; never runs the model. A hit
+        answers the document's newest keystroke, so its live request stops (a prefetch or warm-up
+        in flight goes on)."""
+        hit = self.model.cached(prefix, suffix)
+        if hit is not None:
+            with self._lock:
+                previous = self._latest.get(document)
+                if previous is not None and not previous.prefetch:
+                    self._supersede(previous, "a cached answer")
+                self.cache_hits += 1
+        return hit
 
     def _supersede(self, previous: _Pending, by: str) -> None:
         if previous.future.done():

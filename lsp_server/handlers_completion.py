@@ -9,6 +9,8 @@ from typing import Any
 
 from lsprotocol import types
 
+from engine.generation import CancelToken
+from engine.types import Completion
 from lsp_server import completion, protocol, provenance
 from lsp_server.app import MAX_TRACKED_ACCEPTS, StackCoderServer, publish_findings, request_failed, server
 from lsp_server.errors import InvalidParamsError
@@ -24,6 +26,29 @@ async def on_inline_completion(
     ls: StackCoderServer, params: types.InlineCompletionParams
 ) -> types.InlineCompletionList | None:
     """FIM ghost text at the cursor; a newer request for the same document cancels this one."""
+    return await _inline_completion(ls, params, cache_only=False)
+
+
+@server.feature(protocol.CACHED_COMPLETION)
+async def on_cached_completion(ls: StackCoderServer, params: Any) -> types.InlineCompletionList:
+    """Ghost text from the completion cache alone (typed-through, prefetched or warmed up), never
+    the model: no items when the cache holds nothing for the cursor."""
+    try:
+        parsed = protocol.parse_inline_params(protocol.to_plain(params))
+    except InvalidParamsError as exc:
+        raise request_failed(exc) from exc
+    return await _inline_completion(ls, parsed, cache_only=True)
+
+
+async def _from_cache(scheduler: Any, uri: str, prefix: str, suffix: str, **options: Any) -> Completion:
+    """The cache's completion, or a cancelled empty one when it holds none."""
+    hit = scheduler.from_cache(uri, prefix, suffix) if options.get("n", 1) == 1 else None
+    return hit or Completion(text="", model=scheduler.model.name, latency_ms=0.0, cancelled=True)
+
+
+async def _inline_completion(
+    ls: StackCoderServer, params: types.InlineCompletionParams, *, cache_only: bool
+) -> types.InlineCompletionList:
     start = asyncio.get_running_loop().time()
     uri = params.text_document.uri
     doc = ls.document(uri)
@@ -33,11 +58,14 @@ async def on_inline_completion(
     scheduler = ls.models.scheduler
     if scheduler is None:
         return types.InlineCompletionList(items=[])
-    cancel = ls.models.open_token()
-    previous = ls.pending.get(uri)
-    if previous is not None:
-        previous.cancel()
-    ls.pending[uri] = cancel
+    if cache_only:  # answered at once: nothing to cancel, nothing for a newer request to stop
+        cancel: Any = CancelToken()
+    else:
+        cancel = ls.models.open_token()
+        previous = ls.pending.get(uri)
+        if previous is not None:
+            previous.cancel()
+        ls.pending[uri] = cancel
     selected = params.context.selected_completion_info
     req = _request(
         ls,
@@ -48,16 +76,21 @@ async def on_inline_completion(
         invoked=params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked,
         selected=selected,
     )
-    index = ls.context_index if settings.completion.cross_file_context else None
+    # the cache is keyed on the text around the cursor: a cache-only answer needs no retrieval
+    index = ls.context_index if settings.completion.cross_file_context and not cache_only else None
     query = ls.provenance.query if ls.provenance.index is not None else None
     loop = asyncio.get_running_loop()
+    if cache_only:
+        generate = functools.partial(_from_cache, scheduler, uri)
+    else:
+        generate = functools.partial(scheduler.complete, uri)
     try:
         outcome = await completion.run_completion(
             req,
             settings.completion,
             settings.provenance,
             cancel=cancel,
-            generate=functools.partial(scheduler.complete, uri),
+            generate=generate,
             run_blocking=lambda fn: loop.run_in_executor(None, fn),
             index=index,
             attribution_query=query,
@@ -70,17 +103,19 @@ async def on_inline_completion(
         ls.tell_once(f"completion:{type(exc).__name__}", f"completion failed ({exc}).")
         return types.InlineCompletionList(items=[])
     finally:
-        ls.models.release(cancel)
-        if ls.pending.get(uri) is cancel:
-            del ls.pending[uri]
+        if not cache_only:
+            ls.models.release(cancel)
+            if ls.pending.get(uri) is cancel:
+                del ls.pending[uri]
     if outcome.cancelled:
         return types.InlineCompletionList(items=[])
     elapsed = (asyncio.get_running_loop().time() - start) * 1000
     ls.status.latency.add(elapsed)
     ls.status.add_stages(outcome.timings_ms)
     log.debug(
-        "[%s] completion at %s:%d:%d %.1f ms %s cached=%s",
+        "[%s] %scompletion at %s:%d:%d %.1f ms %s cached=%s",
         req.request_id,
+        "cache-only " if cache_only else "",
         uri.rsplit("/", 1)[-1],
         params.position.line,
         params.position.character,

@@ -20,6 +20,7 @@ __all__ = [
     "ATTRIBUTION",
     "STATUS",
     "WARM_CURSOR",
+    "CACHED_COMPLETION",
     "CMD_INFILL",
     "CMD_EXPLAIN",
     "CMD_CHECK_PROVENANCE",
@@ -32,6 +33,7 @@ __all__ = [
     "CursorParams",
     "parse_chat",
     "parse_cursor",
+    "parse_inline_params",
     "parse_explain",
     "parse_attribution",
     "parse_uri_range",
@@ -45,6 +47,10 @@ STATUS = "stackcoder/status"
 # Notification: the cursor settled at a new place; the server computes the completion there in
 # idle time, so the first keystroke finds its prompt processed.
 WARM_CURSOR = "stackcoder/warmCursor"
+# Request with textDocument/inlineCompletion's params and result, answered from the completion
+# cache alone (never the model): the extension asks it at once and waits out its debounce only
+# when nothing is cached.
+CACHED_COMPLETION = "stackcoder/cachedCompletion"
 
 CMD_INFILL = "stackcoder.infill"
 CMD_EXPLAIN = "stackcoder.explain"
@@ -155,6 +161,18 @@ def parse_cursor(params: Any) -> CursorParams:
     return CursorParams(
         uri=uri or "", position=_position(_field(params, "position", "params"), "params.position")
     )
+
+
+def parse_inline_params(params: Any) -> types.InlineCompletionParams:
+    """Validate `stackcoder/cachedCompletion` params (those of textDocument/inlineCompletion)."""
+    from lsprotocol import converters
+
+    try:
+        return converters.get_converter().structure(params, types.InlineCompletionParams)
+    except Exception:
+        raise InvalidParamsError(
+            "params must be those of textDocument/inlineCompletion: {textDocument, position, context}."
+        ) from None
 
 
 def parse_chat(params: Any) -> ChatParams:

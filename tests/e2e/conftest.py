@@ -35,7 +35,8 @@ SCENARIOS = [
     "provenance",
     "crash",
 ]
-# The warmup scenario moves the cursor to the end of this file's last line without typing.
+# The warmup scenario writes this file when it starts (earlier, its code would be among the
+# workspace snippets of the scenarios before it) and moves the cursor to the end of its last line.
 WARM_FILE = (
     "import os\n\n\n"
     "def list_python_files(root):\n"
@@ -132,7 +133,6 @@ def e2e_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (ws / "ghost.py").write_text("")
     (ws / "brackets.py").write_text("")
     (ws / "pasted.py").write_text("")
-    (ws / "warm.py").write_text(WARM_FILE)
     return ws
 
 
@@ -244,6 +244,7 @@ def vscode_run(
         "profile": str(tmp_path_factory.mktemp("chromium")),
         "scenarios": SCENARIOS,
         "question": "How do I add an item to the inventory?",
+        "warmText": WARM_FILE,
         "corpusText": corpus_text[start:end],
         "resultsFile": str(tmp_path_factory.mktemp("results") / "results.json"),
     }

@@ -3,7 +3,7 @@
 //
 //   node tests/e2e/vscode_driver.mjs CONFIG.json
 //
-// CONFIG: {url, shots, profile, scenarios: [...], corpusText, question}. Every scenario runs even
+// CONFIG: {url, shots, profile, scenarios: [...], corpusText, question, warmText}. Every scenario runs even
 // when an earlier one failed; a failure is reported as {error} with a screenshot.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -221,6 +221,8 @@ const scenarios = {
     // The cursor moves to the end of the file's last line without typing and rests there: the
     // extension tells the server, which computes the suggestions after Enter and at the cursor.
     // Pressing Enter then finds its suggestion in the server's cache (the server log says so).
+    writeFileSync(path.join(config.workspace, "warm.py"), config.warmText);
+    await page.waitForTimeout(1_000); // for the workspace's file watchers
     await openFile(page, "warm.py");
     await page.keyboard.press("Control+End");
     await page.waitForTimeout(3_000);

@@ -87,3 +87,42 @@ def test_bad_warm_ups_are_ignored_and_the_setting_turns_them_off(started, tmp_pa
     assert counters["warmed"] == 0 and counters["model_runs"] == 0, counters
     assert "result" in server.response(inline(server, uri, **CURSOR))  # still serving
     assert engine(server)["model_runs"] == 1
+
+
+def cached_completion(server: RawServer, uri: str, line: int, character: int) -> dict[str, Any]:
+    return server.call(
+        "stackcoder/cachedCompletion",
+        {
+            "textDocument": {"uri": uri},
+            "position": {"line": line, "character": character},
+            "context": {"triggerKind": 2},
+        },
+    )
+
+
+def test_a_cache_only_request_answers_what_the_cache_holds_and_never_runs_the_model(
+    started, tmp_path
+) -> None:
+    server = started()
+    uri = (tmp_path / "point.py").as_uri()
+    did_open(server, uri, SOURCE)
+    # nothing cached yet: no items, and the model did not run
+    assert cached_completion(server, uri, **CURSOR)["result"]["items"] == []
+    assert engine(server)["model_runs"] == 0 and engine(server)["warmed"] == 0
+    warm(server, uri, CURSOR)
+    deadline = time.monotonic() + 60
+    while engine(server)["warmed"] < 2:
+        assert time.monotonic() < deadline, engine(server)
+        time.sleep(0.05)
+    quick = cached_completion(server, uri, **CURSOR)["result"]
+    full = server.response(inline(server, uri, **CURSOR))["result"]
+    texts = [[item["insertText"] for item in answer["items"]] for answer in (quick, full)]
+    assert texts[0] == texts[1], texts  # the same suggestion, without the model
+    counters = engine(server)
+    assert counters["model_runs"] == 0 and counters["cache_hits"] == 2, counters
+    # elsewhere the cache holds nothing
+    assert cached_completion(server, uri, 2, 8)["result"]["items"] == []
+    assert engine(server)["model_runs"] == 0
+    bad = server.call("stackcoder/cachedCompletion", {"textDocument": {"uri": uri}})
+    assert bad["error"]["code"] == -32602, bad
+    assert "result" in cached_completion(server, uri, **CURSOR)  # still serving

@@ -1,6 +1,8 @@
 /**
  * The language client: how the server is spawned, the settings it gets, and the middleware that
- * debounces ghost-text requests and measures what the user sees.
+ * debounces ghost-text requests and measures what the user sees. A suggestion the server's cache
+ * already holds (typed through, prefetched, warmed up) is asked for first and shown without the
+ * debounce.
  */
 import * as vscode from "vscode";
 import {
@@ -17,6 +19,7 @@ import {
 } from "vscode-languageclient/node";
 import type { ServerCommand } from "./bootstrap";
 import type { Debouncer } from "./debounce";
+import { CachedCompletionRequest } from "./protocol";
 import type { ServerSettings } from "./settings";
 
 export const CLIENT_ID = "stackcoder";
@@ -62,12 +65,18 @@ export function createClient(
     middleware: {
       provideInlineCompletionItems: async (document, position, context, token, next) => {
         if (!hooks.completionEnabled()) return null;
+        const started = Date.now();
         if (context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic) {
+          const cached = await fromCache(document, position, context, token);
+          if (cached !== undefined) {
+            hooks.debouncer.reset(); // this keystroke is answered: earlier debounced ones are stale
+            hooks.onAnswer(Date.now() - started, cached.items.length);
+            return cached;
+          }
           if (!(await hooks.debouncer.wait(hooks.debounceMs(), token))) return null;
         } else {
           hooks.debouncer.reset();
         }
-        const started = Date.now();
         const result = await next(document, position, context, token);
         if (!token.isCancellationRequested) {
           const items = Array.isArray(result) ? result.length : (result?.items.length ?? 0);
@@ -85,5 +94,24 @@ export function createClient(
       },
     },
   };
-  return new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
+  const client = new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
+
+  /** The server's cached suggestion for this keystroke, or undefined when it has none. */
+  async function fromCache(
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+  ): Promise<vscode.InlineCompletionList | undefined> {
+    try {
+      const params = client.code2ProtocolConverter.asInlineCompletionParams(document, position, context);
+      const result = await client.sendRequest(CachedCompletionRequest, params, token);
+      if (!result || result.items.length === 0 || token.isCancellationRequested) return undefined;
+      return await client.protocol2CodeConverter.asInlineCompletionResult(result, token);
+    } catch {
+      return undefined; // an older server without the request, or a restart: ask the usual way
+    }
+  }
+
+  return client;
 }

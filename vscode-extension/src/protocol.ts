@@ -2,7 +2,13 @@
  * Custom protocol of the stackcoder language server, declared once on this side.
  * Mirrors lsp_server/protocol.py; keep the two in step.
  */
-import type { Position, Range, TextDocumentIdentifier } from "vscode-languageclient";
+import type {
+  InlineCompletionList,
+  InlineCompletionParams,
+  Position,
+  Range,
+  TextDocumentIdentifier,
+} from "vscode-languageclient";
 import { NotificationType, ProgressType, RequestType } from "vscode-languageclient";
 
 export type Role = "user" | "assistant";
@@ -131,6 +137,13 @@ export const AttributionRequest = new RequestType<AttributionParams, Attribution
 );
 export const StatusRequest = new RequestType<Record<string, never>, ServerStatus, void>("stackcoder/status");
 export const TextDeltaProgress = new ProgressType<TextDelta>();
+/**
+ * `textDocument/inlineCompletion` answered from the server's completion cache alone (never the
+ * model): asked at once on each keystroke, so cached suggestions skip the debounce.
+ */
+export const CachedCompletionRequest = new RequestType<InlineCompletionParams, InlineCompletionList | null, void>(
+  "stackcoder/cachedCompletion",
+);
 /** Notification: compute the completion at a cursor that settled at a new place. */
 export const WarmCursorNotification = new NotificationType<WarmCursorParams>("stackcoder/warmCursor");
 

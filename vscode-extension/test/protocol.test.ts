@@ -17,6 +17,7 @@ test("custom requests are declared the same on both sides", () => {
   assert.deepEqual(names(ts, requests), names(py, requests));
   assert.deepEqual(names(ts, requests), [
     "stackcoder/attribution",
+    "stackcoder/cachedCompletion",
     "stackcoder/chat",
     "stackcoder/explain",
     "stackcoder/status",
