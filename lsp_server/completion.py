@@ -6,6 +6,9 @@ when the user typed what was suggested), then check the completion against the a
 index within the same request: a copied completion is suppressed or marked by the
 ``stackcoder.provenance.policy`` setting. A newer request for the same document cancels the
 older one (its generation stops within one decoding step).
+
+``warm_completion`` builds the same prompts for a cursor that has come to rest, before any
+keystroke there (``stackcoder/warmCursor``), so the engine computes them in idle time.
 """
 
 from __future__ import annotations
