@@ -10,7 +10,9 @@ wait grows with the prompt, for random-weight models of two shapes (no download)
 
 Each backend runs at 1 and 2 threads; the prompt is the start of the standard library's
 ``textwrap.py``. The table gives the median time to the first token and transformers' time
-divided by CTranslate2's (above 1: CTranslate2 is faster), plus the share of the prompt's
+divided by CTranslate2's (above 1: CTranslate2 is faster), llama.cpp's time (Q8_0, through the
+engine's llamacpp backend, with flash attention as the product runs it and without, when the
+[llama] extra is installed), plus the share of the prompt's
 multiply-adds spent in attention scores (n x n per layer, as CTranslate2 computes them whole).
 
     .venv/bin/python benchmarks/prompt_length.py
@@ -65,7 +67,9 @@ def attention_share(config: dict, length: int) -> float:
 def measure(shape: str, hf_dir: Path, lengths: list[int], threads: list[int], repeats: int) -> list[dict]:
     from engine.backends.ct2 import CT2Backend
     from engine.backends.hf import HFBackend
+    from engine.backends.llamacpp import LlamaCppBackend, llama_cpp_available
     from engine.convert import convert_checkpoint
+    from engine.gguf_export import gguf_file_for
     from engine.loading import inspect_hf, load_tokenizer
 
     source = inspect_hf(hf_dir)
@@ -81,6 +85,13 @@ def measure(shape: str, hf_dir: Path, lengths: list[int], threads: list[int], re
                 ct2_dir, tokenizer, source.context_window, threads=count, static_prompt=False
             ),
         }
+        if llama_cpp_available():  # the [llama] extra
+            gguf = gguf_file_for(hf_dir)
+            window = source.context_window
+            backends["llama.cpp q8_0"] = LlamaCppBackend(gguf, tokenizer, window, threads=count)
+            backends["llama.cpp q8_0 plain attention"] = LlamaCppBackend(
+                gguf, tokenizer, window, threads=count, flash_attention=False
+            )
         times: dict[tuple[str, int], float] = {}
         for label, backend in backends.items():
             backend.stop_ids = ()  # random weights may emit EOS
@@ -104,6 +115,8 @@ def measure(shape: str, hf_dir: Path, lengths: list[int], threads: list[int], re
                     "tokens": length,
                     "hf_ms": hf,
                     "ct2_ms": ct2,
+                    "llama_ms": times.get(("llama.cpp q8_0", length)),
+                    "llama_plain_ms": times.get(("llama.cpp q8_0 plain attention", length)),
                     "attention": attention_share(config, length),
                 }
             )
@@ -112,13 +125,15 @@ def measure(shape: str, hf_dir: Path, lengths: list[int], threads: list[int], re
 
 def print_table(rows: list[dict]) -> None:
     print(
-        "| shape | threads | prompt tokens | transformers fp32 ms | ct2 int8 ms | ct2 speed-up | attention share |"
+        "| shape | threads | prompt tokens | transformers fp32 ms | ct2 int8 ms | ct2 speed-up "
+        "| llama.cpp q8_0 ms (flash / plain attention) | attention share |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
+        llama = "-" if r["llama_ms"] is None else f"{r['llama_ms']:.1f} / {r['llama_plain_ms']:.1f}"
         print(
             f"| {r['shape']} | {r['threads']} | {r['tokens']} | {r['hf_ms']:.1f} | {r['ct2_ms']:.1f} "
-            f"| {r['hf_ms'] / r['ct2_ms']:.2f}x | {r['attention']:.0%} |"
+            f"| {r['hf_ms'] / r['ct2_ms']:.2f}x | {llama} | {r['attention']:.0%} |"
         )
 
 

@@ -95,6 +95,7 @@ class LlamaCppBackend(LocalBackend):
         *,
         threads: int = 0,
         batch_tokens: int = 512,
+        flash_attention: bool = True,
     ) -> None:
         super().__init__(tokenizer, context_window)
         try:
@@ -113,6 +114,8 @@ class LlamaCppBackend(LocalBackend):
                     n_threads=threads,
                     n_threads_batch=threads,
                     logits_all=False,
+                    # faster prompts on the CPU (benchmarks/prompt_length.py compares both)
+                    flash_attn=flash_attention,
                     verbose=False,
                 )
         except (ValueError, RuntimeError) as exc:
