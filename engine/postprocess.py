@@ -377,8 +377,10 @@ def postprocess_completion(text: str, prefix: str, suffix: str, *, mode: str = "
         raise ValueError(f"unknown completion mode {mode!r}; known modes: auto, {', '.join(MODES)}") from None
     text = shape(text, prefix, suffix)
     text = trim_repetition(text)
-    text = trim_looping_line(text)
-    return fit_to_suffix(text, prefix, suffix)
+    looped = trim_looping_line(text)
+    if looped != text and not re.search(r"[^\W_]", looped):
+        return ""  # what came before the loop is only punctuation (an opening `"""`, a bracket)
+    return fit_to_suffix(looped, prefix, suffix)
 
 
 def fit_to_suffix(text: str, prefix: str, suffix: str) -> str:

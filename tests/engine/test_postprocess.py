@@ -151,6 +151,14 @@ def test_real_code_is_rarely_taken_for_a_loop() -> None:
     assert len(flagged) < len(lines) / 5_000, flagged[:20]
 
 
+def test_a_docstring_opener_left_alone_by_a_loop_is_dropped() -> None:
+    raw = '"""\n    A list of the number of the number of number of number of number of number of'
+    assert postprocess_completion(raw, "for i in range(10):\n    ", "\n", mode="multi") == ""
+    # with words before the loop, they stay
+    raw = "total = 0\n    n_n_n_n_n_n_n_n_n_n"
+    assert postprocess_completion(raw, "def f():\n    ", "\n", mode="multi") == "total = 0"
+
+
 def test_a_looping_single_line_completion_is_dropped() -> None:
     assert postprocess_completion("n_n_n_n_n_n_n_n_n_n_n_n_n", "    return self.", "\n") == ""
 
