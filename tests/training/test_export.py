@@ -46,6 +46,7 @@ def test_export_loads_in_the_engine(
     typing = results["typing_latency"]
     assert typing["keystrokes"] > typing["lines"] == 10 and 0 < typing["p50_ms"] <= typing["p95_ms"]
     assert typing["first_keystroke_p50_ms"] > 0 and typing["prompt_tokens_median"] > 0
+    assert typing["first_keystroke_after_rest_p50_ms"] > 0
     # What is compared is one completed line, as an editor would insert it at the cursor.
     assert all("\n" not in e["completion"] for e in results["fim_exact_match_heldout"]["examples"])
     card = write_model_card(
@@ -53,7 +54,7 @@ def test_export_loads_in_the_engine(
     )
     text = card.read_text()
     assert "## Evaluation" in text and "## Data" in text and "model.n_layer" in text
-    assert "completion latency" in text and "latency while typing" in text
+    assert "completion latency" in text and "latency while typing" in text and "cursor rested" in text
 
     from engine import load_model
 
