@@ -198,7 +198,18 @@ const scenarios = {
     let shown = false;
     for (const [index, keys] of attempts.entries()) {
       if (index > 0) await page.keyboard.press("End"); // leave the closed bracket before a new line
-      for (const k of keys) await page.keyboard.type(k);
+      for (const k of keys) {
+        if (!k.endsWith("(")) {
+          await page.keyboard.type(k);
+          continue;
+        }
+        // A "(" typed into a shown suggestion that starts with "(" types through it, and then the
+        // editor closes nothing: let pending suggestions arrive, dismiss them, then type "(".
+        await page.keyboard.type(k.slice(0, -1));
+        await page.waitForTimeout(800);
+        await page.keyboard.press("Escape");
+        await page.keyboard.type("(");
+      }
       try {
         await page.locator(GHOST).first().waitFor({ timeout: 25_000 });
         shown = true;
