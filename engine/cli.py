@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.types import Completion
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -162,7 +166,7 @@ def _complete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _nothing_suggested(completion, args: argparse.Namespace) -> str:
+def _nothing_suggested(completion: Completion, args: argparse.Namespace) -> str:
     """Why a completion came back empty, and what to try."""
     where = f"at line {args.line}, column {args.column}"
     if completion.raw.strip():

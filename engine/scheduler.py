@@ -202,11 +202,7 @@ class CompletionScheduler:
         how many prompts were queued.
         """
         todo = [
-            (
-                prefix,
-                suffix,
-                {**{k: v for k, v in kwargs.items() if k != "cancel"}, "use_cache": True, "n": 1},
-            )
+            (prefix, suffix, {**kwargs, "use_cache": True, "n": 1})
             for prefix, suffix, kwargs in prompts
             if self.model.cached(prefix, suffix) is None
         ]

@@ -23,6 +23,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from engine.postprocess import BLOCK_OPENERS
 from lsp_server.documents import UTF16, CodeUnits, offset_at, position_at
 from lsp_server.settings import CompletionSettings, ProvenanceSettings
 
@@ -234,10 +235,6 @@ def generation_options(
     }
 
 
-# A line ending with one of these gets one more level of indentation on Enter (as editors do).
-INDENT_AFTER = (":", "(", "[", "{")
-
-
 def _line_break_request(req: CompletionRequest) -> CompletionRequest | None:
     """The request after Enter at ``req``'s cursor, when it rests at the end of a line of code:
     the line break and the indentation an editor would insert; None elsewhere."""
@@ -249,7 +246,7 @@ def _line_break_request(req: CompletionRequest) -> CompletionRequest | None:
     if not before.strip() or after.strip():
         return None
     indent = before[: len(before) - len(before.lstrip())]
-    if before.rstrip().endswith(INDENT_AFTER):
+    if before.rstrip().endswith(BLOCK_OPENERS):  # an editor indents the next line
         indent += "\t" if indent.startswith("\t") else "    "
     insert = "\n" + indent
     position = types.Position(line=req.position.line + 1, character=req.units.count(indent))

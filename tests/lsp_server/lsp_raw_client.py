@@ -146,9 +146,12 @@ def did_open(server: RawServer, uri: str, text: str, version: int = 1) -> None:
     )
 
 
-def inline(server: RawServer, uri: str, line: int, character: int) -> int:
+def inline(
+    server: RawServer, uri: str, line: int, character: int, method: str = "textDocument/inlineCompletion"
+) -> int:
+    """Send an automatic inline completion request (or ``method`` with its params); its id."""
     return server.request(
-        "textDocument/inlineCompletion",
+        method,
         {
             "textDocument": {"uri": uri},
             "position": {"line": line, "character": character},

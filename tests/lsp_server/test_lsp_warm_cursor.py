@@ -90,14 +90,7 @@ def test_bad_warm_ups_are_ignored_and_the_setting_turns_them_off(started, tmp_pa
 
 
 def cached_completion(server: RawServer, uri: str, line: int, character: int) -> dict[str, Any]:
-    return server.call(
-        "stackcoder/cachedCompletion",
-        {
-            "textDocument": {"uri": uri},
-            "position": {"line": line, "character": character},
-            "context": {"triggerKind": 2},
-        },
-    )
+    return server.response(inline(server, uri, line, character, method="stackcoder/cachedCompletion"))
 
 
 def test_a_cache_only_request_answers_what_the_cache_holds_and_never_runs_the_model(
