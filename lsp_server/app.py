@@ -22,11 +22,13 @@ from pygls.uris import to_fs_path
 
 from lsp_server import protocol, provenance
 from lsp_server.documents import codec_for
+from lsp_server.embeddings import make_embedder
 from lsp_server.errors import InvalidParamsError, SettingsError
 from lsp_server.model_host import ModelHost
 from lsp_server.rpc import HardenedProtocol
 from lsp_server.settings import Settings, folder_of, for_folder, parse_settings
 from lsp_server.status import ServerStatus
+from lsp_server.workspace_index import WorkspaceIndex  # light: its heavy libraries load on its thread
 
 __all__ = [
     "StackCoderServer",
@@ -225,8 +227,6 @@ class StackCoderServer(LanguageServer):
 
     def start_context_index(self) -> None:
         """Index the workspace folders for cross-file context (in the background)."""
-        from lsp_server.workspace_index import WorkspaceIndex
-
         roots = [to_fs_path(f.uri) for f in (self.workspace.folders or {}).values()]
         if not roots and self.workspace.root_path:
             roots = [self.workspace.root_path]
@@ -236,8 +236,6 @@ class StackCoderServer(LanguageServer):
         name = os.environ.get(EMBEDDER_ENV, "minilm")
         factory = None
         if name != "none":
-            from lsp_server.embeddings import make_embedder
-
             model_path = self.settings.model.path
             # torch serves only the embedder unless the model runs on the transformers backend
             threads = 0 if self.settings.model.backend == "transformers" else 1

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from lsp_server.imports import native_init
+
 __all__ = ["Chunk", "chunk_file", "CHUNKERS"]
 
 MAX_CHUNK_LINES = 60  # definitions longer than this are split (classes into methods, the rest into windows)
@@ -52,10 +54,11 @@ def chunk_lines(path: str, text: str) -> list[Chunk]:
 
 @lru_cache(maxsize=1)
 def _python_parser():  # noqa: ANN202 - tree_sitter.Parser, imported lazily
-    import tree_sitter_python
-    from tree_sitter import Language, Parser
+    with native_init():
+        import tree_sitter_python
+        from tree_sitter import Language, Parser
 
-    return Parser(Language(tree_sitter_python.language()))
+        return Parser(Language(tree_sitter_python.language()))
 
 
 def _inner_definition(node):  # noqa: ANN001, ANN202

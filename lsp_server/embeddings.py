@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from lsp_server.errors import ServerError
+from lsp_server.imports import import_transformers, native_init
 
 __all__ = ["Embedder", "HFMeanPoolEmbedder", "EMBEDDERS", "make_embedder", "minilm_path", "hf_checkpoint_dir"]
 
@@ -40,26 +41,24 @@ class HFMeanPoolEmbedder:
     def __init__(
         self, model_dir: Path, *, name: str, max_length: int = 256, batch_size: int = 16, threads: int = 0
     ) -> None:
-        import torch
+        with native_init():
+            import torch
 
-        from lsp_server.imports import import_transformers
+            import_transformers()
+            from transformers import AutoModel, AutoTokenizer
 
-        import_transformers()
-        from transformers import AutoModel, AutoTokenizer
-
-        if threads > 0:
-            # torch's thread count is per process: only lower it where torch serves nothing else
-            torch.set_num_threads(threads)
-
+            if threads > 0:
+                # torch's thread count is per process: only lower it where torch serves nothing else
+                torch.set_num_threads(threads)
+            self._tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+            if self._tokenizer.pad_token is None:
+                self._tokenizer.pad_token = self._tokenizer.eos_token
+            self._model = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32)
+            self._model.eval()
         self.name = name
         self.max_length = max_length
         self.batch_size = batch_size
         self._torch = torch
-        self._tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        if self._tokenizer.pad_token is None:
-            self._tokenizer.pad_token = self._tokenizer.eos_token
-        self._model = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32)
-        self._model.eval()
         self.dim = int(self._model.config.hidden_size)
         self._lock = threading.Lock()  # one forward pass at a time per model
 

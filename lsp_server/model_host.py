@@ -18,13 +18,18 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from lsp_server.errors import ModelUnavailableError
+from lsp_server.imports import import_transformers, native_init
 from lsp_server.settings import ModelSettings
+from lsp_server.stall import report_if_stalled
 from lsp_server.status import ComponentState
 
 __all__ = ["ModelHost"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# The embedded model loads in seconds and a converted 15B one in about a minute: past this, the
+# log gets every thread's stack (a hung native import would otherwise only show as "loading").
+LOAD_STALL_S = 120.0
 
 
 class ModelHost:
@@ -61,14 +66,18 @@ class ModelHost:
             self.state.loaded = False
             self.state.error = None
             try:
-                self.state.path = self._describe(settings)
-                from engine import load_model
-                from lsp_server.imports import import_transformers
-
-                if settings.backend != "http":
-                    import_transformers()
                 target = settings.url if settings.backend == "http" and settings.url else settings.path
-                model = load_model(target, backend=settings.backend, threads=settings.threads)
+                with (
+                    report_if_stalled(f"loading the model {target or 'embedded'}", LOAD_STALL_S),
+                    native_init(),
+                ):
+                    self.state.path = self._describe(settings)
+                    from engine import load_model
+                    from engine.scheduler import CompletionScheduler
+
+                    if settings.backend != "http":
+                        import_transformers()
+                    model = load_model(target, backend=settings.backend, threads=settings.threads)
             except Exception as exc:
                 self.state.error = str(exc) or exc.__class__.__name__
                 old, old_scheduler = self.model, self.scheduler
@@ -78,8 +87,6 @@ class ModelHost:
                 if old is not None:
                     self._close(old)
                 raise
-            from engine.scheduler import CompletionScheduler
-
             old, old_scheduler = self.model, self.scheduler
             self.model, self.scheduler = model, CompletionScheduler(model)
             if old_scheduler is not None:

@@ -17,6 +17,7 @@ from lsprotocol import types
 
 from lsp_server.documents import UTF16, CodeUnits
 from lsp_server.errors import IndexUnavailableError
+from lsp_server.imports import native_init
 from lsp_server.protocol import DIAGNOSTIC_SOURCE
 from lsp_server.status import ComponentState
 
@@ -79,10 +80,11 @@ class ProvenanceHost:
                 self.state.path = None
                 return None
             try:
-                from attribution import Index, kernels
+                with native_init():
+                    from attribution import Index, kernels
 
-                self.index = Index.open(str(path))
-                kernels.warm_up()  # the first check of a completion then answers at full speed
+                    self.index = Index.open(str(path))
+                    kernels.warm_up()  # the first check of a completion then answers at full speed
             except Exception as exc:
                 self.state.error = str(exc) or exc.__class__.__name__
                 raise

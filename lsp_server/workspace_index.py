@@ -27,6 +27,7 @@ import numpy as np
 
 from lsp_server.chunking import Chunk, chunk_file
 from lsp_server.embeddings import Embedder
+from lsp_server.imports import import_heavy, native_init
 
 __all__ = ["IndexConfig", "Hit", "WorkspaceIndex", "rrf_merge", "retrieval_tokens", "is_ignored_dir"]
 
@@ -179,8 +180,9 @@ class WorkspaceIndex:
         return not any(t is not None and t.is_alive() for t in threads)
 
     def _start_observer(self) -> None:
-        from watchdog.events import FileSystemEventHandler
-        from watchdog.observers import Observer
+        with native_init():
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
 
         index = self
 
@@ -356,7 +358,7 @@ class WorkspaceIndex:
                 return
             batches.append(self._embedder.embed(texts[at : at + EMBED_BATCH]))
         vectors = np.concatenate(batches)
-        import faiss
+        faiss = import_heavy("faiss")
 
         with self._lock:
             if self._faiss is None:
@@ -396,8 +398,7 @@ class WorkspaceIndex:
             return len(self._by_file)
 
     def _bm25_ranking(self, query: str, exclude: str | None, k: int) -> list[int]:
-        import bm25s
-
+        bm25s = import_heavy("bm25s")
         tokens = retrieval_tokens(query)
         if not tokens:
             return []

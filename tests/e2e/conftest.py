@@ -25,6 +25,7 @@ CORPUS_MODULES = ("heapq", "bisect", "textwrap", "colorsys")
 PASTED_MODULE = "colorsys"
 # Stop needs an answer long enough to still be streaming when the click lands; the default model
 # often ends its answer within a second, so that scenario runs only on request (STACKCODER_E2E_STOP=1).
+# STACKCODER_E2E_SCENARIOS=ghost,crash runs a subset (to look into one scenario).
 SCENARIOS = [
     "ghost",
     "brackets",
@@ -35,6 +36,8 @@ SCENARIOS = [
     "provenance",
     "crash",
 ]
+if os.environ.get("STACKCODER_E2E_SCENARIOS"):
+    SCENARIOS = [name.strip() for name in os.environ["STACKCODER_E2E_SCENARIOS"].split(",") if name.strip()]
 # The warmup scenario writes this file when it starts (earlier, its code would be among the
 # workspace snippets of the scenarios before it) and moves the cursor to the end of its last line.
 WARM_FILE = (
@@ -53,6 +56,10 @@ WARM_FILE = (
 )
 # The browser session's limit; the scenarios take 1-3 minutes on 2 cores.
 DRIVER_TIMEOUT_S = 360
+
+
+def _print_tail(title: str, text: str, lines: int = 80) -> None:
+    print(f"---- {title} (last {lines} lines) ----", *text.splitlines()[-lines:], sep="\n", file=sys.stderr)
 
 
 def _run(cmd: list[str], what: str, timeout: float, **kwargs) -> subprocess.CompletedProcess:
@@ -206,7 +213,12 @@ def code_server(
                         f"code-server did not start:\n{(home / 'code-server.log').read_text()[-3000:]}"
                     )
                 time.sleep(0.5)
-        yield {"url": f"{url}/?folder={e2e_workspace}", "pgid": proc.pid, "server_log": home / "server.log"}
+        yield {
+            "url": f"{url}/?folder={e2e_workspace}",
+            "pgid": proc.pid,
+            "server_log": home / "server.log",
+            "logs": home / "user-data" / "logs",
+        }
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -273,4 +285,8 @@ def vscode_run(
     print(json.dumps(results, indent=2), file=sys.stderr)
     log = code_server["server_log"]
     results["serverLog"] = log.read_text(errors="replace") if log.exists() else ""  # the server's own account
+    # What a failure needs explaining: the server's log and the extension's output (the server's stderr).
+    _print_tail("server log", results["serverLog"])
+    for found in sorted(code_server["logs"].rglob("*stackcoder*.log")):
+        _print_tail(f"extension log {found.name}", found.read_text(errors="replace"))
     return results

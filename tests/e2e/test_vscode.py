@@ -14,6 +14,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
 
 
 def _scenario(results: dict, name: str) -> dict:
+    if name not in results:
+        pytest.skip(f"scenario {name} not selected (STACKCODER_E2E_SCENARIOS)")
     outcome = results[name]
     assert "error" not in outcome, (
         f"{name}: {outcome['error']} (screenshot {ARTIFACTS / (name + '-failure.png')})"

@@ -1,0 +1,111 @@
+"""The server's parts load one at a time.
+
+At start-up the code model, the attribution index and the workspace embedder load on three
+threads. Importing CTranslate2/transformers, numba and torch on those threads at once hung
+CPython's importer for good (a server stuck at "loading model"), so each part's imports and load
+run under one lock: here the three loads are started together and must not overlap.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lsp_server.model_host import ModelHost
+from lsp_server.provenance import ProvenanceHost
+from lsp_server.settings import ModelSettings
+from lsp_server.status import ComponentState
+
+# long enough that three loads started together would overlap if nothing kept them apart
+HOLD_S = 0.3
+
+
+class Spans:
+    """(name, start, end) of each recorded call, from any thread."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, float, float]] = []
+        self._lock = threading.Lock()
+
+    def wrap(self, name: str, fn):  # noqa: ANN001, ANN202 - any callable
+        def recorded(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            start = time.monotonic()
+            try:
+                result = fn(*args, **kwargs)
+                time.sleep(HOLD_S)
+                return result
+            finally:
+                with self._lock:
+                    self.items.append((name, start, time.monotonic()))
+
+        return recorded
+
+
+@pytest.fixture
+def index_dir(tmp_path: Path) -> Path:
+    from attribution import BuildConfig, build_index
+
+    corpus = tmp_path / "corpus" / "demo"
+    corpus.mkdir(parents=True)
+    (corpus / "LICENSE").write_text("MIT License\n\nPermission is hereby granted, free of charge")
+    (corpus / "util.py").write_text("def add(a, b):\n    return a + b\n" * 20)
+    build_index([tmp_path / "corpus"], tmp_path / "index", BuildConfig(workers=1, progress=False))
+    return tmp_path / "index"
+
+
+def test_model_index_and_embedder_load_one_at_a_time(
+    default_model_dir: Path, index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import transformers
+
+    import engine
+    from attribution.index import Index
+    from lsp_server.embeddings import HFMeanPoolEmbedder, minilm_path
+
+    spans = Spans()
+    monkeypatch.setattr(engine, "load_model", spans.wrap("model", engine.load_model))
+    monkeypatch.setattr(Index, "open", spans.wrap("index", Index.open))
+    monkeypatch.setattr(
+        transformers.AutoModel,
+        "from_pretrained",
+        spans.wrap("embedder", transformers.AutoModel.from_pretrained),
+    )
+    models = ModelHost(ComponentState())
+    provenance = ProvenanceHost(ComponentState())
+    embedders = []
+    start = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def run(fn) -> None:  # noqa: ANN001
+        start.wait()
+        try:
+            fn()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(
+            target=run, args=(lambda: models.load(ModelSettings(path=str(default_model_dir), threads=1)),)
+        ),
+        threading.Thread(target=run, args=(lambda: provenance.open(str(index_dir)),)),
+        threading.Thread(
+            target=run,
+            args=(lambda: embedders.append(HFMeanPoolEmbedder(minilm_path(), name="minilm", threads=1)),),
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    try:
+        assert not errors, errors
+        assert models.state.loaded and provenance.state.loaded and embedders
+        assert sorted(name for name, _, _ in spans.items) == ["embedder", "index", "model"]
+        ordered = sorted(spans.items, key=lambda span: span[1])
+        for (first, _, first_end), (then, then_start, _) in zip(ordered, ordered[1:], strict=False):
+            assert then_start >= first_end, f"{then} began loading while {first} was still loading"
+    finally:
+        models.close()
