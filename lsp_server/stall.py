@@ -1,13 +1,12 @@
 """Say what every thread is doing when a step that should take seconds has not ended.
 
-Loading a model imports native libraries on several threads at once (CTranslate2, torch,
-numba, faiss); should one of them ever hang, the server's log must show where, instead of a
+Loading the model imports native libraries (CTranslate2, torch) while other parts of the server
+start on other threads; should that ever hang, the server's log must show where, instead of a
 status that says "loading" for ever.
 """
 
 from __future__ import annotations
 
-import faulthandler
 import logging
 import sys
 import threading
@@ -34,8 +33,7 @@ def thread_stacks() -> str:
 @contextmanager
 def report_if_stalled(what: str, after_s: float) -> Iterator[None]:
     """Run the body; if it is still running after ``after_s`` seconds, log a warning with every
-    thread's stack, and have faulthandler write them to stderr as well (that works even when
-    native code holds the interpreter lock). The body is never interrupted."""
+    thread's stack (a slow load is named, a hung one located). The body is never interrupted."""
     started = time.monotonic()
 
     def report() -> None:
@@ -49,20 +47,7 @@ def report_if_stalled(what: str, after_s: float) -> Iterator[None]:
     timer = threading.Timer(after_s, report)
     timer.daemon = True
     timer.start()
-    dumping = _dump_later(after_s + 1)
     try:
         yield
     finally:
         timer.cancel()
-        if dumping:
-            faulthandler.cancel_dump_traceback_later()
-
-
-def _dump_later(after_s: float) -> bool:
-    """faulthandler's watchdog on stderr, where stderr is a real file (not under pytest's capture)."""
-    try:
-        sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        return False
-    faulthandler.dump_traceback_later(after_s, repeat=False, file=sys.stderr, exit=False)
-    return True
