@@ -17,7 +17,7 @@ from engine.budget import fit_prompt
 from engine.cache import CompletionCache
 from engine.errors import GenerationError
 from engine.generation import CancelToken, GenerationConfig
-from engine.postprocess import decide_mode, fit_to_suffix, postprocess_completion
+from engine.postprocess import answer_loops, decide_mode, fit_to_suffix, postprocess_completion
 from engine.prompts import (
     FimFormat,
     build_chat_prompt,
@@ -324,7 +324,8 @@ class CodeModel:
         cancel: CancelToken | None = None,
     ) -> Iterator[str]:
         """Stream the assistant's answer to ``messages`` (the prompt follows the model's chat style),
-        dropping the oldest turns, then the end of ``context``, until it fits the context window."""
+        dropping the oldest turns, then the end of ``context``, until it fits the context window.
+        An answer that falls into a loop (``answer_loops``) ends there."""
         messages = list(messages)
         if not messages:
             raise ValueError("chat needs at least one message")
@@ -349,20 +350,31 @@ class CodeModel:
         for attempt_temperature in (temperature, max(temperature, 0.7), max(temperature, 1.0)):
             answered = False
             held: list[str] = []  # whitespace before any visible text: shown only with an answer
-            for piece in self.stream(
+            answer = ""
+            pieces = self.stream(
                 prompt,
                 max_new_tokens=min(max_new_tokens, self.context_window - prompt_tokens),
                 temperature=attempt_temperature,
                 stop=chat_stop_strings(self.chat_style),
                 cancel=cancel,
-            ):
-                if not answered and not piece.strip():
-                    held.append(piece)
-                    continue
-                if not answered:
-                    answered = True
-                    yield from held
-                yield piece
+            )
+            try:
+                for piece in pieces:
+                    if not answered and not piece.strip():
+                        held.append(piece)
+                        continue
+                    if not answered:
+                        answered = True
+                        yield from held
+                    yield piece
+                    answer += piece
+                    if answer_loops(answer):  # the rest would be more of the same, up to the limit
+                        log.info(
+                            "chat: the answer fell into a loop after %d characters; stopped", len(answer)
+                        )
+                        return
+            finally:
+                pieces.close()
             if answered or cancel.cancelled:
                 return
             log.info(

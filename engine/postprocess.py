@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 __all__ = [
     "MODES",
+    "answer_loops",
     "balance_brackets",
     "cursor_line",
     "decide_mode",
@@ -47,6 +48,15 @@ LOOP_LETTER_RUN = 12
 # standard library and site-packages (4.5M lines): 0.016 % of real lines are that repetitive.
 LOOP_MIN_WORDS = 16
 LOOP_MAX_DISTINCT_SHARE = 0.3
+# A chat or explain answer that ends in this many back-to-back copies of one stretch of two words
+# or more is stuck (``is a list of ``None`` and ``None`` is a list of ``None`` and ``None`` ...``);
+# a stretch with one word needs more copies (an ASCII diagram's ``v      v      v      v``).
+# Checked as they would stream, prose with code (the installed packages' long descriptions) and
+# code (400 standard library files) gave no false positive.
+ANSWER_LOOP_REPEATS = 4
+ANSWER_LOOP_SHORT_REPEATS = 8
+ANSWER_LOOP_MIN_UNIT = 6
+ANSWER_LOOP_MAX_UNIT = 400
 
 
 def cursor_line(prefix: str, suffix: str) -> tuple[str, str]:
@@ -213,6 +223,30 @@ def trim_looping_line(text: str) -> str:
         if _loops(line):
             return "\n".join(lines[:index])
     return text
+
+
+def _repeats_at_end(text: str, repeats: int, min_words: int) -> bool:
+    """The text ends in ``repeats`` back-to-back copies of one unit holding ``min_words`` words
+    or more (the end may fall inside the last copy)."""
+    last = text[-1:]
+    for period in range(ANSWER_LOOP_MIN_UNIT, min(ANSWER_LOOP_MAX_UNIT, len(text) // repeats) + 1):
+        if text[-1 - period] != last:  # cheap test first: most periods fail at the last character
+            continue
+        span = period * (repeats - 1)
+        if text[-span:] == text[-span - period : -period] and len(_NAME.findall(text[-period:])) >= min_words:
+            return True
+    return False
+
+
+def answer_loops(text: str) -> bool:
+    """Whether a streamed answer (prose with code) has fallen into a loop at its end: it ends in
+    the same few words over and over (``is a list of ``None`` and ``None`` is a list of ...``), or
+    in one name run on (``self.n_n_n_n_n_n_n_n_n_n_n_n_n_n_n_n``). Cheap enough to ask after
+    every streamed piece."""
+    tail = text[-ANSWER_LOOP_SHORT_REPEATS * ANSWER_LOOP_MAX_UNIT :]
+    return _repeats_at_end(tail, ANSWER_LOOP_REPEATS, 2) or _repeats_at_end(
+        tail, ANSWER_LOOP_SHORT_REPEATS, 1
+    )
 
 
 _PERIODIC = re.compile(r"^(.{1,4}?)\1{7,}$", re.DOTALL)

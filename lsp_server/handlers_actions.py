@@ -11,7 +11,7 @@ from lsprotocol import types
 from lsp_server import chat, explain, infill, protocol, provenance
 from lsp_server.app import StackCoderServer, publish_findings, request_failed, server
 from lsp_server.errors import InvalidParamsError, ServerError
-from lsp_server.streaming import stream_answer
+from lsp_server.streaming import answer_result, stream_answer
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ async def _explain(ls: StackCoderServer, req: protocol.ExplainParams) -> dict[st
             req.partial_result_token,
             token,
         )
-    return {"text": answer}
+    return answer_result(answer)
 
 
 @server.feature(protocol.EXPLAIN)
@@ -183,7 +183,7 @@ async def on_chat(ls: StackCoderServer, params: Any) -> dict[str, str]:
             req.partial_result_token,
             token,
         )
-    return {"text": answer}
+    return answer_result(answer)
 
 
 @server.feature(protocol.ATTRIBUTION)

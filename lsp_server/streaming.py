@@ -14,7 +14,7 @@ from typing import Any
 
 from lsprotocol import types
 
-__all__ = ["stream_answer"]
+__all__ = ["stream_answer", "answer_result", "LOOP_NOTE"]
 
 
 async def stream_answer(
@@ -53,3 +53,14 @@ async def stream_answer(
     except asyncio.CancelledError:
         cancel.cancel()
         raise
+
+
+LOOP_NOTE = "the model began repeating itself, so the answer was stopped there"
+
+
+def answer_result(answer: str) -> dict[str, str]:
+    """The result of an explain or chat request: the answer's ``text``, and a ``note`` when the
+    engine stopped it because it fell into a loop."""
+    from engine.postprocess import answer_loops
+
+    return {"text": answer, "note": LOOP_NOTE} if answer_loops(answer) else {"text": answer}

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from lsp_server.streaming import LOOP_NOTE
+
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
 
@@ -82,7 +84,8 @@ def test_explain_streams_into_the_chat_panel(vscode_run: dict) -> None:
     outcome = _scenario(vscode_run, "explain")
     assert "Explain this code" in outcome["question"]
     assert "class Item" in outcome["question"] or "dataclass" in outcome["question"]
-    assert outcome["note"] is None, outcome["note"]
+    # no note, or the one the server adds when it stopped an answer caught in a loop
+    assert outcome["note"] in (None, LOOP_NOTE), outcome["note"]
     assert outcome["text"].strip(), "the explanation was empty"
     # The webview received the answer as several $/progress deltas before the final text.
     assert outcome["deltas"] >= 2, f"the answer did not stream: {outcome['deltas']} delta(s)"
@@ -90,7 +93,8 @@ def test_explain_streams_into_the_chat_panel(vscode_run: dict) -> None:
 
 def test_a_chat_question_gets_an_answer(vscode_run: dict) -> None:
     outcome = _scenario(vscode_run, "chat")
-    assert outcome["note"] is None, outcome["note"]
+    # no note, or the one the server adds when it stopped an answer caught in a loop
+    assert outcome["note"] in (None, LOOP_NOTE), outcome["note"]
     assert outcome["text"].strip(), "the answer was empty"
 
 

@@ -233,6 +233,40 @@ def test_an_empty_chat_answer_is_drawn_again_hotter() -> None:
     assert len(cancelled.temperatures) == 1
 
 
+class LoopingBackend(ScriptedBackend):
+    """Streams one phrase for ever, and records whether the engine closed the stream."""
+
+    def __init__(self, phrase: str) -> None:
+        super().__init__([])
+        self.phrase = phrase
+        self.sent = 0
+        self.closed = False
+
+    def stream(self, prompt, config, cancel=None):
+        try:
+            while self.sent < config.max_new_tokens:
+                self.sent += 1
+                yield self.phrase
+        finally:
+            self.closed = True
+
+
+def test_a_chat_answer_that_falls_into_a_loop_is_stopped_there() -> None:
+    from engine.model import CodeModel
+    from engine.postprocess import answer_loops
+
+    question = [{"role": "user", "content": "What does this list hold?"}]
+    looping = LoopingBackend("is a list of ``None`` and ")
+    model = CodeModel(looping, name="scripted", family="remote", fim=None)
+    answer = "".join(model.chat(question, max_new_tokens=256))
+    assert looping.closed and looping.sent < 12  # not 256 pieces
+    assert answer_loops(answer) and answer.startswith("is a list of ``None`` and ")
+    # an answer that merely repeats a line three times (program output) streams to its end
+    output = ScriptedBackend([["Hello, Click!\n"] * 3 + ["That is all."]])
+    model = CodeModel(output, name="scripted", family="remote", fim=None)
+    assert "".join(model.chat(question)) == "Hello, Click!\n" * 3 + "That is all."
+
+
 def test_typing_an_opener_types_through_the_suggestion_before_the_editors_closer() -> None:
     """The suggestion ``max(a, b)`` is on screen; the user types ``max(`` and the editor adds
     ``)`` after the cursor. The rest is served from the cache, fitted to that closer."""

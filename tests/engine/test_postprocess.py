@@ -282,3 +282,52 @@ def test_pipeline_forced_modes() -> None:
 def test_unknown_mode_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match="auto, single, multi"):
         postprocess_completion("x", "", "", mode="block")
+
+
+# An answer the embedded model streamed in the chat panel before answers were checked for loops.
+LOOPING_ANSWER = (
+    '"""\nA list of the ``None`` is a list of ``None`` and ``None`` and ``None`` is a list of ``None`` '
+    "and ``None`` and ``None`` is a list of ``None`` and ``None`` and ``None`` is a list of ``None`` and "
+    "``None`` and ``None`` is ``None`` and ``None`` is ``None`` or ``None`` or ``None``"
+)
+
+
+def test_a_looping_answer_is_caught_early_as_it_streams() -> None:
+    from engine.postprocess import answer_loops
+
+    caught = next(n for n in range(len(LOOPING_ANSWER) + 1) if answer_loops(LOOPING_ANSWER[:n]))
+    assert caught < len(LOOPING_ANSWER) * 0.8  # at the fourth copy of "is a list of ``None`` and ..."
+    # the same words over and over across lines, not back to back within one line
+    lines = "".join(f"return self.quantile_value(self.value) + {i % 2}\n" for i in range(8))
+    assert answer_loops(lines)
+    assert not answer_loops(lines[: len(lines) // 2])  # two copies of the pair: not yet a loop
+    assert answer_loops("The value is self.n_n_n_n_n_n_n_n_n_n_n_n_n_n_n_n_n_n_n_n_n_n_n_n_n")
+
+
+def test_real_answers_are_not_taken_for_loops() -> None:
+    """Prose with lists, tables and repeated calls, and code, checked as they would stream: at
+    every line end and in the middle of each line."""
+    import sysconfig
+
+    from engine.postprocess import answer_loops
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    texts = [
+        (stdlib / name).read_text(encoding="utf-8")
+        for name in ("argparse.py", "dataclasses.py", "json/__init__.py")
+    ]
+    texts.append(
+        "Run it three times:\n\n```\n$ python hello.py --count=3\nHello, Click!\nHello, Click!\nHello, Click!\n```\n"
+        + "".join(f"* Version 0.{i} released on June {i + 1}, 2010\n" for i in range(12))
+        + "".join(
+            f"- [flake8-{n}](https://pypi.org/project/flake8-{n}/)\n"
+            for n in ("bugbear", "django", "slots", "super", "self")
+        )
+        + "| a | b |\n| --- | --- |\n| 1 | 2 |\n| 1 | 2 |\n| 1 | 2 |\n"
+    )
+    for text in texts:
+        at = 0
+        for line in text.split("\n"):
+            for end in (at + len(line) // 2, at + len(line)):
+                assert not answer_loops(text[:end]), text[:end][-200:]
+            at += len(line) + 1

@@ -33,6 +33,8 @@ export interface ChatParams {
 
 export interface TextResult {
   text: string;
+  /** Why the server ended the answer early (it fell into a loop), when it did. */
+  note?: string;
 }
 
 /** `$/progress` value streamed for chat and explain: one delta of the answer. */

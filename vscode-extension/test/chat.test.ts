@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { appendEntry, finalAnswerText, sanitizeHistory, toServerMessages } from "../src/chat/history";
+import { answerNote, appendEntry, finalAnswerText, NO_ANSWER_NOTE, sanitizeHistory, toServerMessages } from "../src/chat/history";
 import { parseFromWebview } from "../src/chat/messages";
 import { closeOpenFence, createRenderer, hasVisibleText } from "../src/webview/render";
 
@@ -56,6 +56,16 @@ test("a stopped answer keeps the text that had streamed", () => {
   assert.equal(finalAnswerText({ text: "partial and more" }, "partial", true), "partial and more");
   assert.equal(finalAnswerText(null, "partial", true), "partial");
   assert.equal(finalAnswerText({ text: 3 }, "streamed", false), "streamed");
+});
+
+test("the note under an answer says who ended it", () => {
+  assert.equal(answerNote({ text: "a b" }, "a b", false), undefined);
+  assert.equal(answerNote({ text: "a b" }, "a b", true), "stopped");
+  const loop = "the model began repeating itself, so the answer was stopped there";
+  assert.equal(answerNote({ text: "x x x", note: loop }, "x x x", false), loop);
+  assert.equal(answerNote({ text: "x x x", note: loop }, "x x x", true), "stopped");
+  assert.equal(answerNote({ text: "", note: 7 }, "", false), NO_ANSWER_NOTE);
+  assert.equal(answerNote(null, "  ", false), NO_ANSWER_NOTE);
 });
 
 test("an answer whose markdown renders to nothing readable is shown as written", () => {

@@ -37,6 +37,16 @@ export function sanitizeHistory(value: unknown): HistoryEntry[] {
  * The text kept for a finished answer: the server's final text, except that a stopped answer
  * keeps whatever had streamed when the server's reply to the cancelled request holds less.
  */
+export const NO_ANSWER_NOTE = "the model returned no answer; rephrase the question or use a larger model";
+
+/** The note under a finished answer: stopped by the user, ended early by the server (its `note`), or empty. */
+export function answerNote(result: unknown, text: string, stopped: boolean): string | undefined {
+  if (stopped) return "stopped";
+  const note = (result as { note?: unknown } | null)?.note;
+  if (typeof note === "string" && note.trim()) return note;
+  return text.trim() ? undefined : NO_ANSWER_NOTE;
+}
+
 export function finalAnswerText(result: unknown, streamed: string, stopped: boolean): string {
   const text = typeof (result as { text?: unknown } | null)?.text === "string" ? (result as { text: string }).text : null;
   if (text === null) return streamed;

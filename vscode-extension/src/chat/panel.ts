@@ -12,7 +12,7 @@ import {
   type TextResult,
   TextDeltaProgress,
 } from "../protocol";
-import { appendEntry, finalAnswerText, sanitizeHistory, toServerMessages } from "./history";
+import { answerNote, appendEntry, finalAnswerText, sanitizeHistory, toServerMessages } from "./history";
 import { type Attach, type HistoryEntry, parseFromWebview, type ToWebview } from "./messages";
 
 const HISTORY_KEY = "stackcoder.chat.history";
@@ -184,7 +184,7 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
       // A server may answer a cancelled request with the text it had so far, or with less.
       const stopped = streaming.cancel.token.isCancellationRequested;
       const text = finalAnswerText(result, streaming.text, stopped);
-      const note = stopped ? "stopped" : text.trim() ? undefined : "the model returned no answer; rephrase the question or use a larger model";
+      const note = answerNote(result, text, stopped);
       answer = { role: "assistant", content: text, ...(note ? { note } : {}) };
     } catch (error) {
       const stopped = streaming.cancel.token.isCancellationRequested;
