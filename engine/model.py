@@ -194,6 +194,7 @@ class CodeModel:
             seed=config.seed,
             stop=self._stop_strings(),
             cancel=cancel,
+            heal=config.heal,
         )
         try:
             for piece in stream:
