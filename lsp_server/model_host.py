@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from lsp_server.errors import ModelUnavailableError
-from lsp_server.imports import import_transformers, native_init
+from lsp_server.imports import import_heavy, import_transformers, native_init
 from lsp_server.settings import ModelSettings
 from lsp_server.stall import report_if_stalled
 from lsp_server.status import ComponentState
@@ -67,17 +68,21 @@ class ModelHost:
             self.state.error = None
             try:
                 target = settings.url if settings.backend == "http" and settings.url else settings.path
-                with (
-                    report_if_stalled(f"loading the model {target or 'embedded'}", LOAD_STALL_S),
-                    native_init(),
-                ):
-                    self.state.path = self._describe(settings)
-                    from engine import load_model
-                    from engine.scheduler import CompletionScheduler
+                # a remote model is only imported under the lock: its server may be slow to
+                # answer, and the other parts must not wait for it
+                remote = settings.backend == "http"
+                with report_if_stalled(f"loading the model {target or 'embedded'}", LOAD_STALL_S):
+                    with native_init():
+                        self.state.path = self._describe(settings)
+                        from engine import load_model
+                        from engine.scheduler import CompletionScheduler
 
-                    if settings.backend != "http":
-                        import_transformers()
-                    model = load_model(target, backend=settings.backend, threads=settings.threads)
+                        if remote:
+                            import_heavy("engine.backends.http")
+                        else:
+                            import_transformers()
+                    with contextlib.nullcontext() if remote else native_init():
+                        model = load_model(target, backend=settings.backend, threads=settings.threads)
             except Exception as exc:
                 self.state.error = str(exc) or exc.__class__.__name__
                 old, old_scheduler = self.model, self.scheduler

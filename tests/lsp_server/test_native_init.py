@@ -109,3 +109,46 @@ def test_model_index_and_embedder_load_one_at_a_time(
             assert then_start >= first_end, f"{then} began loading while {first} was still loading"
     finally:
         models.close()
+
+
+def test_a_slow_remote_model_keeps_nobody_waiting() -> None:
+    """A model behind a URL is only imported under the lock: while its server takes its time to
+    answer, the attribution index and the embedder may load."""
+    import http.server
+    import json
+
+    from lsp_server.imports import native_init
+
+    answering = threading.Event()
+
+    class SlowModels(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's handler name
+            answering.set()
+            time.sleep(1.5)
+            body = json.dumps({"data": [{"id": "remote-coder"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:  # noqa: ANN002 - quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowModels)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    models = ModelHost(ComponentState())
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    loading = threading.Thread(target=models.load, args=(ModelSettings(backend="http", url=url),))
+    try:
+        loading.start()
+        assert answering.wait(30), "the model host never asked the server"
+        waited = time.monotonic()
+        with native_init():
+            waited = time.monotonic() - waited
+        loading.join(30)
+        assert waited < 0.5, f"the lock was held for {waited:.1f} s while the remote server answered"
+        assert models.state.loaded and models.model is not None
+    finally:
+        models.close()
+        server.shutdown()
