@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -68,8 +67,6 @@ class ModelHost:
             self.state.error = None
             try:
                 target = settings.url if settings.backend == "http" and settings.url else settings.path
-                # a remote model is only imported under the lock: its server may be slow to
-                # answer, and the other parts must not wait for it
                 remote = settings.backend == "http"
                 with report_if_stalled(f"loading the model {target or 'embedded'}", LOAD_STALL_S):
                     with native_init():
@@ -81,7 +78,8 @@ class ModelHost:
                             import_heavy("engine.backends.http")
                         else:
                             import_transformers()
-                    with contextlib.nullcontext() if remote else native_init():
+                            model = load_model(target, backend=settings.backend, threads=settings.threads)
+                    if remote:  # its server may be slow to answer: nobody waits on the lock for it
                         model = load_model(target, backend=settings.backend, threads=settings.threads)
             except Exception as exc:
                 self.state.error = str(exc) or exc.__class__.__name__

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from watchdog.events import FileSystemEventHandler
+from watchdog.observers import Observer
 
 from lsp_server.chunking import Chunk, chunk_file
 from lsp_server.embeddings import Embedder
-from lsp_server.imports import import_heavy, native_init
+from lsp_server.imports import import_heavy
 
 __all__ = ["IndexConfig", "Hit", "WorkspaceIndex", "rrf_merge", "retrieval_tokens", "is_ignored_dir"]
 
@@ -180,10 +182,6 @@ class WorkspaceIndex:
         return not any(t is not None and t.is_alive() for t in threads)
 
     def _start_observer(self) -> None:
-        with native_init():
-            from watchdog.events import FileSystemEventHandler
-            from watchdog.observers import Observer
-
         index = self
 
         class Handler(FileSystemEventHandler):

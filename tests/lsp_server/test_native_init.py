@@ -152,3 +152,31 @@ def test_a_slow_remote_model_keeps_nobody_waiting() -> None:
     finally:
         models.close()
         server.shutdown()
+
+
+def test_starting_the_workspace_index_does_not_wait_for_a_loading_part(tmp_path: Path) -> None:
+    """The server starts the workspace index on its event loop: that must not wait while another
+    part holds the start-up lock (a model being converted holds it for minutes)."""
+    from lsp_server.imports import native_init
+    from lsp_server.workspace_index import WorkspaceIndex
+
+    (tmp_path / "util.py").write_text("def add(a, b):\n    return a + b\n")
+    held, release = threading.Event(), threading.Event()
+
+    def load_for_a_while() -> None:
+        with native_init():
+            held.set()
+            release.wait(10)
+
+    loader = threading.Thread(target=load_for_a_while)
+    loader.start()
+    index = WorkspaceIndex([tmp_path], None)
+    try:
+        assert held.wait(5)
+        started = time.monotonic()
+        index.start()  # watching included
+        assert time.monotonic() - started < 0.5
+    finally:
+        release.set()
+        loader.join()
+        assert index.close()

@@ -33,10 +33,6 @@ export function sanitizeHistory(value: unknown): HistoryEntry[] {
   );
 }
 
-/**
- * The text kept for a finished answer: the server's final text, except that a stopped answer
- * keeps whatever had streamed when the server's reply to the cancelled request holds less.
- */
 export const NO_ANSWER_NOTE = "the model returned no answer; rephrase the question or use a larger model";
 
 /** The note under a finished answer: stopped by the user, ended early by the server (its `note`), or empty. */
@@ -47,6 +43,10 @@ export function answerNote(result: unknown, text: string, stopped: boolean): str
   return text.trim() ? undefined : NO_ANSWER_NOTE;
 }
 
+/**
+ * The text kept for a finished answer: the server's final text, except that a stopped answer
+ * keeps whatever had streamed when the server's reply to the cancelled request holds less.
+ */
 export function finalAnswerText(result: unknown, streamed: string, stopped: boolean): string {
   const text = typeof (result as { text?: unknown } | null)?.text === "string" ? (result as { text: string }).text : null;
   if (text === null) return streamed;
