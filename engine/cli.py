@@ -85,9 +85,10 @@ def register_complete(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--backend",
-        default="ct2",
-        choices=("ct2", "transformers", "llamacpp", "http"),
-        help="inference backend (default: ct2; llamacpp needs the [llama] extra)",
+        default="auto",
+        choices=("auto", "torch", "ct2", "transformers", "llamacpp", "http"),
+        help="inference backend (default: auto = torch for small GPTBigCode models on CPUs with "
+        "bfloat16 matrix instructions, else ct2; llamacpp needs the [llama] extra)",
     )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
     parser.add_argument(
@@ -197,9 +198,10 @@ def register_serve_openai(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--backend",
-        default="ct2",
-        choices=("ct2", "transformers", "llamacpp"),
-        help="inference backend (default: ct2; llamacpp needs the [llama] extra)",
+        default="auto",
+        choices=("auto", "torch", "ct2", "transformers", "llamacpp"),
+        help="inference backend (default: auto = torch for small GPTBigCode models on CPUs with "
+        "bfloat16 matrix instructions, else ct2; llamacpp needs the [llama] extra)",
     )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0 = all cores)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")

@@ -470,13 +470,65 @@ def _load_llamacpp(
     return source, backend
 
 
-BACKEND_LOADERS = {"ct2": _load_ct2, "transformers": _load_transformers, "llamacpp": _load_llamacpp}
+def _load_torch(path: str | None, *, threads: int, device: str, quantization: str | None) -> tuple[Any, Any]:
+    from engine.backends.torch_native import TorchBackend
+    from engine.errors import BackendUnavailableError
+    from engine.loading import inspect_model, load_tokenizer
+
+    source = inspect_model(path)
+    if source.hf_dir is None:
+        raise BackendUnavailableError(
+            f"{source.root} holds no Hugging Face checkpoint for the torch backend; use --backend ct2."
+        )
+    if device != "cpu":
+        raise BackendUnavailableError("the torch backend runs on the CPU; use --backend ct2 for CUDA.")
+    if quantization not in (None, "bfloat16", "float32"):
+        raise BackendUnavailableError(
+            f"the torch backend runs prompts in bfloat16 or float32, not {quantization}; "
+            "use --backend ct2 for int8."
+        )
+    tokenizer = load_tokenizer(source.tokenizer_dir)
+    backend = TorchBackend(
+        source.hf_dir, tokenizer, source.context_window, threads=threads, prompt_dtype=quantization
+    )
+    return source, backend
+
+
+BACKEND_LOADERS = {
+    "ct2": _load_ct2,
+    "transformers": _load_transformers,
+    "llamacpp": _load_llamacpp,
+    "torch": _load_torch,
+}
+
+
+def resolve_backend(
+    backend: str, path: str | None, device: str = "cpu", quantization: str | None = None
+) -> str:
+    """The backend ``auto`` stands for at ``path``: ``torch`` for a small GPTBigCode checkpoint
+    on a CPU with bfloat16 matrix instructions (the embedded default: a cold 1k-token completion
+    in about half CTranslate2's time, ``benchmarks/cold_prompt.py``), else ``ct2`` (and ``ct2``
+    whenever an int8 or float16 quantization is asked for). Any other name is returned as is."""
+    if backend != "auto":
+        return backend
+    if quantization not in (None, "bfloat16", "float32"):
+        return "ct2"
+    from engine.backends.torch_native import should_use
+    from engine.errors import EngineError
+    from engine.loading import inspect_model
+    from engine.paths import default_model_path
+
+    try:
+        source = inspect_model(path if path is not None else default_model_path())
+    except EngineError:
+        return "ct2"  # the ct2 loader reports what is wrong with the path
+    return "torch" if should_use(source.hf_dir, source.family, device) else "ct2"
 
 
 def load_model(
     path: str | Any | None = None,
     *,
-    backend: str = "ct2",
+    backend: str = "auto",
     threads: int = 0,
     device: str = "cpu",
     quantization: str | None = None,
@@ -487,15 +539,18 @@ def load_model(
     Args:
         path: a Hugging Face checkpoint folder, a converted CTranslate2 folder, a stackcoder bundle
             (None: ``default_model_path()``); for ``backend="http"`` the server's base URL.
-        backend: "ct2" (converts into the content-keyed cache on first use), "transformers"
+        backend: "auto" (``resolve_backend``: torch for small GPTBigCode checkpoints on CPUs with
+            bfloat16 matrix instructions, else ct2), "torch" (``engine.backends.torch_native``),
+            "ct2" (converts into the content-keyed cache on first use), "transformers"
             (the reference), "llamacpp" (optional extra; exports GGUF into the cache on first use;
             reuses the KV cache of the common prompt prefix across requests) or "http" (an
             OpenAI-compatible completions server).
         threads: CPU threads (0 = all cores; one for very small CTranslate2 models, which
             decode faster on a single thread).
         device: "cpu" or "cuda".
-        quantization: CTranslate2 compute type (default int8 on CPU, int8_float16 on CUDA), or the
-            GGUF type for llamacpp (q8_0 by default, f16, f32).
+        quantization: CTranslate2 compute type (default int8 on CPU, int8_float16 on CUDA), the
+            GGUF type for llamacpp (q8_0 by default, f16, f32), or the torch backend's prompt
+            dtype (bfloat16 where the CPU has bf16 matrix instructions, else float32).
         options: passed to ``CodeModel`` (fim_order, max_prompt_tokens, cache_size) or, for http,
             to ``HttpBackend`` (model, api_key, timeout, fim, context_window).
     Raises:
@@ -507,7 +562,7 @@ def load_model(
     from engine.paths import default_model_path
     from engine.prompts import detect_fim_format
 
-    known = sorted([*BACKEND_LOADERS, "http"])
+    known = sorted([*BACKEND_LOADERS, "http", "auto"])
     if backend not in known:
         raise BackendUnavailableError(f"unknown backend {backend!r}; choose one of {', '.join(known)}.")
     if device not in ("cpu", "cuda"):
@@ -533,6 +588,7 @@ def load_model(
         )
     if options:
         raise TypeError(f"unexpected options for the {backend} backend: {', '.join(sorted(options))}")
+    backend = resolve_backend(backend, None if path is None else str(path), device, quantization)
     if backend != "ct2":  # the CTranslate2 backend picks its own default (see default_threads)
         threads = threads or os.cpu_count() or 1
     source, local = BACKEND_LOADERS[backend](

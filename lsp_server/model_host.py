@@ -98,7 +98,8 @@ class ModelHost:
                 self._close(old)
             self.state.loaded = True
             self.state.name = getattr(model, "name", None)
-            log.info("model %s loaded from %s (%s)", self.state.name, self.state.path, settings.backend)
+            self.state.backend = getattr(model, "backend_name", settings.backend)  # what "auto" chose
+            log.info("model %s loaded from %s (%s)", self.state.name, self.state.path, self.state.backend)
             return model
 
     def set_prompt_budget(self, max_prompt_tokens: int, max_new_tokens: int) -> None:

@@ -26,7 +26,7 @@ __all__ = [
     "parse_settings",
 ]
 
-BACKENDS = ("ct2", "transformers", "llamacpp", "http")
+BACKENDS = ("auto", "torch", "ct2", "transformers", "llamacpp", "http")
 POLICIES = ("mark", "suppress")
 
 
@@ -60,7 +60,7 @@ class ModelSettings:
     """Which code model to load and how."""
 
     path: str | None = _setting("path", None, _optional_str, "a folder path or null")
-    backend: str = _setting("backend", "ct2", _one_of(*BACKENDS), f"one of {', '.join(BACKENDS)}")
+    backend: str = _setting("backend", "auto", _one_of(*BACKENDS), f"one of {', '.join(BACKENDS)}")
     threads: int = _setting("threads", 0, _int_at_least(0), "an integer >= 0 (0 = all cores)")
     url: str | None = _setting("url", None, _optional_str, "a URL or null")
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.backends.sampling import sample_from_logits
 from engine.backends.tokens import LocalBackend
 from engine.errors import BackendUnavailableError, GenerationError
 from engine.generation import CancelToken, GenerationConfig
@@ -32,27 +33,6 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
 log = logging.getLogger(__name__)
-
-
-def sample_from_logits(
-    logits: np.ndarray, candidates: Sequence[int], config: GenerationConfig, rng: np.random.Generator
-) -> int:
-    """Pick one of ``candidates`` from full-vocabulary ``logits``: argmax when greedy, else
-    temperature / top-k / top-p sampling restricted to the candidates."""
-    ids = np.asarray(candidates, dtype=np.int64)
-    scores = logits[ids].astype(np.float64)
-    if config.greedy:
-        return int(ids[int(np.argmax(scores))])
-    scores = scores / config.temperature
-    order = np.argsort(-scores)
-    if config.top_k:
-        order = order[: config.top_k]
-    probs = np.exp(scores[order] - scores[order].max())
-    probs /= probs.sum()
-    if config.top_p < 1.0:
-        keep = int(np.searchsorted(np.cumsum(probs), config.top_p) + 1)
-        order, probs = order[:keep], probs[:keep] / probs[:keep].sum()
-    return int(ids[order[rng.choice(len(order), p=probs)]])
 
 
 def _kv_bytes_per_token(model_dir: Path) -> int:

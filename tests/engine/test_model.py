@@ -20,7 +20,7 @@ SUFFIX = "\n\n\ndef main():\n    print(read_config('a.toml'))\n"
 
 @pytest.fixture(scope="module")
 def model(tiny_gptbigcode_dir: Path, engine_cache_dir: Path):
-    with load_model(tiny_gptbigcode_dir, threads=1) as loaded:
+    with load_model(tiny_gptbigcode_dir, backend="ct2", threads=1) as loaded:
         yield loaded
 
 

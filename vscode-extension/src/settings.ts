@@ -4,7 +4,7 @@
  * Pure: no `vscode` import, so it is unit-tested directly.
  */
 
-export type Backend = "ct2" | "transformers" | "llamacpp" | "http";
+export type Backend = "auto" | "torch" | "ct2" | "transformers" | "llamacpp" | "http";
 export type ProvenancePolicy = "mark" | "suppress";
 
 export interface ServerSettings {
@@ -24,7 +24,7 @@ export interface ServerSettings {
 }
 
 export const DEFAULT_SETTINGS: ServerSettings = {
-  model: { path: null, backend: "ct2", threads: 0, url: null },
+  model: { path: null, backend: "auto", threads: 0, url: null },
   completion: {
     enabled: true,
     maxNewTokens: 64,
@@ -39,7 +39,7 @@ export const DEFAULT_SETTINGS: ServerSettings = {
   chat: { maxNewTokens: 512, temperature: 0.2 },
 };
 
-const BACKENDS: readonly Backend[] = ["ct2", "transformers", "llamacpp", "http"];
+const BACKENDS: readonly Backend[] = ["auto", "torch", "ct2", "transformers", "llamacpp", "http"];
 const POLICIES: readonly ProvenancePolicy[] = ["mark", "suppress"];
 
 /** Reads one flat key below `stackcoder.` (e.g. `model.path`); undefined when unset. */
