@@ -271,9 +271,9 @@ def _add_eval(stages: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     p.add_argument(
         "--backend",
-        choices=["ct2", "transformers"],
-        default="ct2",
-        help="engine backend that makes the FIM completions (default: ct2, int8 as the product runs it)",
+        choices=["auto", "torch", "ct2", "transformers"],
+        default="auto",
+        help="engine backend that makes the FIM completions and latencies (default: auto, as the product runs it)",
     )
     p.set_defaults(handler=_run_eval)
 

@@ -235,12 +235,12 @@ def evaluate_model(
     threads: int = 0,
     seed: int = 0,
     n_humaneval: int | None = None,
-    backend: str = "ct2",
+    backend: str = "auto",
 ) -> dict:
     """Evaluate a Hugging Face checkpoint on a corpus' held-out split and HumanEval; writes eval.json/eval.png.
 
-    Perplexity comes from transformers; FIM exact match from the engine's ``backend`` ("ct2":
-    int8 as the product runs it, or "transformers").
+    Perplexity comes from transformers; FIM exact match and latencies from the engine's
+    ``backend`` ("auto": as the product runs it; "torch", "ct2" or "transformers").
     """
     from transformers import AutoTokenizer, GPTBigCodeForCausalLM
 
@@ -274,6 +274,7 @@ def evaluate_model(
         fim_he = fim_exact_match(completer, humaneval_fim_cases(seed)[:n_humaneval], examples=5)
         latency = completion_latency(engine_model, held, seed=seed)
         typing = typing_latency(engine_model, held, seed=seed)
+        backend = engine_model.backend_name
     results = {
         "model": str(hf_dir),
         "heldout_tokens": int(blocks[:, 1:].numel()),

@@ -64,8 +64,9 @@ def write_model_card(
         "| file | what |",
         "|---|---|",
         "| `stackcoder.json` | manifest read by the engine |",
-        "| `hf/` | Hugging Face checkpoint (safetensors) and tokenizer |",
-        "| `ct2-int8/` | CTranslate2 int8 conversion used by the engine |",
+        "| `hf/` | Hugging Face checkpoint (safetensors) and tokenizer; the engine's torch backend runs it "
+        "on CPUs with bfloat16 matrix instructions |",
+        "| `ct2-int8/` | CTranslate2 int8 conversion: the engine's backend on other CPUs and on CUDA |",
         "| `train_state.json` | step, tokens seen, data position, loss history: pretraining continues from here |",
         "| `loss.png`, `eval.png`, `eval.json` | loss curve and evaluation |",
         "",
@@ -117,7 +118,8 @@ def write_model_card(
         lines += [
             "## Completions with the engine",
             "",
-            "Greedy, at most 24 new tokens, int8 CTranslate2; the completion is between ⟨ ⟩, then the suffix.",
+            f"Greedy, at most 24 new tokens, the engine's default backend ({samples[0].get('backend', 'ct2')}); "
+            "the completion is between ⟨ ⟩, then the suffix.",
             "",
         ]
         for s in samples:

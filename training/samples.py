@@ -41,6 +41,7 @@ def engine_samples(bundle: str | Path, max_new_tokens: int = 24, threads: int = 
                     "suffix": suffix,
                     "completion": c.text,
                     "latency_ms": round(c.latency_ms, 1),
+                    "backend": model.backend_name,
                 }
             )
     finally:

@@ -10,7 +10,7 @@ from lsp_server.settings import Settings, parse_settings
 
 def test_defaults_follow_the_contract() -> None:
     s = parse_settings(None)
-    assert s.model.path is None and s.model.backend == "ct2" and s.model.threads == 0
+    assert s.model.path is None and s.model.backend == "auto" and s.model.threads == 0
     assert s.completion.max_new_tokens == 64 and s.completion.temperature == 0.0
     assert s.completion.max_prompt_tokens == 1536 and s.completion.cross_file_context is True
     assert s.completion.debounce_ms == 150
