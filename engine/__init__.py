@@ -1,7 +1,7 @@
 """The local inference engine: load a StarCoder-family model and complete, stream and chat with it.
 
 from engine import load_model
-model = load_model()                      # the embedded default model, CTranslate2 int8
+model = load_model()                      # the embedded default model (backend "auto")
 model.complete(prefix, suffix).text
 """
 

@@ -24,7 +24,7 @@ SAMPLE_PROMPTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def engine_samples(bundle: str | Path, max_new_tokens: int = 24, threads: int = 1) -> list[dict]:
+def engine_samples(bundle: str | Path, max_new_tokens: int = 24, threads: int = 0) -> list[dict]:
     """Greedy completions of SAMPLE_PROMPTS by the engine's default backend, with latency."""
     from engine import load_model
 

@@ -51,3 +51,13 @@ test("every setting key is contributed in package.json", () => {
   const contributed = Object.keys(pkg.contributes.configuration.properties);
   for (const key of SERVER_SETTING_KEYS) assert.ok(contributed.includes(`stackcoder.${key}`), key);
 });
+
+test("the backend setting offers what the server accepts, auto by default", () => {
+  const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
+  const backend = pkg.contributes.configuration.properties["stackcoder.model.backend"];
+  assert.deepEqual(backend.enum, ["auto", "torch", "ct2", "transformers", "llamacpp", "http"]);
+  assert.equal(backend.enumDescriptions.length, backend.enum.length);
+  assert.equal(backend.default, DEFAULT_SETTINGS.model.backend);
+  assert.equal(DEFAULT_SETTINGS.model.backend, "auto");
+  assert.equal(readServerSettings(reader({ "model.backend": "torch" })).model.backend, "torch");
+});
