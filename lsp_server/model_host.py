@@ -81,6 +81,9 @@ class ModelHost:
                             model = load_model(target, backend=settings.backend, threads=settings.threads)
                     if remote:  # its server may be slow to answer: nobody waits on the lock for it
                         model = load_model(target, backend=settings.backend, threads=settings.threads)
+                    warm_shapes = getattr(model.backend, "warm_shapes", None)
+                    if warm_shapes is not None:  # the torch backend: no first prompt builds kernels
+                        log.info("prompt shapes warmed in %.2f s", warm_shapes())
             except Exception as exc:
                 self.state.error = str(exc) or exc.__class__.__name__
                 old, old_scheduler = self.model, self.scheduler

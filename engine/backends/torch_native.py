@@ -54,6 +54,9 @@ PROMPT_CHUNK_TOKENS = 1024
 # (a 1,000-token linear layer: 2.3 ms the first time at a length, 0.25 ms after; attention
 # 8-13 ms against 1.2 ms), so a prompt of a new length must not mean new shapes.
 SHAPE_BUCKET = 64
+# At most this many new tokens before the last run as float32 steps rather than a padded prompt
+# pass (typing adds a token or two: 0.6 ms a step against ~4 ms for a masked 64-token pass).
+STEP_TOKENS = 4
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -351,8 +354,9 @@ class TorchBackend(LocalBackend):
         del slot.ids[start:]
         slot.ids.extend(ids)
 
-    def _decode(self, slot: _Slot, token: int) -> np.ndarray:
-        """Run one token (float32) after the tokens ``slot`` holds; return its logits."""
+    def _decode(self, slot: _Slot, token: int, logits: bool = True) -> np.ndarray | None:
+        """Run one token (float32) after the tokens ``slot`` holds; return its logits (when
+        ``logits``)."""
         import torch
         import torch.nn.functional as F
 
@@ -377,6 +381,8 @@ class TorchBackend(LocalBackend):
             h = torch.addmm(layer.fc[1], F.layer_norm(x, (d,), *layer.ln_2, self.eps), layer.fc[0])
             x = torch.addmm(layer.fc_proj[1], F.gelu(h, approximate=self._gelu), layer.fc_proj[0]).add_(x)
         slot.ids.append(token)
+        if not logits:
+            return None
         return torch.mm(F.layer_norm(x, (d,), *weights.ln_f, self.eps), weights.lm_head)[0].numpy()
 
     def _prompt(self, slot: _Slot, ids: Sequence[int], cancel: CancelToken) -> np.ndarray | None:
@@ -392,14 +398,17 @@ class TorchBackend(LocalBackend):
         self.reused_tokens += start
         self.computed_tokens += len(ids) - start
         with torch.inference_mode():
+            del slot.ids[start:]
+            if len(ids) - 1 - start <= STEP_TOKENS:  # a keystroke's few new tokens: steps
+                for token in ids[start:-1]:
+                    self._decode(slot, token, logits=False)
             # all but the last token in the prompt dtype (their keys and values only) ...
-            for chunk in range(start, len(ids) - 1, self.chunk_tokens):
+            for chunk in range(len(slot.ids), len(ids) - 1, self.chunk_tokens):
                 if cancel.cancelled:
                     return None
                 stop = min(chunk + self.chunk_tokens, len(ids) - 1)
                 self._run(self._prompt_weights, slot, ids[chunk:stop], chunk)
             # ... and the last one as a float32 step, like every generated token
-            del slot.ids[len(ids) - 1 :]
             return self._decode(slot, ids[-1])
 
     def _step(self, slot: _Slot, token: int) -> np.ndarray:
@@ -407,6 +416,21 @@ class TorchBackend(LocalBackend):
 
         with torch.inference_mode():
             return self._decode(slot, token)
+
+    def warm_shapes(self, max_tokens: int = 2048) -> float:
+        """Run a prompt of every padded length up to ``max_tokens`` once, in a scratch slot, so
+        that no request pays for oneDNN building kernels for a new shape (a first prompt at a
+        length costs 8-30 ms more on the embedded model). Returns the seconds it took."""
+        import time
+
+        import torch
+
+        started = time.perf_counter()
+        slot = _Slot(self.n_layer, self.kv_heads, self.context_window, self.head_dim)
+        with torch.inference_mode():
+            for length in range(SHAPE_BUCKET, min(self.context_window, max_tokens) + 1, SHAPE_BUCKET):
+                self._run(self._prompt_weights, slot, [0] * length, 0)
+        return time.perf_counter() - started
 
     # ------------------------------------------------------------------ slots
 

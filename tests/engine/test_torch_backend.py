@@ -98,6 +98,26 @@ def test_a_shared_prompt_head_is_not_run_again(pair) -> None:
     assert out == list(reference.generate_ids(longer, config))
 
 
+def test_a_keystroke_runs_its_few_new_tokens_as_steps(pair) -> None:
+    native, reference = pair
+    config = GenerationConfig(max_new_tokens=8)
+    base = native.encode(PROMPTS[3])
+    list(native.generate_ids(base, config))
+    for extra in ("\nx", "\nresult = value_1 + value_2 * value_3"):  # two tokens; then many
+        longer = base + native.encode(extra)
+        computed = native.computed_tokens
+        assert list(native.generate_ids(longer, config)) == list(reference.generate_ids(longer, config))
+        assert native.computed_tokens - computed <= len(longer) - len(base)
+
+
+def test_warming_the_shapes_changes_no_result(pair) -> None:
+    native, reference = pair
+    assert native.warm_shapes(max_tokens=4 * SHAPE_BUCKET) > 0
+    ids = native.encode(PROMPTS[1])
+    config = GenerationConfig(max_new_tokens=10)
+    assert list(native.generate_ids(ids, config)) == list(reference.generate_ids(ids, config))
+
+
 def test_lengths_off_the_shape_bucket_and_near_the_window(pair) -> None:
     native, reference = pair
     config = GenerationConfig(max_new_tokens=6)
