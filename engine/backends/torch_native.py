@@ -211,7 +211,6 @@ class TorchBackend(LocalBackend):
                 f"the torch backend does not implement the activation {activation!r}; use --backend ct2."
             )
         self.threads = threads or os.cpu_count() or 1
-        torch.set_num_threads(self.threads)
         self._gelu = GELU_APPROXIMATIONS[activation]
         self.n_embd, self.n_layer, self.n_head = config["n_embd"], config["n_layer"], config["n_head"]
         self.head_dim = self.n_embd // self.n_head
@@ -235,6 +234,8 @@ class TorchBackend(LocalBackend):
         self._slots: list[_Slot] = []
         self._free: list[_Slot] = []
         self._slots_changed = threading.Condition()
+        self._in_flight = 0  # requests holding a slot
+        self._thread_setting = threading.local()  # the torch threads this OS thread was set to
         self.reused_tokens = 0  # prompt tokens whose state came from a slot's cache (for benchmarks)
         self.computed_tokens = 0  # prompt tokens run through the model
 
@@ -440,6 +441,7 @@ class TorchBackend(LocalBackend):
         with self._slots_changed:
             while not self._free and len(self._slots) >= self.parallel_requests:
                 self._slots_changed.wait()
+            self._in_flight += 1
             if self._free:
                 slot = max(self._free, key=lambda s: s.shared_head(ids))
                 if slot.shared_head(ids) == 0 and len(self._slots) < self.parallel_requests:
@@ -456,8 +458,22 @@ class TorchBackend(LocalBackend):
 
     def _release(self, slot: _Slot) -> None:
         with self._slots_changed:
+            self._in_flight -= 1
             self._free.append(slot)
             self._slots_changed.notify()
+
+    def _share_cores(self) -> None:
+        """Run this request on every thread while it runs alone and on an equal share of them
+        beside others (PyTorch's thread count is per OS thread, and each thread that computes
+        brings its own OpenMP team). Requests side by side still slow each other down more than
+        CTranslate2's C++ workers do: a 24-token completion during a chat answer of the embedded
+        model took 47 ms instead of 19 (52 ms on two threads each), the answer 2.3 times as long."""
+        import torch
+
+        wanted = max(1, self.threads // max(1, self._in_flight))
+        if getattr(self._thread_setting, "threads", None) != wanted:
+            torch.set_num_threads(wanted)
+            self._thread_setting.threads = wanted
 
     # ------------------------------------------------------------------ generation
 
@@ -478,6 +494,7 @@ class TorchBackend(LocalBackend):
         rng = np.random.default_rng(config.seed)
         slot = self._acquire(ids)
         try:
+            self._share_cores()
             logits = self._prompt(slot, ids, cancel)
             allowed = first_allowed
             for produced in range(max_new):
@@ -489,6 +506,7 @@ class TorchBackend(LocalBackend):
                     return
                 yield token
                 if produced + 1 < max_new:  # the budget keeps every step inside the window
+                    self._share_cores()
                     logits = self._step(slot, token)
         finally:
             self._release(slot)
