@@ -9,9 +9,10 @@ evaluation (``training.evaluate``):
 * **typing**: a line deleted and typed anew, a completion after each character (the engine may
   keep the prompt state of the lines above); its first keystroke reported apart.
 
-Backends: transformers float32 (the baseline), CTranslate2 int8 at its default threads (one for
-a model this small) and at two, and the torch backend (bfloat16 prompts where the CPU has bf16
-matrix instructions; and with float32 prompts). ``agree`` is the share of cold completions whose
+Backends: transformers float32 (the baseline), ``auto`` (the product's default: CTranslate2,
+with the torch backend for cold prompts), CTranslate2 int8 at its default threads (one for a
+model this small) and at two, and the torch backend alone (bfloat16 prompts where the CPU has
+bf16 matrix instructions; and with float32 prompts). ``agree`` is the share of cold completions whose
 text equals the baseline's (greedy decoding: what int8 or bfloat16 arithmetic changes).
 Held-out files: the held-out repositories of the model card when installed (click, requests,
 rich), else the standard library.
@@ -42,6 +43,7 @@ HELD_OUT_PACKAGES = ("click", "requests", "rich")
 # name -> load_model keyword arguments
 BACKENDS: dict[str, dict] = {
     "transformers": {"backend": "transformers"},
+    "auto": {"backend": "auto"},
     "ct2": {"backend": "ct2"},
     "ct2-2threads": {"backend": "ct2", "threads": 2},
     "torch": {"backend": "torch"},

@@ -494,7 +494,20 @@ def _load_torch(path: str | None, *, threads: int, device: str, quantization: st
     return source, backend
 
 
+def _load_routed(path: str | None, *, threads: int, device: str, quantization: str | None) -> tuple[Any, Any]:
+    from engine.backends.routed import RoutedBackend
+
+    source, steps = _load_ct2(path, threads=threads, device=device, quantization=quantization)
+    try:
+        _, prompts = _load_torch(path, threads=threads, device=device, quantization=None)
+    except Exception:
+        steps.close()
+        raise
+    return source, RoutedBackend(prompts, steps)
+
+
 BACKEND_LOADERS = {
+    "auto": _load_routed,
     "ct2": _load_ct2,
     "transformers": _load_transformers,
     "llamacpp": _load_llamacpp,
@@ -505,13 +518,14 @@ BACKEND_LOADERS = {
 def resolve_backend(
     backend: str, path: str | None, device: str = "cpu", quantization: str | None = None
 ) -> str:
-    """The backend ``auto`` stands for at ``path``: ``torch`` for a small GPTBigCode checkpoint
-    on a CPU with bfloat16 matrix instructions (the embedded default: a cold 1k-token completion
-    in about half CTranslate2's time, ``benchmarks/cold_prompt.py``), else ``ct2`` (and ``ct2``
-    whenever an int8 or float16 quantization is asked for). Any other name is returned as is."""
+    """What ``auto`` stands for at ``path``: itself (``engine.backends.routed``: CTranslate2 with
+    the torch backend for cold prompts) for a small GPTBigCode checkpoint on a CPU with bfloat16
+    matrix instructions (the embedded default: a cold 1k-token completion in about two thirds
+    of CTranslate2's time, ``benchmarks/cold_prompt.py``), else ``ct2`` (and ``ct2`` whenever a
+    quantization is asked for). Any other name is returned as is."""
     if backend != "auto":
         return backend
-    if quantization not in (None, "bfloat16", "float32"):
+    if quantization is not None:
         return "ct2"
     from engine.backends.torch_native import should_use
     from engine.errors import EngineError
@@ -522,7 +536,7 @@ def resolve_backend(
         source = inspect_model(path if path is not None else default_model_path())
     except EngineError:
         return "ct2"  # the ct2 loader reports what is wrong with the path
-    return "torch" if should_use(source.hf_dir, source.family, device) else "ct2"
+    return "auto" if should_use(source.hf_dir, source.family, device) else "ct2"
 
 
 def load_model(
@@ -539,8 +553,9 @@ def load_model(
     Args:
         path: a Hugging Face checkpoint folder, a converted CTranslate2 folder, a stackcoder bundle
             (None: ``default_model_path()``); for ``backend="http"`` the server's base URL.
-        backend: "auto" (``resolve_backend``: torch for small GPTBigCode checkpoints on CPUs with
-            bfloat16 matrix instructions, else ct2), "torch" (``engine.backends.torch_native``),
+        backend: "auto" (``resolve_backend``: for small GPTBigCode checkpoints on CPUs with
+            bfloat16 matrix instructions, CTranslate2 with the torch backend for cold prompts;
+            else ct2), "torch" (``engine.backends.torch_native``),
             "ct2" (converts into the content-keyed cache on first use), "transformers"
             (the reference), "llamacpp" (optional extra; exports GGUF into the cache on first use;
             reuses the KV cache of the common prompt prefix across requests) or "http" (an
@@ -562,7 +577,7 @@ def load_model(
     from engine.paths import default_model_path
     from engine.prompts import detect_fim_format
 
-    known = sorted([*BACKEND_LOADERS, "http", "auto"])
+    known = sorted({*BACKEND_LOADERS, "http"})
     if backend not in known:
         raise BackendUnavailableError(f"unknown backend {backend!r}; choose one of {', '.join(known)}.")
     if device not in ("cpu", "cuda"):
@@ -589,7 +604,7 @@ def load_model(
     if options:
         raise TypeError(f"unexpected options for the {backend} backend: {', '.join(sorted(options))}")
     backend = resolve_backend(backend, None if path is None else str(path), device, quantization)
-    if backend != "ct2":  # the CTranslate2 backend picks its own default (see default_threads)
+    if backend not in ("ct2", "auto"):  # CTranslate2 picks its own default (see default_threads)
         threads = threads or os.cpu_count() or 1
     source, local = BACKEND_LOADERS[backend](
         str(path) if path is not None else str(default_model_path()),

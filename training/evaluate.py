@@ -166,6 +166,7 @@ def fim_exact_match(completer, cases: list[FimCase], examples: int = 0) -> dict:
 # The issue's latency target: a 1k-token prompt and 24 new tokens (capped by the model's window).
 LATENCY_PROMPT_TOKENS = 1024
 LATENCY_NEW_TOKENS = 24
+TYPING_PAUSE_S = 0.1  # between two keystrokes of the typing measurement
 
 
 def _latency_texts(
@@ -324,9 +325,11 @@ def typing_latency(
     prompt_tokens: int = LATENCY_PROMPT_TOKENS,
     new_tokens: int = LATENCY_NEW_TOKENS,
     seed: int = 0,
+    pause_s: float = TYPING_PAUSE_S,
 ) -> dict:
     """Latency while typing: at ``lines`` line starts in ``files`` the next line is deleted and
-    typed anew a character at a time (at most ``keystrokes``), with a completion after each.
+    typed anew a character at a time (at most ``keystrokes``, one every ``pause_s`` seconds at
+    most: a fast typist), with a completion after each.
 
     The completion cache is off, so the model runs every time; what the engine keeps between
     keystrokes is the prompt state of the lines above the cursor. The first keystroke of a line
@@ -345,6 +348,7 @@ def typing_latency(
             text, start, line, suffix = _retyped_line(rng, texts)
             # the line is typed anew: nothing after the cursor on it
             for i in range(1, min(len(line), keystrokes) + 1):
+                time.sleep(pause_s)  # what the engine does between keystrokes (idle-time work)
                 completion = model.complete(
                     text[: start + i], suffix, max_new_tokens=new_tokens, use_cache=False
                 )
@@ -353,6 +357,7 @@ def typing_latency(
         for _ in range(lines):
             text, start, _line, suffix = _retyped_line(rng, texts)
             model.complete(text[:start], suffix, max_new_tokens=new_tokens, use_cache=False)  # the rest
+            time.sleep(pause_s)
             completion = model.complete(text[: start + 1], suffix, max_new_tokens=new_tokens, use_cache=False)
             rested.append(completion.latency_ms)
     finally:
@@ -366,6 +371,7 @@ def typing_latency(
         "keystrokes": len(first) + len(rest),
         "prompt_tokens_median": int(np.median(sizes)),
         "new_tokens_max": new_tokens,
+        "pause_ms": round(pause_s * 1000),
     }
 
 
@@ -399,8 +405,10 @@ def results_table(results: dict) -> str:
         rows.append(
             (
                 f"latency while typing p50 / p95 (prompt state of the lines above reused), "
-                f"{typing['prompt_tokens_median']}-token prompts, ≤ {typing['new_tokens_max']} new tokens; "
-                f"a line's first keystroke p50",
+                f"{typing['prompt_tokens_median']}-token prompts, ≤ {typing['new_tokens_max']} new tokens"
+                + (f", a keystroke every {typing['pause_ms']} ms" if typing.get("pause_ms") else "")
+                + "; "
+                "a line's first keystroke p50",
                 f"{typing['p50_ms']:.1f} / {typing['p95_ms']:.1f} ms; {typing['first_keystroke_p50_ms']:.1f} ms",
             )
         )

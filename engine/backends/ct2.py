@@ -166,6 +166,30 @@ class CT2Backend(LocalBackend):
                 return split if split >= self.min_static_tokens else 0
         return 0
 
+    def cached_tokens(self, ids: Sequence[int], prompt: Sequence[int] | None = None) -> int:
+        """How many leading tokens of ``ids`` a request would take from the cached prompt heads
+        (0: it runs the whole prompt)."""
+        split = self.static_split(ids if prompt is None else prompt, len(ids))
+        with self._lock:
+            return split if split and tuple(ids[:split]) in self._static_heads else 0
+
+    def cache_prompt_head(self, ids: Sequence[int]) -> None:
+        """Compute and cache the state of the reusable head of prompt ``ids`` (idle-time work:
+        the next request with that head runs only the rest)."""
+        split = self.static_split(ids, len(ids))
+        if not split or self.cached_tokens(ids):
+            return
+        self._note_static_head(tuple(ids[:split]))
+        tokens = self._token_strings(list(ids))
+        self._generator.generate_batch(
+            [tokens[split:]],
+            max_length=1,
+            include_prompt_in_result=False,
+            static_prompt=tokens[:split],
+            cache_static_prompt=True,
+            sampling_topk=1,
+        )
+
     def _note_static_head(self, head: tuple[int, ...]) -> None:
         with self._lock:
             if head in self._static_heads:

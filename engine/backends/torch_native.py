@@ -451,6 +451,11 @@ class TorchBackend(LocalBackend):
                 return slot
             return self._new_slot()
 
+    def cached_tokens(self, ids: Sequence[int]) -> int:
+        """How many leading tokens of ``ids`` the best free slot already holds."""
+        with self._slots_changed:
+            return max((slot.shared_head(ids) for slot in self._free), default=0)
+
     def _new_slot(self) -> _Slot:
         slot = _Slot(self.n_layer, self.kv_heads, self.context_window, self.head_dim)
         self._slots.append(slot)

@@ -11,20 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import load_model
 from engine.backends.hf import HFBackend
 from engine.backends.torch_native import (
     SHAPE_BUCKET,
     TorchBackend,
     _Slot,
-    bf16_matmul_supported,
     parameter_count,
     should_use,
 )
 from engine.errors import CorruptModelError, GenerationError, UnsupportedModelError
 from engine.generation import CancelToken, GenerationConfig
 from engine.loading import load_tokenizer
-from engine.model import resolve_backend
 
 PROMPTS = (
     "def fibonacci(n):\n    if n < 2:\n        return n\n    return",
@@ -206,20 +203,6 @@ def test_bad_checkpoints_are_refused(
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CorruptModelError, match="cannot be read"):
         TorchBackend(broken, tokenizer, 1024)
-
-
-def test_auto_picks_torch_for_small_gptbigcode_only(
-    tiny_gptbigcode_dir: Path, tiny_starcoder2_dir: Path, engine_cache_dir: Path
-) -> None:
-    expected = "torch" if bf16_matmul_supported() else "ct2"
-    assert resolve_backend("auto", str(tiny_gptbigcode_dir)) == expected
-    assert resolve_backend("auto", str(tiny_starcoder2_dir)) == "ct2"
-    assert resolve_backend("auto", str(tiny_gptbigcode_dir), quantization="int8") == "ct2"
-    assert resolve_backend("auto", str(tiny_gptbigcode_dir), device="cuda") == "ct2"
-    assert resolve_backend("transformers", str(tiny_gptbigcode_dir)) == "transformers"
-    with load_model(tiny_gptbigcode_dir, threads=1) as model:
-        assert model.backend_name == expected
-        assert model.complete("def add(a, b):\n    return", "\n", max_new_tokens=8).latency_ms > 0
 
 
 def test_parameter_count_matches_the_checkpoint(tiny_gptbigcode_dir: Path) -> None:

@@ -6,6 +6,7 @@ import json
 
 from helpers.training_corpus import tiny_pretrain_config
 
+from engine.model import resolve_backend
 from training.evaluate import evaluate_model, heldout_fim_cases, humaneval_fim_cases
 from training.export import export_bundle
 from training.model_card import write_model_card
@@ -38,12 +39,13 @@ def test_export_loads_in_the_engine(
     assert (
         results["fim_exact_match_heldout"]["n"] == 3
         and 0 <= results["fim_exact_match_humaneval"]["exact_match"] <= 1
-        and results["fim_backend"] == "ct2"
+        and results["fim_backend"] == resolve_backend("auto", str(bundle / "hf"))  # as the product runs it
     )
     latency = results["completion_latency"]
     assert 0 < latency["prompt_tokens_median"] <= latency["context_window"] - latency["new_tokens_max"]
     assert 0 < latency["p50_ms"] <= latency["p95_ms"] and latency["new_tokens_mean"] > 0
     typing = results["typing_latency"]
+    assert typing["pause_ms"] == 100
     assert typing["keystrokes"] > typing["lines"] == 10 and 0 < typing["p50_ms"] <= typing["p95_ms"]
     assert typing["first_keystroke_p50_ms"] > 0 and typing["prompt_tokens_median"] > 0
     assert typing["first_keystroke_after_rest_p50_ms"] > 0
