@@ -64,9 +64,9 @@ def write_model_card(
         "| file | what |",
         "|---|---|",
         "| `stackcoder.json` | manifest read by the engine |",
-        "| `hf/` | Hugging Face checkpoint (safetensors) and tokenizer; the engine's torch backend runs it "
+        "| `hf/` | Hugging Face checkpoint (safetensors) and tokenizer; the engine runs cold prompts from it "
         "on CPUs with bfloat16 matrix instructions |",
-        "| `ct2-int8/` | CTranslate2 int8 conversion: the engine's backend on other CPUs and on CUDA |",
+        "| `ct2-int8/` | CTranslate2 int8 conversion: the engine's main backend |",
         "| `train_state.json` | step, tokens seen, data position, loss history: pretraining continues from here |",
         "| `loss.png`, `eval.png`, `eval.json` | loss curve and evaluation |",
         "",

@@ -66,10 +66,11 @@ def _free_socket() -> socket.socket:
 
 @pytest.fixture(scope="module")
 def local_model(tiny_gptbigcode_dir, engine_cache_dir):
-    """The tiny model through the default (CTranslate2) backend, converted into a private cache."""
+    """The tiny model through CTranslate2, converted into a private cache (one backend: the
+    answers compared here must not depend on which backend ``auto`` routed a prompt to)."""
     from engine import load_model
 
-    model = load_model(tiny_gptbigcode_dir, threads=1)
+    model = load_model(tiny_gptbigcode_dir, backend="ct2", threads=1)
     yield model
     model.close()
 
@@ -391,6 +392,8 @@ def test_cli_serves_the_model(tiny_gptbigcode_dir, local_model) -> None:
         str(port),
         "--threads",
         "1",
+        "--backend",
+        "ct2",
     ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
