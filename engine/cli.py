@@ -87,8 +87,8 @@ def register_complete(subparsers: argparse._SubParsersAction) -> None:
         "--backend",
         default="auto",
         choices=("auto", "torch", "ct2", "transformers", "llamacpp", "http"),
-        help="inference backend (default: auto = torch for small GPTBigCode models on CPUs with "
-        "bfloat16 matrix instructions, else ct2; llamacpp needs the [llama] extra)",
+        help="inference backend (default: auto = ct2, with torch for cold prompts of small GPTBigCode "
+        "models on CPUs with bfloat16 matrix instructions; llamacpp needs the [llama] extra)",
     )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
     parser.add_argument(
@@ -200,8 +200,8 @@ def register_serve_openai(subparsers: argparse._SubParsersAction) -> None:
         "--backend",
         default="auto",
         choices=("auto", "torch", "ct2", "transformers", "llamacpp"),
-        help="inference backend (default: auto = torch for small GPTBigCode models on CPUs with "
-        "bfloat16 matrix instructions, else ct2; llamacpp needs the [llama] extra)",
+        help="inference backend (default: auto = ct2, with torch for cold prompts of small GPTBigCode "
+        "models on CPUs with bfloat16 matrix instructions; llamacpp needs the [llama] extra)",
     )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0 = all cores)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
