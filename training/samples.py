@@ -31,6 +31,7 @@ def engine_samples(bundle: str | Path, max_new_tokens: int = 24, threads: int = 
     model = load_model(str(bundle), threads=threads)
     out = []
     try:
+        model.complete("import os\n", "\n", max_new_tokens=2, use_cache=False)  # one-time start-up costs
         for prefix, suffix in SAMPLE_PROMPTS:
             c = model.complete(
                 prefix, suffix, max_new_tokens=max_new_tokens, temperature=0.0, use_cache=False

@@ -153,8 +153,10 @@ class RoutedBackend(LocalBackend):
                     continue
 
     def close(self) -> None:
-        """Release both backends."""
-        self._closed = True
+        """Release both backends and stop the background thread."""
+        with self._lock:
+            self._closed = True
+            self._idle.notify_all()
         self._wake.set()
         self.prompts.close()
         self.steps.close()

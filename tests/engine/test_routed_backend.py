@@ -74,9 +74,14 @@ def test_one_request_stays_on_one_backend(routed: RoutedBackend) -> None:
     assert routed.choose(ids[:-1] + [ids[-1]], config, prompt=ids) is first
 
 
-def test_completions_through_the_model(tiny_gptbigcode_dir: Path, engine_cache_dir: Path) -> None:
-    with load_model(tiny_gptbigcode_dir, threads=1) as model:
-        first = model.complete(LONG, "\n", max_new_tokens=8, use_cache=False)
-        again = model.complete(LONG, "\n", max_new_tokens=8, use_cache=False)
-        assert first.latency_ms > 0 and isinstance(again.text, str)
-        assert model.backend_name in ("auto", "ct2")
+def test_completions_through_the_model_and_close(tiny_gptbigcode_dir: Path, engine_cache_dir: Path) -> None:
+    model = load_model(tiny_gptbigcode_dir, threads=1)
+    first = model.complete(LONG, "\n", max_new_tokens=8, use_cache=False)
+    again = model.complete(LONG, "\n", max_new_tokens=8, use_cache=False)
+    assert first.latency_ms > 0 and isinstance(again.text, str)
+    assert model.backend_name in ("auto", "ct2")
+    model.close()
+    warmer = getattr(model.backend, "_warmer", None)
+    if warmer is not None:
+        warmer.join(timeout=2)
+        assert not warmer.is_alive()
