@@ -126,7 +126,11 @@ class _Dist:
         return out
 
     def close(self) -> None:
+        """Leave the process group once every rank is done: a rank that tore gloo down while rank 0
+        still evaluated and saved the last checkpoint was aborted ("terminate called without an
+        active exception")."""
         if self.enabled:
+            self.dist.barrier()
             self.dist.destroy_process_group()
 
 
