@@ -4,8 +4,9 @@ A user who asked the chat panel something keeps typing: a completion every ~130 
 1,000-token answer streams. For each backend: a completion alone (the same prompt five times,
 its state cached after the first), the median completion during the answer, and the answer's
 duration alone and with the completions beside it. CTranslate2 alone is the baseline; ``auto``
-must keep both the completions and the answer at its pace (the torch backend's Python decoding
-loop does not run well beside another request, so ``auto`` never gives it long generations).
+must keep both the completions and the answer at its pace; the torch backend alone shows why
+``auto`` never gives it long generations (its Python decoding loop does not run well beside
+another request).
 
     .venv/bin/python benchmarks/chat_and_completions.py
 """
@@ -76,7 +77,7 @@ def main() -> int:
         "| backend | completion alone ms | completion during the answer ms | answer alone ms | answer with completions ms |"
     )
     print("|---|---:|---:|---:|---:|")
-    for name in ("ct2", "auto"):
+    for name in ("ct2", "auto", "torch"):
         r = measure(name, args.model, args.chat_tokens)
         print(
             f"| {name} | {r['alone']:.1f} | {r['during']:.1f} (n={r['n']}) | {r['chat_alone']:.0f} "

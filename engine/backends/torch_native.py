@@ -475,8 +475,8 @@ class TorchBackend(LocalBackend):
         """Run this request on every thread while it runs alone and on an equal share of them
         beside others (PyTorch's thread count is per OS thread, and each thread that computes
         brings its own OpenMP team). Requests side by side still slow each other down more than
-        CTranslate2's C++ workers do: a 24-token completion during a chat answer of the embedded
-        model took 47 ms instead of 19 (52 ms on two threads each), the answer 2.3 times as long."""
+        CTranslate2's C++ workers do (``benchmarks/chat_and_completions.py``: a 24-token
+        completion during a chat answer 50 ms instead of 24, the answer 2.5 times as long)."""
         import torch
 
         wanted = max(1, self.threads // max(1, self._in_flight))
