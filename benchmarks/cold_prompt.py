@@ -27,7 +27,6 @@ import argparse
 import gc
 import importlib.util
 import os
-import random
 import sys
 import sysconfig
 from pathlib import Path
@@ -69,22 +68,6 @@ def held_out_files() -> list[tuple[str, str]]:
     return files
 
 
-def cold_texts(model, files: list[tuple[str, str]], runs: int, seed: int) -> list[str]:
-    """The cold completions' texts, at the cursors ``completion_latency`` picks."""
-    rng = random.Random(seed)
-    texts = [t for _, t in files if len(t) > 4 * 1000] or [t for _, t in files]
-    out = []
-    for _ in range(runs + 1):
-        text = rng.choice(texts)
-        cut = text.rfind("\n", 0, rng.randrange(len(text) // 2, len(text))) + 1
-        out.append(
-            model.complete(
-                text[:cut], text[cut:], max_new_tokens=LATENCY_NEW_TOKENS, mode="multi", use_cache=False
-            ).text
-        )
-    return out[1:]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=str(MODEL), help="model folder (default: the embedded model)")
@@ -100,9 +83,9 @@ def main() -> int:
     rows, reference = [], None
     for name in ["transformers", *[b for b in args.backends if b != "transformers"]]:
         model = load_model(args.model, **BACKENDS[name])
-        cold = completion_latency(model, files, runs=args.runs, seed=args.seed)
+        cold = completion_latency(model, files, runs=args.runs, seed=args.seed, keep_texts=True)
         typing = typing_latency(model, files, lines=args.lines, seed=args.seed)
-        texts = cold_texts(model, files, min(args.runs, 20), args.seed)
+        texts = cold.pop("texts")
         reference = reference or texts
         agree = sum(a == b for a, b in zip(texts, reference, strict=True)) / len(texts)
         threads = getattr(model.backend, "threads", "?")

@@ -470,12 +470,13 @@ def _load_llamacpp(
     return source, backend
 
 
-def _load_torch(path: str | None, *, threads: int, device: str, quantization: str | None) -> tuple[Any, Any]:
+def _torch_backend(
+    source: Any, tokenizer: Any, *, threads: int, device: str, quantization: str | None
+) -> Any:
+    """The torch backend of an inspected model (``_load_torch``, and ``auto``'s prompt side)."""
     from engine.backends.torch_native import TorchBackend
     from engine.errors import BackendUnavailableError
-    from engine.loading import inspect_model, load_tokenizer
 
-    source = inspect_model(path)
     if source.hf_dir is None:
         raise BackendUnavailableError(
             f"{source.root} holds no Hugging Face checkpoint for the torch backend; use --backend ct2."
@@ -487,19 +488,27 @@ def _load_torch(path: str | None, *, threads: int, device: str, quantization: st
             f"the torch backend runs prompts in bfloat16 or float32, not {quantization}; "
             "use --backend ct2 for int8."
         )
-    tokenizer = load_tokenizer(source.tokenizer_dir)
-    backend = TorchBackend(
+    return TorchBackend(
         source.hf_dir, tokenizer, source.context_window, threads=threads, prompt_dtype=quantization
     )
-    return source, backend
+
+
+def _load_torch(path: str | None, *, threads: int, device: str, quantization: str | None) -> tuple[Any, Any]:
+    from engine.loading import inspect_model, load_tokenizer
+
+    source = inspect_model(path)
+    tokenizer = load_tokenizer(source.tokenizer_dir)
+    return source, _torch_backend(
+        source, tokenizer, threads=threads, device=device, quantization=quantization
+    )
 
 
 def _load_routed(path: str | None, *, threads: int, device: str, quantization: str | None) -> tuple[Any, Any]:
     from engine.backends.routed import RoutedBackend
 
     source, steps = _load_ct2(path, threads=threads, device=device, quantization=quantization)
-    try:
-        _, prompts = _load_torch(path, threads=threads, device=device, quantization=None)
+    try:  # the model was inspected and its tokenizer loaded once, for both engines
+        prompts = _torch_backend(source, steps.tokenizer, threads=threads, device=device, quantization=None)
     except Exception:
         steps.close()
         raise

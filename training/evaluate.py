@@ -189,16 +189,18 @@ def completion_latency(
     prompt_tokens: int = LATENCY_PROMPT_TOKENS,
     new_tokens: int = LATENCY_NEW_TOKENS,
     seed: int = 0,
+    keep_texts: bool = False,
 ) -> dict:
     """Latency of engine completions (no cache) at cursors in ``files``, prompts budgeted to
     ``prompt_tokens`` (less where the model's window is smaller), ``new_tokens`` at most.
 
-    Returns p50/p95 milliseconds, the prompt size used and the tokens generated per request.
+    Returns p50/p95 milliseconds, the prompt size used and the tokens generated per request
+    (and the completions' texts under ``texts`` when ``keep_texts``).
     """
     rng = random.Random(seed)
     window = model.context_window
     budget, texts = _latency_texts(model, files, prompt_tokens, new_tokens)
-    timings, generated, sizes = [], [], []
+    timings, generated, sizes, completions = [], [], [], []
     saved, model.max_prompt_tokens = model.max_prompt_tokens, budget
     try:
         for _ in range(runs + 1):
@@ -211,9 +213,11 @@ def completion_latency(
             timings.append(completion.latency_ms)
             generated.append(completion.generated_tokens)
             sizes.append(completion.prompt_tokens)
+            completions.append(completion.text)
     finally:
         model.max_prompt_tokens = saved
     timings, generated, sizes = timings[1:], generated[1:], sizes[1:]  # the first loads the model
+    kept = {"texts": completions[1:]} if keep_texts else {}
     return {
         "p50_ms": round(float(np.percentile(timings, 50)), 1),
         "p95_ms": round(float(np.percentile(timings, 95)), 1),
@@ -223,6 +227,7 @@ def completion_latency(
         "new_tokens_max": new_tokens,
         "new_tokens_mean": round(float(np.mean(generated)), 1),
         "context_window": window,
+        **kept,
     }
 
 
@@ -275,14 +280,14 @@ def evaluate_model(
         fim_he = fim_exact_match(completer, humaneval_fim_cases(seed)[:n_humaneval], examples=5)
         latency = completion_latency(engine_model, held, seed=seed)
         typing = typing_latency(engine_model, held, seed=seed)
-        backend = engine_model.backend_name
+        resolved = engine_model.backend_name  # what "auto" stands for here
     results = {
         "model": str(hf_dir),
         "heldout_tokens": int(blocks[:, 1:].numel()),
         "heldout_loss_nats_per_token": round(ppl["heldout_loss"], 4),
         "heldout_bits_per_byte": round(ppl["heldout_bpb"], 4),
         "heldout_perplexity": round(float(torch.tensor(ppl["heldout_loss"]).exp()), 2),
-        "fim_backend": backend,
+        "fim_backend": resolved,
         "fim_exact_match_heldout": fim_held,
         "fim_exact_match_humaneval": fim_he,
         "completion_latency": latency,

@@ -1,7 +1,7 @@
 """The ``auto`` backend: each request on whichever of two backends answers it sooner.
 
 The two engines of a small GPTBigCode model are good at different halves of a request
-(``benchmarks/cold_prompt.py``, ``benchmarks/concurrent_requests.py``, embedded model, 2 cores):
+(``benchmarks/cold_prompt.py``, ``benchmarks/chat_and_completions.py``, embedded model, 2 cores):
 
 * the **prompt pass**: the torch backend runs a 1,000-token prompt in ~15 ms (bfloat16 on the
   CPU's matrix units, causal flash attention), CTranslate2 in ~35-40 ms (int8 matrices, float32
