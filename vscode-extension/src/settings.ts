@@ -4,8 +4,11 @@
  * Pure: no `vscode` import, so it is unit-tested directly.
  */
 
-export type Backend = "auto" | "torch" | "ct2" | "transformers" | "llamacpp" | "http";
-export type ProvenancePolicy = "mark" | "suppress";
+/** The inference backends, as `lsp_server/settings.py` and package.json list them (a test checks they agree). */
+export const BACKENDS = ["auto", "torch", "ct2", "transformers", "llamacpp", "http"] as const;
+export const POLICIES = ["mark", "suppress"] as const;
+export type Backend = (typeof BACKENDS)[number];
+export type ProvenancePolicy = (typeof POLICIES)[number];
 
 export interface ServerSettings {
   model: { path: string | null; backend: Backend; threads: number; url: string | null };
@@ -38,9 +41,6 @@ export const DEFAULT_SETTINGS: ServerSettings = {
   provenance: { enabled: true, indexPath: null, policy: "mark" },
   chat: { maxNewTokens: 512, temperature: 0.2 },
 };
-
-const BACKENDS: readonly Backend[] = ["auto", "torch", "ct2", "transformers", "llamacpp", "http"];
-const POLICIES: readonly ProvenancePolicy[] = ["mark", "suppress"];
 
 /** Reads one flat key below `stackcoder.` (e.g. `model.path`); undefined when unset. */
 export type SettingReader = (key: string) => unknown;

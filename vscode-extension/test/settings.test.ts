@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { DEFAULT_SETTINGS, SERVER_SETTING_KEYS, SettingError, readServerSettings } from "../src/settings";
+import { BACKENDS, DEFAULT_SETTINGS, POLICIES, SERVER_SETTING_KEYS, SettingError, readServerSettings } from "../src/settings";
 
 const reader = (values: Record<string, unknown>) => (key: string) => values[key];
 
@@ -60,4 +60,30 @@ test("the backend setting offers what the server accepts, auto by default", () =
   assert.equal(backend.default, DEFAULT_SETTINGS.model.backend);
   assert.equal(DEFAULT_SETTINGS.model.backend, "auto");
   assert.equal(readServerSettings(reader({ "model.backend": "torch" })).model.backend, "torch");
+});
+
+test("package.json and settings.ts agree on every server setting: names, defaults, enums and ranges", () => {
+  const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
+  const properties: Record<string, { default?: unknown; enum?: unknown[]; minimum?: number; maximum?: number }> =
+    pkg.contributes.configuration.properties;
+  const sections = Object.keys(DEFAULT_SETTINGS);
+  const contributed = Object.keys(properties)
+    .map((name) => name.slice("stackcoder.".length))
+    .filter((key) => sections.includes(key.split(".")[0]));
+  assert.deepEqual([...contributed].sort(), [...SERVER_SETTING_KEYS].sort());
+  const enums: Record<string, readonly string[]> = { "model.backend": BACKENDS, "provenance.policy": POLICIES };
+  for (const key of SERVER_SETTING_KEYS) {
+    const schema = properties[`stackcoder.${key}`];
+    const [group, name] = key.split(".");
+    const fallback = (DEFAULT_SETTINGS as unknown as Record<string, Record<string, unknown>>)[group][name];
+    assert.deepEqual(schema.default, fallback, `default of ${key}`);
+    assert.deepEqual(schema.enum, enums[key], `enum of ${key}`);
+    // every value the settings UI allows is read, and the values just outside its range are rejected
+    for (const [bound, step] of [[schema.minimum, -1], [schema.maximum, 1]] as const) {
+      if (bound === undefined) continue;
+      const at = readServerSettings(reader({ [key]: bound })) as unknown as Record<string, Record<string, unknown>>;
+      assert.equal(at[group][name], bound, `${key} = ${bound}`);
+      assert.throws(() => readServerSettings(reader({ [key]: bound + step })), SettingError, `${key} = ${bound + step}`);
+    }
+  }
 });
