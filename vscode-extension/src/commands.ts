@@ -6,7 +6,7 @@ import * as vscode from "vscode";
 import { ExecuteCommandRequest, type LanguageClient } from "vscode-languageclient/node";
 import type { Ctx } from "./ctx";
 import type { Finding } from "./provenance";
-import { ServerCommands } from "./protocol";
+import { ServerCommands, WorkspaceFiles } from "./protocol";
 import { parseReport, summarizeReport } from "./provenanceFormat";
 
 type Handler = (...args: unknown[]) => unknown;
@@ -28,6 +28,36 @@ async function runServerCommand(client: LanguageClient, command: string, editor:
     command,
     arguments: [client.code2ProtocolConverter.asUri(editor.document.uri), client.code2ProtocolConverter.asRange(range)],
   });
+}
+
+/** The workspace folder of the active editor, else the only (or a picked) folder; undefined when none. */
+async function workspaceFolder(): Promise<vscode.WorkspaceFolder | undefined> {
+  const active = vscode.window.activeTextEditor?.document.uri;
+  const own = active ? vscode.workspace.getWorkspaceFolder(active) : undefined;
+  if (own) return own;
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  if (folders.length <= 1) return folders[0];
+  return vscode.window.showWorkspaceFolderPick({ placeHolder: "Which workspace folder?" });
+}
+
+/** Opens a file the server keeps in the workspace folder, creating it with `initial` when asked. */
+async function openWorkspaceFile(relative: string, initial: string | null, missing: string): Promise<void> {
+  const folder = await workspaceFolder();
+  if (!folder) {
+    void vscode.window.showWarningMessage("stackcoder: open a folder first; these lists are kept per workspace folder.");
+    return;
+  }
+  const uri = vscode.Uri.joinPath(folder.uri, relative);
+  try {
+    await vscode.workspace.fs.stat(uri);
+  } catch {
+    if (initial === null) {
+      void vscode.window.showInformationMessage(`stackcoder: ${missing}`);
+      return;
+    }
+    await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(initial));
+  }
+  await vscode.window.showTextDocument(uri, { preview: false });
 }
 
 export const COMMANDS: Record<string, CommandSpec> = {
@@ -105,6 +135,19 @@ export const COMMANDS: Record<string, CommandSpec> = {
   "stackcoder.clearProvenance": {
     needsServer: false,
     factory: (ctx) => () => ctx.provenance.clear(),
+  },
+  "stackcoder.openMineList": {
+    needsServer: false,
+    factory: () => () => openWorkspaceFile(WorkspaceFiles.mine, '{\n  "mine": []\n}\n', ""),
+  },
+  "stackcoder.openReferenceLog": {
+    needsServer: false,
+    factory: () => () =>
+      openWorkspaceFile(
+        WorkspaceFiles.referenceLog,
+        null,
+        "no accepted suggestion or inserted chat code has matched the index in this workspace yet.",
+      ),
   },
   "stackcoder.openProvenanceSource": {
     needsServer: false,

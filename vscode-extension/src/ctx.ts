@@ -12,7 +12,7 @@ import { CursorWarm } from "./cursorWarm";
 import { Debouncer } from "./debounce";
 import { PasteCheck } from "./pasteCheck";
 import { Provenance } from "./provenance";
-import { type AcceptedCompletion, AttributionRequest, ServerCommands, StatusRequest } from "./protocol";
+import { type AcceptedCompletion, AttributionRequest, type MarkMineResult, ServerCommands, StatusRequest } from "./protocol";
 import { endOfInsertion, parseReport } from "./provenanceFormat";
 import { RestartLimiter } from "./restart";
 import { SessionStats } from "./session";
@@ -39,7 +39,12 @@ export class Ctx implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly extension: vscode.ExtensionContext) {
-    this.chat = new ChatPanel(extension.extensionUri, extension.workspaceState, () => this.client, (m) => this.log(m));
+    this.chat = new ChatPanel(extension.extensionUri, extension.workspaceState, () => this.client, (m) => this.log(m), {
+      enabled: () => this.config.provenanceEnabled,
+      onBlockFindings: (found) => {
+        for (const { code, report } of found) this.provenance.addChatBlock(code, report);
+      },
+    });
     this.statusBar.setEnabled(this.config.completionEnabled);
     this.disposables.push(
       this.outputChannel,
@@ -158,7 +163,22 @@ export class Ctx implements vscode.Disposable {
       return undefined;
     }
     if (command === ServerCommands.didAcceptCompletion) void this.onAccepted(args[0] as AcceptedCompletion);
+    if (command === ServerCommands.markMine) {
+      const result = (await next(command, args)) as MarkMineResult | undefined;
+      if (result?.entry) this.onMarkedMine(result);
+      return result;
+    }
     return next(command, args);
+  }
+
+  /** After the "this is my code" quick fix: the view forgets those findings; the list can be opened. */
+  private onMarkedMine(result: MarkMineResult): void {
+    this.provenance.forgetMine(result.entry);
+    const what = { finding: "This finding", path: `Every match of ${result.entry.repo}/${result.entry.path}`, repository: `Repository ${result.entry.repo}` }[result.scope];
+    this.log(`marked as your own code (${result.scope}): ${JSON.stringify(result.entry)} in ${result.file}`);
+    void vscode.window
+      .showInformationMessage(`stackcoder: ${what} is marked as your own code and will not be reported again.`, "Open List")
+      .then((choice) => choice && vscode.window.showTextDocument(vscode.Uri.file(result.file)));
   }
 
   /** When the server does not list `stackcoder.didAcceptCompletion`, the client records acceptance itself. */
@@ -177,7 +197,7 @@ export class Ctx implements vscode.Disposable {
     if (!accepted || typeof accepted.text !== "string" || !client || !this.config.provenanceEnabled) return;
     if (accepted.text.trim().length < 20) return;
     try {
-      const report = parseReport(await client.sendRequest(AttributionRequest, { text: accepted.text }));
+      const report = parseReport(await client.sendRequest(AttributionRequest, { text: accepted.text, uri: accepted.uri }));
       if (report.verdict === "original") return;
       const start = accepted.range.start;
       const end = endOfInsertion(start, accepted.text);

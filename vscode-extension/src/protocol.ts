@@ -56,6 +56,21 @@ export interface ExplainParams {
 
 export interface AttributionParams {
   text: string;
+  /** A document of the workspace folder the report is read for (own code left out, license fit added). */
+  uri?: string;
+}
+
+export type LicenseFitVerdict = "compatible" | "incompatible" | "unknown";
+
+/** How a match's license fits the workspace's license (`attribution/license_fit.py`). */
+export interface LicenseFit {
+  source: string;
+  project: string;
+  verdict: LicenseFitVerdict;
+  notice: boolean;
+  note: string;
+  /** E.g. "GPL-3.0 source in an MIT project: incompatible". */
+  text: string;
 }
 
 export type Verdict = "copied" | "similar" | "original";
@@ -72,11 +87,41 @@ export interface AttributionMatch {
   query_end_line: number;
   kind: MatchKind;
   score: number;
+  /** Present when the report was read for a workspace folder. */
+  license_fit?: LicenseFit;
 }
 
 export interface AttributionReport {
   verdict: Verdict;
   matches: AttributionMatch[];
+  /** Matches left out as the user's own code (reports read for a workspace folder). */
+  mine?: number;
+  project_license?: string;
+}
+
+export type MineScope = "finding" | "path" | "repository";
+
+/** An entry of `.stackcoder/mine.json`. */
+export interface MineEntry {
+  repo: string;
+  path?: string;
+  lines?: [number, number];
+}
+
+/** Result of `stackcoder.markMine`. */
+export interface MarkMineResult {
+  file: string;
+  added: boolean;
+  entry: MineEntry;
+  scope: MineScope;
+}
+
+/** Argument of `stackcoder.didInsertCode`: code inserted from a chat answer. */
+export interface InsertedCode {
+  uri: string;
+  text: string;
+  range: Range;
+  origin: string;
 }
 
 export interface ModelStatus {
@@ -155,6 +200,16 @@ export const ServerCommands = {
   explain: "stackcoder.explain",
   checkProvenance: "stackcoder.checkProvenance",
   didAcceptCompletion: "stackcoder.didAcceptCompletion",
+  /** Quick fix on a provenance diagnostic, arguments `[uri, scope, match]`. */
+  markMine: "stackcoder.markMine",
+  /** `[InsertedCode]`: checked, published as findings, logged when copied. */
+  didInsertCode: "stackcoder.didInsertCode",
+} as const;
+
+/** Files the server keeps in a workspace folder, relative to it. */
+export const WorkspaceFiles = {
+  mine: ".stackcoder/mine.json",
+  referenceLog: ".stackcoder/references.log",
 } as const;
 
 /** Source of the diagnostics the server publishes for provenance findings. */

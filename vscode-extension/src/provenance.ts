@@ -6,10 +6,10 @@
  */
 import * as fs from "node:fs";
 import * as vscode from "vscode";
-import { type AttributionMatch, type AttributionReport, DIAGNOSTIC_SOURCE } from "./protocol";
-import { describeMatch, firstCodeBlock, sourceLines } from "./provenanceFormat";
+import { type AttributionMatch, type AttributionReport, DIAGNOSTIC_SOURCE, type MineEntry } from "./protocol";
+import { describeMatch, entryCovers, firstCodeBlock, sourceLines } from "./provenanceFormat";
 
-export type FindingOrigin = "diagnostic" | "check" | "accepted";
+export type FindingOrigin = "diagnostic" | "check" | "accepted" | "chat";
 
 export interface Finding {
   uri: vscode.Uri;
@@ -41,6 +41,8 @@ type Node = { kind: "finding"; finding: Finding } | { kind: "detail"; label: str
 export class Provenance implements vscode.TreeDataProvider<Node>, vscode.CodeLensProvider, vscode.HoverProvider, vscode.Disposable {
   private checked: Finding[] = [];
   private accepted: Finding[] = [];
+  private chat: Finding[] = [];
+  private chatBlocks = 0;
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
   readonly onDidChangeCodeLenses = this.changed.event;
@@ -76,7 +78,7 @@ export class Provenance implements vscode.TreeDataProvider<Node>, vscode.CodeLen
   all(): Finding[] {
     const seen = new Set<string>();
     const key = (f: Finding) => [f.uri.toString(), f.range.start.line, f.match.repo, f.match.path, f.match.source_start_line].join("|");
-    return [...this.diagnosticFindings(), ...this.accepted, ...this.checked].filter((f) => {
+    return [...this.diagnosticFindings(), ...this.accepted, ...this.checked, ...this.chat].filter((f) => {
       const k = key(f);
       if (seen.has(k)) return false;
       seen.add(k);
@@ -98,9 +100,33 @@ export class Provenance implements vscode.TreeDataProvider<Node>, vscode.CodeLen
     return findings;
   }
 
+  /** Records the findings of a chat answer's code block (shown as a read-only document of its own). */
+  addChatBlock(code: string, report: AttributionReport): Finding[] {
+    const uri = this.sources.add(`chat-code-${++this.chatBlocks}.txt`, code);
+    const lastLine = Math.max(code.split("\n").length - 1, 0);
+    const findings = report.matches.map((match) => {
+      const start = Math.min(Math.max(match.query_start_line - 1, 0), lastLine);
+      const end = Math.min(Math.max(match.query_end_line - 1, start), lastLine);
+      return { uri, range: new vscode.Range(start, 0, end, Number.MAX_SAFE_INTEGER), match, origin: "chat" as const };
+    });
+    this.chat = [...findings, ...this.chat].slice(0, 100);
+    this.changed.fire();
+    return findings;
+  }
+
+  /** Drops the findings (kept by this view) that an entry of the user's own code now covers. */
+  forgetMine(entry: MineEntry): void {
+    const keep = (f: Finding) => !entryCovers(entry, f.match);
+    this.checked = this.checked.filter(keep);
+    this.accepted = this.accepted.filter(keep);
+    this.chat = this.chat.filter(keep);
+    this.changed.fire();
+  }
+
   clear(): void {
     this.checked = [];
     this.accepted = [];
+    this.chat = [];
     this.changed.fire();
   }
 
@@ -128,13 +154,18 @@ export class Provenance implements vscode.TreeDataProvider<Node>, vscode.CodeLen
       return item;
     }
     const item = new vscode.TreeItem(`${f.match.repo}/${f.match.path}`, vscode.TreeItemCollapsibleState.Collapsed);
-    const where = `${vscode.workspace.asRelativePath(f.uri)}:${f.range.start.line + 1}`;
-    item.description = `${f.match.license || "unknown license"} · ${f.match.kind} ${f.match.score.toFixed(2)} · ${where}`;
+    const where = f.origin === "chat" ? "chat answer" : `${vscode.workspace.asRelativePath(f.uri)}:${f.range.start.line + 1}`;
+    const fit = f.match.license_fit;
+    item.description = `${f.match.license || "unknown license"}${fit ? ` (${fit.verdict})` : ""} · ${f.match.kind} ${f.match.score.toFixed(2)} · ${where}`;
+    const what = { accepted: "Accepted suggestion", chat: "Chat code block", check: "Code", diagnostic: "Code" }[f.origin];
     item.tooltip = new vscode.MarkdownString(
-      `**${f.origin === "accepted" ? "Accepted suggestion" : "Code"} matches the corpus**\n\n${describeMatch(f.match)}` +
+      `**${what} matches the corpus**\n\n${describeMatch(f.match)}` +
+        (fit ? `\n\n${fit.text}` : "") +
         (f.match.url ? `\n\n[${f.match.url}](${f.match.url})` : ""),
     );
-    item.iconPath = new vscode.ThemeIcon(f.match.kind === "bm25" ? "info" : "warning");
+    item.iconPath = new vscode.ThemeIcon(
+      f.match.kind === "bm25" ? "info" : fit?.verdict === "incompatible" ? "error" : "warning",
+    );
     item.contextValue = "finding";
     item.command = { command: "stackcoder.openProvenanceSource", title: "Compare with Source", arguments: [f] };
     return item;
@@ -149,6 +180,7 @@ export class Provenance implements vscode.TreeDataProvider<Node>, vscode.CodeLen
       { kind: "detail", label: `path: ${m.path} (${sourceLines(m)})`, finding: node.finding },
       { kind: "detail", label: `license: ${m.license || "unknown"}`, finding: node.finding },
     ];
+    if (m.license_fit) details.push({ kind: "detail", label: `license fit: ${m.license_fit.text}`, finding: node.finding });
     if (m.url) details.push({ kind: "detail", label: `link: ${m.url}`, finding: node.finding, link: m.url });
     return details;
   }

@@ -6,7 +6,7 @@
 
 /** The inference backends, as `lsp_server/settings.py` and package.json list them (a test checks they agree). */
 export const BACKENDS = ["auto", "torch", "ct2", "transformers", "llamacpp", "http"] as const;
-export const POLICIES = ["mark", "suppress"] as const;
+export const POLICIES = ["mark", "suppress", "suppressIncompatible"] as const;
 export type Backend = (typeof BACKENDS)[number];
 export type ProvenancePolicy = (typeof POLICIES)[number];
 
@@ -22,7 +22,7 @@ export interface ServerSettings {
     prefetch: boolean;
     warmOnCursorMove: boolean;
   };
-  provenance: { enabled: boolean; indexPath: string | null; policy: ProvenancePolicy };
+  provenance: { enabled: boolean; indexPath: string | null; policy: ProvenancePolicy; mine: string[] };
   chat: { maxNewTokens: number; temperature: number };
 }
 
@@ -38,7 +38,7 @@ export const DEFAULT_SETTINGS: ServerSettings = {
     prefetch: true,
     warmOnCursorMove: true,
   },
-  provenance: { enabled: true, indexPath: null, policy: "mark" },
+  provenance: { enabled: true, indexPath: null, policy: "mark", mine: [] },
   chat: { maxNewTokens: 512, temperature: 0.2 },
 };
 
@@ -87,6 +87,15 @@ function bool(read: SettingReader, key: string, fallback: boolean): boolean {
   return value;
 }
 
+function stringList(read: SettingReader, key: string): string[] {
+  const value = read(key);
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === "string" && v.trim() !== "")) {
+    throw new SettingError(key, 'must be a list of "owner/name" or "owner/name:path-glob" strings.');
+  }
+  return value.map((v: string) => v.trim());
+}
+
 /** Builds the validated settings object; throws SettingError naming the key to fix. */
 export function readServerSettings(read: SettingReader): ServerSettings {
   const d = DEFAULT_SETTINGS;
@@ -111,6 +120,7 @@ export function readServerSettings(read: SettingReader): ServerSettings {
       enabled: bool(read, "provenance.enabled", d.provenance.enabled),
       indexPath: optionalPath(read, "provenance.indexPath"),
       policy: oneOf(read, "provenance.policy", POLICIES, d.provenance.policy),
+      mine: stringList(read, "provenance.mine"),
     },
     chat: {
       maxNewTokens: numberIn(read, "chat.maxNewTokens", 1, 4096, d.chat.maxNewTokens, true),

@@ -1,6 +1,6 @@
 /** Chat history kept per workspace: bounded, and turned into the server's message list. Pure. */
 import type { ChatMessage } from "../protocol";
-import type { HistoryEntry } from "./messages";
+import { type HistoryEntry, sanitizeMarks } from "./messages";
 
 /** Most entries kept in workspace state. */
 export const MAX_ENTRIES = 200;
@@ -24,13 +24,20 @@ export function toServerMessages(entries: readonly HistoryEntry[], maxTurns = 12
 /** Reads history from storage, dropping anything malformed. */
 export function sanitizeHistory(value: unknown): HistoryEntry[] {
   if (!Array.isArray(value)) return [];
-  return value.filter(
-    (e): e is HistoryEntry =>
-      typeof e === "object" &&
-      e !== null &&
-      (e.role === "user" || e.role === "assistant") &&
-      typeof e.content === "string",
-  );
+  return value
+    .filter(
+      (e): e is HistoryEntry =>
+        typeof e === "object" &&
+        e !== null &&
+        (e.role === "user" || e.role === "assistant") &&
+        typeof e.content === "string",
+    )
+    .map((e) => {
+      if (e.marks === undefined) return e;
+      const { marks, ...rest } = e;
+      const kept = sanitizeMarks(marks);
+      return kept ? { ...rest, marks: kept } : rest;
+    });
 }
 
 export const NO_ANSWER_NOTE = "the model returned no answer; rephrase the question or use a larger model";

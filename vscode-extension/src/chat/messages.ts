@@ -12,6 +12,33 @@ export interface HistoryEntry {
   context?: string;
   /** Set when an answer was stopped or failed. */
   note?: string;
+  /** Provenance of the answer's code blocks that match the indexed corpus. */
+  marks?: CodeMark[];
+}
+
+/** A code block of an answer that matches the corpus: shown above the block, before Insert. */
+export interface CodeMark {
+  /** Index of the block in the answer (as the renderer numbers them). */
+  index: number;
+  verdict: "copied" | "similar";
+  /** E.g. "Copied from cpython: Lib/heapq.py lines 3–9 (PSF-2.0) — PSF-2.0 source in ...". */
+  text: string;
+  /** The worst license fit among its matches, when known. */
+  fit?: "compatible" | "incompatible" | "unknown";
+}
+
+/** Keeps the well-formed marks of a stored entry. */
+export function sanitizeMarks(value: unknown): CodeMark[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const marks = value.filter(
+    (m): m is CodeMark =>
+      typeof m === "object" &&
+      m !== null &&
+      Number.isInteger(m.index) &&
+      (m.verdict === "copied" || m.verdict === "similar") &&
+      typeof m.text === "string",
+  );
+  return marks.length ? marks : undefined;
 }
 
 /** Webview → extension. */
@@ -29,6 +56,7 @@ export type ToWebview =
   | { type: "start"; user: HistoryEntry }
   | { type: "delta"; text: string }
   | { type: "end"; entry: HistoryEntry }
+  | { type: "marks"; marks: CodeMark[] }
   | { type: "error"; message: string };
 
 const ATTACH: readonly Attach[] = ["selection", "file", "none"];

@@ -4,19 +4,40 @@
  */
 import { randomBytes } from "node:crypto";
 import * as vscode from "vscode";
-import type { LanguageClient } from "vscode-languageclient/node";
+import { ExecuteCommandRequest, type LanguageClient } from "vscode-languageclient/node";
 import {
+  type AttributionReport,
+  AttributionRequest,
   type ChatContext,
   ChatRequest,
   ExplainRequest,
+  type InsertedCode,
+  ServerCommands,
   type TextResult,
   TextDeltaProgress,
 } from "../protocol";
+import { blockMarkText, parseReport, worstFit } from "../provenanceFormat";
+import { fencedBlocks, worthChecking } from "./codeBlocks";
 import { answerNote, appendEntry, finalAnswerText, sanitizeHistory, toServerMessages } from "./history";
-import { type Attach, type HistoryEntry, parseFromWebview, type ToWebview } from "./messages";
+import { type Attach, type CodeMark, type HistoryEntry, parseFromWebview, type ToWebview } from "./messages";
 
 const HISTORY_KEY = "stackcoder.chat.history";
 export const CHAT_VIEW_ID = "stackcoder.chat";
+
+/** How long the check of an answer's code blocks may hold back the end of the answer. */
+const BLOCK_CHECK_TIMEOUT_MS = 5000;
+
+/** A chat code block that matched the corpus, for the Provenance view. */
+export interface BlockFinding {
+  code: string;
+  report: AttributionReport;
+}
+
+/** What the chat needs from the rest of the extension for provenance. */
+export interface ChatProvenance {
+  enabled(): boolean;
+  onBlockFindings(findings: BlockFinding[]): void;
+}
 
 interface Streaming {
   user: HistoryEntry;
@@ -36,6 +57,7 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
     private readonly state: vscode.Memento,
     private readonly client: () => LanguageClient | undefined,
     private readonly log: (message: string) => void = () => undefined,
+    private readonly provenance: ChatProvenance = { enabled: () => false, onBlockFindings: () => undefined },
   ) {
     this.disposables.push(
       vscode.window.onDidChangeActiveTextEditor((editor) => {
@@ -185,7 +207,8 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
       const stopped = streaming.cancel.token.isCancellationRequested;
       const text = finalAnswerText(result, streaming.text, stopped);
       const note = answerNote(result, text, stopped);
-      answer = { role: "assistant", content: text, ...(note ? { note } : {}) };
+      const marks = await this.checkBlocks(client, text);
+      answer = { role: "assistant", content: text, ...(note ? { note } : {}), ...(marks.length ? { marks } : {}) };
     } catch (error) {
       const stopped = streaming.cancel.token.isCancellationRequested;
       const note = stopped ? "stopped" : `error: ${error instanceof Error ? error.message : String(error)}`;
@@ -199,6 +222,41 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
     await this.saveEntry(answer);
   }
 
+  /**
+   * Checks the answer's code blocks against the index (read for the workspace of the last editor):
+   * marks for the blocks that match, and their findings for the Provenance view.
+   */
+  private async checkBlocks(client: LanguageClient, text: string): Promise<CodeMark[]> {
+    if (!this.provenance.enabled()) return [];
+    const uri = this.lastEditor ? client.code2ProtocolConverter.asUri(this.lastEditor.document.uri) : undefined;
+    const checks = fencedBlocks(text).map(async (code, index) => {
+      if (!worthChecking(code)) return null;
+      const report = parseReport(await client.sendRequest(AttributionRequest, { text: code, ...(uri ? { uri } : {}) }));
+      const markText = blockMarkText(report);
+      if (!markText || report.verdict === "original") return null;
+      const fit = worstFit(report);
+      const mark: CodeMark = { index, verdict: report.verdict, text: markText, ...(fit ? { fit } : {}) };
+      return { mark, finding: { code, report } };
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), BLOCK_CHECK_TIMEOUT_MS)));
+    try {
+      const results = await Promise.race([Promise.all(checks), timeout]);
+      if (results === null) {
+        this.log("chat: the provenance check of the answer's code took too long; the blocks are not marked");
+        return [];
+      }
+      const found = results.filter((r) => r !== null);
+      if (found.length) this.provenance.onBlockFindings(found.map((r) => r.finding));
+      return found.map((r) => r.mark);
+    } catch (error) {
+      this.log(`chat: provenance check of code blocks: ${error instanceof Error ? error.message : String(error)}`);
+      return [];
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private async insert(code: string): Promise<void> {
     const editor = this.lastEditor;
     if (!editor || editor.document.isClosed) {
@@ -206,9 +264,36 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
       return;
     }
     await vscode.window.showTextDocument(editor.document, editor.viewColumn);
-    await editor.edit((edit) => {
+    const starts = [...editor.selections].sort((a, b) => a.start.compareTo(b.start));
+    const inserted = await editor.edit((edit) => {
       for (const selection of editor.selections) edit.replace(selection, code);
     });
+    if (inserted) void this.recordInsertion(editor.document.uri, starts, code);
+  }
+
+  /** Tells the server where chat code went: it checks it, shows its findings and logs a copy. */
+  private async recordInsertion(uri: vscode.Uri, selections: vscode.Selection[], code: string): Promise<void> {
+    const client = this.client();
+    if (!client?.isRunning() || !this.provenance.enabled() || !worthChecking(code)) return;
+    const added = code.split("\n").length - 1;
+    let shift = 0;
+    for (const selection of selections) {
+      const line = selection.start.line + shift;
+      shift += added - (selection.end.line - selection.start.line);
+      const lines = code.split("\n");
+      const end = { line: line + added, character: lines.length === 1 ? selection.start.character + code.length : lines[lines.length - 1].length };
+      const argument: InsertedCode = {
+        uri: client.code2ProtocolConverter.asUri(uri),
+        text: code,
+        range: { start: { line, character: selection.start.character }, end },
+        origin: "chat",
+      };
+      try {
+        await client.sendRequest(ExecuteCommandRequest.type, { command: ServerCommands.didInsertCode, arguments: [argument] });
+      } catch (error) {
+        this.log(`chat: recording the inserted code: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
   }
 
   private html(webview: vscode.Webview): string {

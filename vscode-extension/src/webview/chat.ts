@@ -2,7 +2,7 @@
  * Script of the chat webview: renders the history and the streaming answer, sends questions,
  * stop, insert and copy requests to the extension. It talks to the extension only by messages.
  */
-import type { Attach, FromWebview, HistoryEntry, ToWebview } from "../chat/messages";
+import type { Attach, CodeMark, FromWebview, HistoryEntry, ToWebview } from "../chat/messages";
 import { createRenderer } from "./render";
 
 declare function acquireVsCodeApi(): { postMessage(message: FromWebview): void };
@@ -46,6 +46,7 @@ function fill(element: HTMLDivElement, entry: HistoryEntry): string[] {
     codeBlocks = rendered.codeBlocks;
   }
   (element as HTMLDivElement & { codeBlocks?: string[] }).codeBlocks = codeBlocks;
+  showMarks(element, entry.marks ?? []);
   for (const cls of ["context", "note"] as const) {
     element.querySelector(`.${cls}`)?.remove();
     const text = entry[cls];
@@ -57,6 +58,22 @@ function fill(element: HTMLDivElement, entry: HistoryEntry): string[] {
     }
   }
   return codeBlocks;
+}
+
+/** Puts a provenance marker above each code block that matches the indexed corpus. */
+function showMarks(element: HTMLElement, marks: CodeMark[]): void {
+  element.querySelectorAll(".provenance-mark").forEach((old) => old.remove());
+  for (const mark of marks) {
+    const block = element.querySelector(`.code-block[data-index="${mark.index}"]`);
+    if (!block) continue;
+    const note = document.createElement("div");
+    note.className = `provenance-mark ${mark.verdict}${mark.fit ? ` fit-${mark.fit}` : ""}`;
+    note.textContent = `⚠ ${mark.text}`;
+    note.title = "stackcoder checked this block against the indexed corpus; the finding is in the Provenance view.";
+    block.insertBefore(note, block.firstChild);
+    block.classList.add("marked");
+    block.querySelector("button.insert")?.setAttribute("title", `Insert at cursor (${mark.verdict} code: see the note above)`);
+  }
 }
 
 function scrollToEnd(): void {
@@ -107,6 +124,12 @@ function receive(message: ToWebview): void {
       setBusy(false);
       scrollToEnd();
       break;
+    case "marks": {
+      const answers = log.querySelectorAll(".message.assistant:not(.streaming)");
+      const last = answers[answers.length - 1] as HTMLDivElement | undefined;
+      if (last) showMarks(last, message.marks);
+      break;
+    }
     case "error": {
       const element = document.createElement("div");
       element.className = "message error";
