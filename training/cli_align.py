@@ -23,9 +23,11 @@ def _add_model_options(p: argparse.ArgumentParser, required: bool) -> None:
 
 
 def _add_sandbox_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--isolation", default="auto", choices=("auto", "bwrap", "unshare", "rlimits"),
-                   help="sandbox isolation (default: auto = bubblewrap when available)")  # fmt: skip
-    p.add_argument("--workers", type=int, default=None, help="programs executed at once (default: CPU count)")
+    p.add_argument("--isolation", default="auto", choices=("auto", "bwrap", "unsafe-none"),
+                   help="sandbox isolation (default: auto = bubblewrap, required; 'unsafe-none' runs generated "
+                        "code with NO isolation, never as root: only inside a throw-away VM or container)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=None,
+                   help="programs executed at once (default: CPU count, lowered to what the memory limits allow)")  # fmt: skip
     p.add_argument(
         "--timeout", type=float, default=20.0, help="wall-time limit per program in seconds (default: 20)"
     )

@@ -1,13 +1,16 @@
-"""Isolation modes: how a program is cut off from the machine, strongest first.
+"""Isolation modes: how a program is cut off from the machine.
 
-``bwrap``   bubblewrap: new mount, pid, network, IPC and UTS namespaces; the filesystem holds only
-            the interpreter, its stdlib and the system libraries (read-only) plus tmpfs work dirs;
-            an unprivileged uid; resource limits.
-``unshare`` util-linux ``unshare``: network, pid, IPC and UTS namespaces; resource limits; an
-            unprivileged uid when started as root; file access outside the work dir blocked by an
-            audit hook (best effort: C extensions can bypass it).
-``rlimits`` resource limits only, with the audit hook blocking sockets, process control and file
-            access outside the work dir (best effort).
+``bwrap``        bubblewrap: new mount, pid, network, IPC and UTS namespaces; the filesystem holds
+                 only the interpreter, its stdlib and the system libraries (read-only) plus tmpfs
+                 work dirs; never uid 0 (a root caller's programs drop to a throw-away uid, a
+                 user's run in a user namespace that cannot create others); resource limits, and
+                 a per-execution cgroup when the caller may create one (see ``cgroup``).
+``unsafe-none``  no isolation at all, only for a caller that asks for it by name (a throw-away
+                 VM or container that is itself the isolation): resource limits, a clean
+                 environment and a private work dir, the caller's uid, which must not be root.
+                 The program can read and write whatever the caller can, and use the network.
+
+There is no fallback between them: ``auto`` means bubblewrap or an error saying to install it.
 """
 
 from __future__ import annotations
@@ -15,15 +18,13 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import stat
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from training.sandbox.interpreter import Interpreter
 from training.sandbox.limits import Limits
 
-__all__ = ["Job", "Launch", "IsolationMode", "ISOLATIONS", "PREFERENCE"]
+__all__ = ["Job", "Launch", "IsolationMode", "ISOLATIONS", "UNSAFE"]
 
 # Where things live inside the bubblewrap sandbox.
 SANDBOX_DIR = "/sandbox"
@@ -56,8 +57,6 @@ class Launch:
     cwd: str
     program_path: str  # the program's path as the launcher sees it
     drop_uid: int | None  # uid the launcher switches to (only when started as root)
-    guard: dict | None  # audit-hook guard settings, None when the namespaces suffice
-    cleanup_uid: int | None = None  # kill every process of this uid after the run (no pid namespace)
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -77,27 +76,6 @@ def _is_root() -> bool:
 
 def _draw_uid() -> int | None:
     return random.randint(*_UID_RANGE) if _is_root() else None
-
-
-def _others_can_use(interp: Interpreter) -> bool:
-    """Whether a uid without privileges can traverse to and read the interpreter's stdlib."""
-    for directory in [*_ancestors(interp.stdlib), interp.stdlib]:
-        try:
-            mode = os.stat(directory).st_mode
-        except OSError:
-            return False
-        if not mode & stat.S_IXOTH:
-            return False
-    return True
-
-
-def _host_drop_uid(interp: Interpreter) -> int | None:
-    """A throw-away uid for the modes that share the host filesystem (None: stay as we are).
-
-    When the interpreter lives where other users cannot read (a pyenv under /root), dropping
-    privileges would break every import, so the program keeps the caller's uid.
-    """
-    return _draw_uid() if _others_can_use(interp) else None
 
 
 def _clean_env(home: str, tmp: str) -> dict[str, str]:
@@ -136,22 +114,32 @@ def _bwrap_build(job: Job) -> Launch:
         argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         argv += ["--unshare-all", "--unshare-user", "--disable-userns"]
-    # The interpreter and its stdlib, read-only; bubblewrap creates missing parents 0700, so make
-    # them traversable for the unprivileged uid.
-    prefix = interp.prefix
+    # The interpreter and its stdlib, read-only. Bubblewrap creates missing parents 0700, which
+    # the unprivileged uid could not traverse (no shared library loaded after the start, no
+    # interpreter started by the program), so every parent is made 0755 first.
     binds: list[str] = []
+    made: set[str] = set()
+
+    def parents_of(path: str) -> list[str]:
+        args = []
+        for parent in _ancestors(path):
+            if parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", parent]
+        return args
+
+    prefix = interp.prefix
     if prefix not in ("/usr", "/"):
-        for parent in _ancestors(prefix):
-            if parent not in _LIB_DIRS and parent != "/usr":
-                binds += ["--perms", "0755", "--dir", parent]
-        binds += ["--ro-bind", prefix, prefix]
+        binds += [*parents_of(prefix), "--ro-bind", prefix, prefix]
+        made.add(prefix)
         if os.path.isdir(interp.site_packages):
             binds += ["--tmpfs", interp.site_packages]
     else:
-        binds += ["--ro-bind", interp.executable, interp.executable]
+        binds += [*parents_of(interp.executable), "--ro-bind", interp.executable, interp.executable]
     for lib in _LIB_DIRS:
         if os.path.isdir(lib) and not os.path.islink(lib):
-            binds += ["--ro-bind", lib, lib]
+            binds += [*parents_of(lib), "--ro-bind", lib, lib]
+            made.add(lib)
     for top in _TOP_LIB_LINKS:
         if os.path.islink(top):
             binds += ["--symlink", os.readlink(top), top]
@@ -173,7 +161,6 @@ def _bwrap_build(job: Job) -> Launch:
         cwd=job.host_dir,
         program_path=f"{SANDBOX_DIR}/main.py",
         drop_uid=_draw_uid(),
-        guard=None,
     )
 
 
@@ -189,98 +176,32 @@ def _bwrap_protections(interp: Interpreter) -> tuple[str, ...]:
     )
 
 
-# -------------------------------------------------------------------------------------- unshare
+# ---------------------------------------------------------------------------------- unsafe-none
+
+UNSAFE = "unsafe-none"
 
 
-def _unshare_available() -> str | None:
-    if shutil.which("unshare") is None:
-        return "util-linux unshare is not installed"
-    probe = ["unshare", "--net", "--pid", "--fork", "true"]
-    if not _is_root():
-        probe[1:1] = ["--user", "--map-root-user"]
-    try:
-        ok = subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        ok = False
-    return None if ok else "namespaces cannot be created here (unprivileged user namespaces disabled?)"
+def _unsafe_available() -> str | None:
+    if _is_root():
+        return "it would run generated code as root on the host; run as an unprivileged user"
+    return None
 
 
-def _guard_for(job: Job, uid: int | None) -> dict:
-    """Audit-hook settings: readable and writable roots; forks are refused when the kernel would
-    not enforce the process-count limit (a root caller whose programs keep uid 0)."""
-    return {
-        "read": [*job.interpreter.read_roots, os.path.dirname(job.program)],
-        "write": [job.workdir],
-        "no_fork": _is_root() and uid is None,
-    }
-
-
-def _prepare_workdir(job: Job, uid: int | None) -> None:
-    """Let the throw-away uid read the program and own the work dir (and nothing else)."""
-    if uid is None:
-        return
-    for directory in (job.host_dir, os.path.dirname(job.program)):
-        os.chmod(directory, 0o755)
-    for path in (job.program, job.launcher):
-        os.chmod(path, 0o644)
-    os.chown(job.workdir, uid, uid)
-
-
-def _unshare_build(job: Job) -> Launch:
-    uid = _host_drop_uid(job.interpreter)
-    _prepare_workdir(job, uid)
-    argv = ["unshare", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
-    if not _is_root():
-        argv[1:1] = ["--user", "--map-root-user"]
-    argv += [job.interpreter.executable, *_PY_FLAGS, job.launcher]
-    return Launch(
-        argv=argv,
-        cwd=job.workdir,
-        program_path=job.program,
-        drop_uid=uid,
-        guard=_guard_for(job, uid),
-        env=_clean_env(job.workdir, job.workdir),
-    )
-
-
-def _uid_protection(interp: Interpreter) -> tuple[str, ...]:
-    """'unprivileged-uid' when a root caller's programs run as a throw-away uid."""
-    if not _is_root():
-        return ()
-    return ("unprivileged-uid",) if _others_can_use(interp) else ("fork-blocked",)
-
-
-def _unshare_protections(interp: Interpreter) -> tuple[str, ...]:
-    extra = _uid_protection(interp)
-    return ("pid-namespace", "network-namespace", *extra, "rlimits", "audit-guard", "clean-environment")
-
-
-# -------------------------------------------------------------------------------------- rlimits
-
-
-def _rlimits_build(job: Job) -> Launch:
-    uid = _host_drop_uid(job.interpreter)
-    _prepare_workdir(job, uid)
+def _unsafe_build(job: Job) -> Launch:
     return Launch(
         argv=[job.interpreter.executable, *_PY_FLAGS, job.launcher],
         cwd=job.workdir,
         program_path=job.program,
-        drop_uid=uid,
-        guard=_guard_for(job, uid),
-        cleanup_uid=uid,
+        drop_uid=None,
         env=_clean_env(job.workdir, job.workdir),
     )
 
 
-def _rlimits_protections(interp: Interpreter) -> tuple[str, ...]:
-    extra = _uid_protection(interp)
-    return (*extra, "rlimits", "audit-guard", "clean-environment")
+def _unsafe_protections(interp: Interpreter) -> tuple[str, ...]:
+    return ("rlimits", "clean-environment")
 
 
 ISOLATIONS: dict[str, IsolationMode] = {
     "bwrap": IsolationMode("bwrap", _bwrap_protections, _bwrap_available, _bwrap_build),
-    "unshare": IsolationMode("unshare", _unshare_protections, _unshare_available, _unshare_build),
-    "rlimits": IsolationMode("rlimits", _rlimits_protections, lambda: None, _rlimits_build),
+    UNSAFE: IsolationMode(UNSAFE, _unsafe_protections, _unsafe_available, _unsafe_build),
 }
-# The order "auto" tries the modes in.
-PREFERENCE = ("bwrap", "unshare", "rlimits")

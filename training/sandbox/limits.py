@@ -13,14 +13,17 @@ _MIB = 1024 * 1024
 class Limits:
     """What one execution may use before it is stopped.
 
-    The per-process limits (CPU, memory, processes, file size, open files) are applied with
-    ``setrlimit`` inside the sandbox; the wall time and the output size are enforced by the caller.
+    The per-process limits (CPU, address space, processes, file size, open files) are applied with
+    ``setrlimit`` inside the sandbox. Where the sandbox can create a cgroup, ``memory_bytes`` and
+    ``max_processes`` also cap the execution as a whole (every process and the tmpfs files
+    together); see ``Sandbox.protections``. The wall time and the output size are enforced by the
+    caller.
     """
 
     cpu_seconds: int = 10  # CPU time of each process (RLIMIT_CPU; SIGXCPU, then SIGKILL one second later)
     wall_seconds: float = 20.0  # wall time of the whole execution, processes and children included
-    memory_bytes: int = 512 * _MIB  # address space of each process (RLIMIT_AS)
-    max_processes: int = 32  # processes and threads of the sandbox user (RLIMIT_NPROC)
+    memory_bytes: int = 512 * _MIB  # memory of the execution (cgroup) and of each process (RLIMIT_AS)
+    max_processes: int = 32  # processes and threads of the execution (cgroup pids, RLIMIT_NPROC)
     max_file_bytes: int = 16 * _MIB  # size of any file written (RLIMIT_FSIZE)
     max_open_files: int = 64  # open file descriptors per process (RLIMIT_NOFILE)
     max_output_bytes: int = 256 * 1024  # captured stdout and stderr, each; more stops the execution

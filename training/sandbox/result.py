@@ -12,7 +12,7 @@ STATUSES: dict[str, str] = {
     "failed": "the program exited with a non-zero status (an exception, a failed assert)",
     "timeout": "the wall-time limit was reached and every process was killed",
     "cpu_limit": "a process used up its CPU-time limit",
-    "memory_limit": "a process hit the memory limit",
+    "memory_limit": "a process, or the execution as a whole, hit the memory limit",
     "output_limit": "the program printed more than the output limit and was killed",
     "file_size_limit": "the program wrote a file larger than the file-size limit",
     "killed": "a process was killed by a signal",
@@ -30,7 +30,7 @@ class ExecutionResult:
     stdout: str = ""
     stderr: str = ""
     wall_seconds: float = 0.0
-    isolation: str = ""  # the isolation mode that applied ("bwrap", "unshare", "rlimits")
+    isolation: str = ""  # the isolation mode that applied ("bwrap", or "unsafe-none" when asked for)
     protections: tuple[str, ...] = field(default_factory=tuple)  # what that mode enforced
 
     @property

@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
+from training.sandbox.cgroup import CgroupRoot, ExecutionCgroup, find_cgroups
 from training.sandbox.errors import SandboxError
 from training.sandbox.interpreter import Interpreter, find_interpreter
-from training.sandbox.isolation import ISOLATIONS, PREFERENCE, IsolationMode, Job, Launch
+from training.sandbox.isolation import ISOLATIONS, UNSAFE, IsolationMode, Job, Launch
 from training.sandbox.limits import Limits
 from training.sandbox.result import ExecutionResult
 
-__all__ = ["Sandbox"]
+__all__ = ["Sandbox", "workers_for", "memory_per_execution"]
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,16 @@ class Sandbox:
 
     Args:
         limits: resource limits of each execution.
-        isolation: ``"auto"`` (the strongest mode that works here) or one of ``ISOLATIONS``.
+        isolation: ``"auto"`` or ``"bwrap"`` (bubblewrap, the only isolation there is), or
+            ``"unsafe-none"`` to run programs with no isolation at all (never as root; for a
+            throw-away VM or container that is itself the isolation).
         python: interpreter to run programs with (default: the running one's base installation).
-        workers: executions run at once by :meth:`run_many` (default: the number of CPUs).
+        workers: executions run at once by :meth:`run_many` (default: the number of CPUs), lowered
+            so that every running execution can have its memory limit at once.
 
     Raises:
-        SandboxError: the requested isolation mode is unknown or does not work on this machine.
+        SandboxError: the isolation is unknown or does not work here (the message says what to
+            install or change).
     """
 
     def __init__(
@@ -54,18 +59,30 @@ class Sandbox:
     ) -> None:
         self.limits = limits or Limits()
         self.interpreter: Interpreter = find_interpreter(python)
-        self.workers = max(1, workers or os.cpu_count() or 1)
         self._launcher_source = resources.files("training.sandbox").joinpath("launcher.py").read_text()
+        self.cgroups: CgroupRoot | None = find_cgroups()
         self.mode: IsolationMode = self._choose(isolation)
-        self.protections: tuple[str, ...] = self.mode.protections(self.interpreter)
-        if self.mode.name != PREFERENCE[0]:
+        self.protections: tuple[str, ...] = self._protections(self.mode)
+        self.workers = workers_for(self.limits, workers, self.cgroups is not None)
+        if self.mode.name == UNSAFE:
             _warn_loudly(
-                f"sandbox: bubblewrap isolation is unavailable, programs run with '{self.mode.name}' "
-                f"isolation only ({', '.join(self.protections)}); filesystem isolation is best effort — "
-                "install bubblewrap (apt-get install bubblewrap) for full isolation"
+                "sandbox: UNSAFE: generated programs run with NO isolation (isolation='unsafe-none'): "
+                "they can read and write your files and use the network; use this only inside a "
+                "throw-away VM or container"
+            )
+        if self.cgroups is None:
+            log.warning(
+                "sandbox: no cgroup can be created here (run as root, or in a delegated cgroup v2 subtree); "
+                "memory is capped per process only, so at most %d programs run at once",
+                self.workers,
             )
         log.info(
-            "sandbox isolation %s (%s), limits %s", self.mode.name, ", ".join(self.protections), self.limits
+            "sandbox isolation %s (%s), limits %s, %d workers, cgroups: %s",
+            self.mode.name,
+            ", ".join(self.protections),
+            self.limits,
+            self.workers,
+            self.cgroups.description if self.cgroups else "none",
         )
 
     @property
@@ -78,16 +95,21 @@ class Sandbox:
             raise SandboxError(
                 f"unknown sandbox isolation {isolation!r}; choose auto or one of {', '.join(ISOLATIONS)}"
             )
-        names = PREFERENCE if isolation == "auto" else (isolation,)
-        reasons = []
-        for name in names:
-            mode = ISOLATIONS[name]
-            why = mode.available() or self._probe(mode)
-            if why is None:
-                return mode
-            reasons.append(f"{name}: {why}")
-            log.warning("sandbox isolation %s unusable: %s", name, why)
-        raise SandboxError(f"no usable sandbox isolation ({'; '.join(reasons)}); install bubblewrap")
+        mode = ISOLATIONS["bwrap" if isolation == "auto" else isolation]
+        why = mode.available() or self._probe(mode)
+        if why is None:
+            return mode
+        if mode.name == UNSAFE:
+            raise SandboxError(f"refusing isolation {UNSAFE!r}: {why}")
+        raise SandboxError(
+            f"generated code runs only under bubblewrap, which does not work here ({why}): install it "
+            f"(apt-get install bubblewrap) and allow unprivileged user namespaces, or pass isolation "
+            f"{UNSAFE!r} inside a throw-away VM or container"
+        )
+
+    def _protections(self, mode: IsolationMode) -> tuple[str, ...]:
+        extra = ("memory-cgroup", "tasks-cgroup") if self.cgroups else ("memory-per-process",)
+        return (*mode.protections(self.interpreter), *extra)
 
     def _probe(self, mode: IsolationMode) -> str | None:
         result = self._execute(mode, _PROBE_PROGRAM, Limits(wall_seconds=30))
@@ -161,13 +183,15 @@ class Sandbox:
         return Job(host_dir, launcher, program, work, self.interpreter, limits)
 
     def _spawn(self, mode: IsolationMode, launch: Launch, limits: Limits) -> ExecutionResult:
-        config = {
-            "program": launch.program_path,
-            "rlimits": limits.rlimits(),
-            "drop_uid": launch.drop_uid,
-            "guard": launch.guard,
-        }
+        config = {"program": launch.program_path, "rlimits": limits.rlimits(), "drop_uid": launch.drop_uid}
         argv = [*launch.argv, json.dumps(config)]
+        cgroup: ExecutionCgroup | None = None
+        if self.cgroups is not None:
+            try:
+                cgroup = self.cgroups.create(limits.memory_bytes, limits.max_processes)
+            except OSError as exc:
+                return self._error(mode, f"could not create the execution's cgroup: {exc}")
+            argv = cgroup.wrap(argv)
         start = time.monotonic()
         try:
             proc = subprocess.Popen(
@@ -181,6 +205,8 @@ class Sandbox:
                 close_fds=True,
             )
         except OSError as exc:
+            if cgroup is not None:
+                cgroup.remove()
             return self._error(mode, f"could not start {argv[0]}: {exc}")
         try:
             out, err, overflow, timed_out = _collect(
@@ -190,10 +216,11 @@ class Sandbox:
             if proc.poll() is None:
                 _kill_group(proc)
             proc.wait()
-            if launch.cleanup_uid is not None:
-                _kill_uid(launch.cleanup_uid)
+            oom = cgroup is not None and cgroup.oom_killed()
+            if cgroup is not None:
+                cgroup.remove()  # kills whatever is left first
         wall = time.monotonic() - start
-        status, reason = _classify(mode.name, proc.returncode, err, overflow, timed_out, limits)
+        status, reason = _classify(mode.name, proc.returncode, err, overflow, timed_out, limits, oom)
         return ExecutionResult(
             status=status,
             reason=reason,
@@ -202,12 +229,12 @@ class Sandbox:
             stderr=err,
             wall_seconds=round(wall, 3),
             isolation=mode.name,
-            protections=mode.protections(self.interpreter),
+            protections=self._protections(mode),
         )
 
     def _error(self, mode: IsolationMode, reason: str) -> ExecutionResult:
         return ExecutionResult(
-            "sandbox_error", reason, None, isolation=mode.name, protections=mode.protections(self.interpreter)
+            "sandbox_error", reason, None, isolation=mode.name, protections=self._protections(mode)
         )
 
 
@@ -256,16 +283,9 @@ def _collect(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[str, st
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the process group of ``proc`` (bubblewrap's --die-with-parent tears down the rest)."""
+    """SIGKILL the process group of ``proc`` (bubblewrap's pid namespace and the cgroup take the rest)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _kill_uid(uid: int) -> None:
-    """SIGKILL every process of the throw-away ``uid`` (for modes without a pid namespace)."""
-    subprocess.run(
-        ["kill", "-KILL", "-1"], user=uid, group=uid, extra_groups=[], capture_output=True, check=False
-    )
 
 
 def _last_line(text: str) -> str:
@@ -284,7 +304,13 @@ def _signal_of(mode: str, returncode: int) -> int | None:
 
 
 def _classify(
-    mode: str, returncode: int, stderr: str, overflow: bool, timed_out: bool, limits: Limits
+    mode: str,
+    returncode: int,
+    stderr: str,
+    overflow: bool,
+    timed_out: bool,
+    limits: Limits,
+    oom: bool = False,
 ) -> tuple[str, str]:
     """Map how the process ended to a status of ``STATUSES`` and a one-line reason."""
     if overflow:
@@ -298,8 +324,11 @@ def _classify(
         return "sandbox_error", last
     if last == _CPU_MARKER:
         return "cpu_limit", f"CPU-time limit of {limits.cpu_seconds} s reached"
-    if mode == "unshare" and last.startswith("unshare:"):
-        return "killed", f"killed by a signal ({last})"
+    if oom:
+        return (
+            "memory_limit",
+            f"memory limit of {limits.memory_bytes // (1024 * 1024)} MiB of the execution reached",
+        )
     sig = _signal_of(mode, returncode)
     if sig is not None:
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
@@ -313,6 +342,42 @@ def _classify(
     if "File too large" in last:
         return "file_size_limit", f"file-size limit of {limits.max_file_bytes} bytes reached ({last})"
     return "failed", last or f"exit status {returncode}"
+
+
+def memory_per_execution(limits: Limits, cgroup: bool) -> int:
+    """The most memory one execution can take: its cgroup limit, or without one every process at
+    its address-space limit plus both tmpfs folders full."""
+    if cgroup:
+        return limits.memory_bytes
+    return limits.memory_bytes * limits.max_processes + 2 * limits.tmpfs_bytes
+
+
+def _available_memory() -> int:
+    """MemAvailable of /proc/meminfo in bytes (the total when the kernel does not report it)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        key = "MemAvailable" if "MemAvailable" in fields else "MemTotal"
+        return int(fields[key].split()[0]) * 1024
+    except (OSError, ValueError, KeyError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def workers_for(limits: Limits, requested: int | None, cgroup: bool, available: int | None = None) -> int:
+    """Executions run at once: ``requested`` (default: the CPUs), but no more than fit in the
+    available memory at ``memory_per_execution`` each (always at least one)."""
+    wanted = max(1, requested or os.cpu_count() or 1)
+    budget = _available_memory() if available is None else available
+    fit = max(1, budget // memory_per_execution(limits, cgroup))
+    if fit < wanted:
+        log.warning(
+            "sandbox: %d workers asked for, %d fit in %d MiB of available memory at %d MiB per execution",
+            wanted,
+            fit,
+            budget // (1024 * 1024),
+            memory_per_execution(limits, cgroup) // (1024 * 1024),
+        )
+    return min(wanted, fit)
 
 
 def _warn_loudly(message: str) -> None:
