@@ -28,7 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         type=parse_host_port,
         default=None,
-        help="listen on a TCP socket instead of stdio (for example 127.0.0.1:2087)",
+        help="listen on a TCP socket instead of stdio (for example 127.0.0.1:2087); any address but "
+        "loopback needs --token",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="with --tcp: the token clients must send as initializationOptions.token "
+        "(default: $STACKCODER_SERVE_TOKEN); required off loopback",
     )
     parser.add_argument(
         "--log-file",
@@ -68,11 +75,23 @@ def serve(args: argparse.Namespace) -> int:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(handler)
         logging.getLogger("lsp_server").setLevel(logging.DEBUG)
+    token = None
+    if args.tcp:
+        from lsp_server.tcp import check_bind
+
+        token = args.token or os.environ.get("STACKCODER_SERVE_TOKEN") or None
+        try:
+            check_bind(args.tcp[0], token)  # before anything loads, so a refusal is instant
+        except Exception as exc:
+            print(f"stackcoder serve: error: {exc}", file=sys.stderr)
+            return 2
     from lsp_server.server import server
 
     try:
         if args.tcp:
-            server.start_tcp(*args.tcp)
+            from lsp_server.tcp import serve_tcp
+
+            serve_tcp(server, *args.tcp, token)
         else:
             server.start_io()
     finally:

@@ -4,12 +4,15 @@
   notifications before it are dropped (``exit`` still works).
 * A request whose params do not match the method's schema is answered with InvalidParams naming
   the method, instead of being dropped (which would leave the client waiting forever).
+* With a required token (``serve --tcp``), ``initialize`` must carry it as
+  ``initializationOptions.token``; otherwise the client gets an error and is disconnected.
 * Server-side errors are logged; they are not shown to the user as pop-ups (the server reports
   user-facing problems itself, once, through ``window/showMessage``).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
@@ -41,6 +44,7 @@ class HardenedProtocol(LanguageServerProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.initialize_received = False
+        self.required_token: str | None = None  # set by serve_tcp when clients must authenticate
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         """Structure a message, turning unreadable request params into an error to answer."""
@@ -65,6 +69,8 @@ class HardenedProtocol(LanguageServerProtocol):
             return
         method = getattr(message, "method", None)
         if method == types.INITIALIZE:
+            if not self._authenticated(message):
+                return
             self.initialize_received = True
         elif not self.initialize_received and method is not None and method not in ALLOWED_BEFORE_INIT:
             if getattr(message, "id", None) is not None:
@@ -76,3 +82,22 @@ class HardenedProtocol(LanguageServerProtocol):
                 log.warning("notification %s before initialize dropped", method)
             return
         super().handle_message(message)
+
+    def _authenticated(self, message: Any) -> bool:
+        """Check (and strip) ``initializationOptions.token``; answer and disconnect a client without it."""
+        options = getattr(message.params, "initialization_options", None)
+        given = options.pop("token", None) if isinstance(options, dict) else None
+        if self.required_token is None:
+            return True
+        if isinstance(given, str) and hmac.compare_digest(given.encode(), self.required_token.encode()):
+            return True
+        log.warning("initialize without the right token: disconnecting the client")
+        error = JsonRpcException(
+            "This server requires a token: send it as initializationOptions.token in initialize.",
+            code=-32600,
+        )
+        self._send_response(message.id, None, error.to_response_error())
+        writer = self.writer
+        if writer is not None and hasattr(writer, "close"):
+            writer.close()
+        return False
