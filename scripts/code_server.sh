@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# code-server (VS Code 1.100.3 in the browser) for stackcoder, on loopback only.
+# code-server (VS Code 1.100.3 in the browser) for stackcoder, on loopback only, behind a password.
 #
 #   scripts/code_server.sh install                 install code-server 4.100.3 into .cache/code-server
 #   scripts/code_server.sh start VSIX FOLDER PORT  start it on 127.0.0.1:PORT with the extension installed,
 #                                                  FOLDER opened, and a profile under $STACKCODER_CS_HOME
+#
+# The password is read from $STACKCODER_CS_PASSWORD_FILE (a file only its owner may read), else
+# generated into $STACKCODER_CS_HOME/password (mode 0600) and printed once, when it is created.
+# Any local user could otherwise open a shell as the user running code-server.
 #
 # code-server 4.100.3 is the newest release whose engines.node accepts Node 20. Its native modules
 # build against the system headers (npm_config_nodedir=/usr); @vscode/ripgrep's download is replaced
@@ -54,6 +58,24 @@ install_code_server() {
   touch "$PREFIX/.installed-$VERSION"
 }
 
+# Prints the path of a password file only its owner can read, creating it (and printing the new
+# password once, on stderr) when it does not exist.
+ensure_password() {
+  local file="$1" mode
+  if [ ! -s "$file" ]; then
+    mkdir -p "$(dirname "$file")"
+    (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$file")
+    echo "code-server password (stored in $file, shown only now): $(cat "$file")" >&2
+  fi
+  mode="$(stat -c %a "$file")"
+  case "$mode" in
+    600 | 400) ;;
+    *) die "$file has mode $mode, so other users could read the password; run 'chmod 600 $file'." ;;
+  esac
+  [ "$(stat -c %u "$file")" = "$(id -u)" ] || die "$file belongs to another user; remove it or set STACKCODER_CS_PASSWORD_FILE."
+  echo "$file"
+}
+
 start_code_server() {
   local vsix="$1" folder="$2" port="$3"
   [ -x "$BIN" ] || die "code-server is not installed; run 'scripts/code_server.sh install' first."
@@ -61,11 +83,17 @@ start_code_server() {
   local home="${STACKCODER_CS_HOME:-$ROOT/.cache/code-server-profile}"
   rm -rf "$home/user-data" "$home/extensions"
   mkdir -p "$home/user-data/User" "$home/extensions" "$home/home" "$home/config"
-  cat >"$home/config/config.yaml" <<EOF
+  local password_file
+  password_file="$(ensure_password "${STACKCODER_CS_PASSWORD_FILE:-$home/password}")"
+  (
+    umask 077
+    cat >"$home/config/config.yaml" <<EOF
 bind-addr: 127.0.0.1:$port
-auth: none
+auth: password
+password: $(cat "$password_file")
 cert: false
 EOF
+  )
   if [ -n "${STACKCODER_CS_SETTINGS:-}" ]; then
     cp "$STACKCODER_CS_SETTINGS" "$home/user-data/User/settings.json"
   fi

@@ -50,9 +50,18 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
   exit 1
 fi
 
+# code-server asks for a password (any local user could otherwise get a shell as this user): one
+# generated on the first run, readable only by this user, shown only when it is created.
+PASSWORD_FILE="$RUN_DIR/password"
+NEW_PASSWORD=""
+if [ ! -s "$PASSWORD_FILE" ]; then
+  (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$PASSWORD_FILE")
+  NEW_PASSWORD="$(cat "$PASSWORD_FILE")"
+fi
+
 # In its own session, so that stopping it also stops the editor's extension host and the server.
 STACKCODER_CS_HOME="$RUN_DIR/profile" STACKCODER_CS_SETTINGS="$RUN_DIR/settings.json" \
-  setsid scripts/code_server.sh start "$VSIX" "$WORKSPACE" "$PORT" >"$RUN_DIR/code-server.log" 2>&1 &
+  STACKCODER_CS_PASSWORD_FILE="$PASSWORD_FILE" setsid scripts/code_server.sh start "$VSIX" "$WORKSPACE" "$PORT" >"$RUN_DIR/code-server.log" 2>&1 &
 server=$!
 stop() {
   kill -TERM -- "-$server" 2>/dev/null || true
@@ -66,6 +75,11 @@ for _ in $(seq 1 120); do
     echo
     echo "stackcoder is running in VS Code (code-server) at:"
     echo "    http://127.0.0.1:$PORT/?folder=$WORKSPACE"
+    if [ -n "$NEW_PASSWORD" ]; then
+      echo "password (shown only now; stored in $PASSWORD_FILE, readable only by you): $NEW_PASSWORD"
+    else
+      echo "password: the one in $PASSWORD_FILE"
+    fi
     echo "log: $RUN_DIR/code-server.log — press Ctrl+C to stop."
     wait "$server"
     exit $?

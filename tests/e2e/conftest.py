@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -185,8 +186,12 @@ def code_server(
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
     port = _free_port()
+    password_file = home / "password"
+    password_file.write_text(secrets.token_urlsafe(18))
+    password_file.chmod(0o600)
     env = {
         **os.environ,
+        "STACKCODER_CS_PASSWORD_FILE": str(password_file),
         "STACKCODER_CS_HOME": str(home),
         "STACKCODER_CS_SETTINGS": str(settings_file),
         "HF_HUB_OFFLINE": "1",
@@ -215,6 +220,7 @@ def code_server(
                 time.sleep(0.5)
         yield {
             "url": f"{url}/?folder={e2e_workspace}",
+            "password": password_file.read_text(),
             "pgid": proc.pid,
             "server_log": home / "server.log",
             "logs": home / "user-data" / "logs",
@@ -250,6 +256,7 @@ def vscode_run(
     end = corpus_text.index("def hls_to_rgb")
     config = {
         "url": code_server["url"],
+        "password": code_server["password"],
         "workspace": str(e2e_workspace),
         "serverGroup": code_server["pgid"],
         "shots": str(ARTIFACTS),

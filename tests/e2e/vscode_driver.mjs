@@ -405,6 +405,14 @@ try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(30_000);
   await page.goto(config.url, { waitUntil: "domcontentloaded", timeout: 120_000 });
+  if (config.password) {
+    // code-server asks for its password first, then sends the browser on to the workbench.
+    const password = page.locator('input[name="password"]');
+    if (await password.count()) {
+      await password.fill(config.password);
+      await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login"), { timeout: 60_000 }), password.press("Enter")]);
+    }
+  }
   await page.locator(".monaco-workbench").waitFor({ timeout: 90_000 });
   const status = page.locator(".statusbar-item", { hasText: /(^|\s)stackcoder\b/ }).first();
   await status.waitFor({ timeout: 60_000 });
