@@ -1,12 +1,13 @@
 /**
  * Finding the server: the `stackcoder.server.path` setting, then `$STACKCODER_SERVER`, then the
- * project's `.venv/bin/stackcoder` in a folder above the workspace or the extension, then
+ * project's `.venv/bin/stackcoder` above the extension, then one in or above a workspace folder
+ * (source "workspace venv": code the workspace brought, run only after the user allows it), then
  * `stackcoder` on PATH. No `vscode` import: unit-tested with a fake file system.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-export type ServerSource = "setting" | "environment" | "project venv" | "PATH";
+export type ServerSource = "setting" | "environment" | "project venv" | "workspace venv" | "PATH";
 
 export interface ServerCommand {
   command: string;
@@ -18,8 +19,10 @@ export interface BootstrapInput {
   settingPath: string | null;
   extraArgs: readonly string[];
   env: Record<string, string | undefined>;
-  /** Folders to search upwards from for `.venv/bin/stackcoder`: workspace folders, then the extension. */
+  /** Folders to search upwards from for `.venv/bin/stackcoder` that the user installed (the extension's). */
   searchRoots: readonly string[];
+  /** Workspace folders to search upwards from; a server found there needs the user's consent. */
+  workspaceRoots?: readonly string[];
   isExecutable?: (file: string) => boolean;
   platform?: NodeJS.Platform;
 }
@@ -98,9 +101,18 @@ export function resolveServer(input: BootstrapInput): ServerCommand {
     const found = findProjectVenv(root, isExecutable, platform);
     if (found) return commandFor(found, input.extraArgs, "project venv");
   }
+  for (const root of input.workspaceRoots ?? []) {
+    const found = findProjectVenv(root, isExecutable, platform);
+    if (found) return commandFor(found, input.extraArgs, "workspace venv");
+  }
   const global = onPath("stackcoder", input.env, isExecutable, platform);
   if (global) return commandFor(global, input.extraArgs, "PATH");
   throw new ServerNotFoundError(
     "The stackcoder server was not found (no stackcoder.server.path, $STACKCODER_SERVER, .venv/bin/stackcoder above the workspace, or stackcoder on PATH); run `make install` in the stackcoder repository or set stackcoder.server.path.",
   );
+}
+
+/** Whether running this command needs the user's consent first (the workspace brought it). */
+export function needsConsent(server: ServerCommand): boolean {
+  return server.source === "workspace venv";
 }

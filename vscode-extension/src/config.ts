@@ -1,6 +1,6 @@
 /** Typed access to the `stackcoder.*` settings: one getter per setting the extension itself uses. */
 import * as vscode from "vscode";
-import { readServerSettings, type ServerSettings } from "./settings";
+import { readServerSettings, type ServerSettings, type SettingReader, userLevelReader } from "./settings";
 
 export const SECTION = "stackcoder";
 
@@ -9,19 +9,27 @@ export class Config {
     return vscode.workspace.getConfiguration(SECTION);
   }
 
+  /** Reads a key; executable and endpoint keys only from the user's settings, never the workspace's. */
+  private get read(): SettingReader {
+    const section = this.section;
+    return userLevelReader(
+      (key) => section.inspect(key),
+      (key) => section.get(key),
+    );
+  }
+
   /** Settings sent to the server; throws SettingError naming the key to fix. */
   serverSettings(): ServerSettings {
-    const section = this.section;
-    return readServerSettings((key) => section.get(key));
+    return readServerSettings(this.read);
   }
 
   get serverPath(): string | null {
-    const value = this.section.get<string | null>("server.path");
-    return value && value.trim() !== "" ? value.trim() : null;
+    const value = this.read("server.path");
+    return typeof value === "string" && value.trim() !== "" ? value.trim() : null;
   }
 
   get serverExtraArgs(): string[] {
-    const value = this.section.get<unknown>("server.extraArgs");
+    const value = this.read("server.extraArgs");
     return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
   }
 

@@ -4,7 +4,7 @@
  */
 import * as vscode from "vscode";
 import { type ExecuteCommandSignature, type LanguageClient, State } from "vscode-languageclient/node";
-import { resolveServer } from "./bootstrap";
+import { needsConsent, resolveServer, type ServerCommand } from "./bootstrap";
 import { ChatPanel } from "./chat/panel";
 import { createClient } from "./client";
 import { Config } from "./config";
@@ -81,16 +81,17 @@ export class Ctx implements vscode.Disposable {
     this.statusBar.setState("starting");
     try {
       this.settings = this.config.serverSettings();
-      const roots = [
-        ...(vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
-        this.extension.extensionUri.fsPath,
-      ];
-      const server = resolveServer({
+      const input = {
         settingPath: this.config.serverPath,
         extraArgs: this.config.serverExtraArgs,
         env: process.env,
-        searchRoots: roots,
-      });
+        searchRoots: [this.extension.extensionUri.fsPath],
+        workspaceRoots: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+      };
+      let server = resolveServer(input);
+      if (needsConsent(server) && !(await this.allowWorkspaceServer(server))) {
+        server = resolveServer({ ...input, workspaceRoots: [] });
+      }
       this.log(`starting ${server.command} ${server.args.join(" ")} (found via ${server.source})`);
       this.log(`settings ${JSON.stringify(this.settings)}`);
       const client = createClient(server, this.settings, this.hooks(), this.outputChannel);
@@ -112,6 +113,27 @@ export class Ctx implements vscode.Disposable {
       void vscode.window.showErrorMessage(`stackcoder: ${message}`, "Show Output").then((c) => c && this.outputChannel.show());
       throw error;
     }
+  }
+
+  /**
+   * Asks once per file before running a server that a workspace folder brought (remembered per
+   * path); never in a restricted workspace.
+   */
+  private async allowWorkspaceServer(server: ServerCommand): Promise<boolean> {
+    if (!vscode.workspace.isTrusted) {
+      this.log(`not running ${server.command}: it is in a restricted workspace`);
+      return false;
+    }
+    const key = `stackcoder.allowedServer:${server.command}`;
+    if (this.extension.globalState.get<boolean>(key)) return true;
+    const choice = await vscode.window.showWarningMessage(
+      `Run ${server.command} as the StackCoder server? It was found in this workspace, so the workspace decides what it does.`,
+      { modal: true },
+      "Run it",
+    );
+    if (choice !== "Run it") return false;
+    await this.extension.globalState.update(key, true);
+    return true;
   }
 
   async stop(): Promise<void> {

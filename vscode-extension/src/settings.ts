@@ -137,3 +137,26 @@ export function readServerSettings(read: SettingReader): ServerSettings {
 export const SERVER_SETTING_KEYS: readonly string[] = Object.entries(DEFAULT_SETTINGS).flatMap(([group, values]) =>
   Object.keys(values).map((key) => `${group}.${key}`),
 );
+
+/**
+ * Settings that choose what runs or where text is sent: scoped `machine` in package.json and read
+ * from the user's settings only, so that a workspace's `.vscode/settings.json` never sets them.
+ */
+export const MACHINE_KEYS: readonly string[] = ["server.path", "server.extraArgs", "model.path", "model.backend", "model.url"];
+
+/** What `WorkspaceConfiguration.inspect` reports for one key (the levels used here). */
+export interface SettingLevels {
+  defaultValue?: unknown;
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+}
+
+/** A reader that takes machine keys from the user (global) level only and the rest as VS Code resolves them. */
+export function userLevelReader(inspect: (key: string) => SettingLevels | undefined, get: SettingReader): SettingReader {
+  return (key) => {
+    if (!MACHINE_KEYS.includes(key)) return get(key);
+    const levels = inspect(key);
+    return levels?.globalValue ?? levels?.defaultValue;
+  };
+}
