@@ -82,7 +82,25 @@ def read_manifest(folder: Path) -> dict:
         raise CorruptIndexError(
             f"the manifest of the index at {folder} lists no segments; rebuild the index."
         )
+    for entry in manifest["segments"]:
+        _check_segment_name(folder, entry)
     return manifest
+
+
+def _check_segment_name(folder: Path, entry: object) -> None:
+    """A segment is a plain sub-folder of the index: no separators, no '..', no link leading out."""
+    name = entry.get("name") if isinstance(entry, dict) else None
+    inside = False
+    if isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name:
+        try:
+            inside = (folder / name).resolve().parent == folder.resolve()
+        except OSError:
+            inside = False
+    if not inside:
+        raise CorruptIndexError(
+            f"the manifest of the index at {folder} names a segment {name!r} outside the index folder; "
+            "rebuild the index."
+        )
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
