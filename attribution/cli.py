@@ -1,4 +1,4 @@
-"""Sub-commands of `stackcoder` provided by `attribution`: `stackcoder index build|query|publish-lsh`."""
+"""Sub-commands of `stackcoder` provided by `attribution`: `stackcoder index build|query|scan|publish-lsh`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ matching repositories, paths, licenses and lines, side by side; --json prints th
 one JSON object: {"verdict": ..., "matches": [{"repo", "path", "license", "url",
 "source_start_line", "source_end_line", "query_start_line", "query_end_line", "kind",
 "score"}]}."""
+
+_SCAN_HELP = """\
+Check every file of the repository at PATH against an index and report what matches: findings
+grouped by source repository and license, each with its license fit in PATH's license (from its
+LICENSE file, pyproject.toml or package.json), the scanned and the source lines side by side
+(--html), and totals. Matches of PATH's own code (its git remotes, the entries of
+PATH/.stackcoder/mine.json and --mine) are left out. Only copies are reported unless
+--include-similar is given. Exit status 0 whether or not something matched."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,6 +80,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--redis", metavar="HOST:PORT", help="find near-duplicate candidates in this Redis LSH"
     )
     query.set_defaults(handler=_query)
+
+    scan = commands.add_parser(
+        "scan",
+        help="check every file of a repository against an index and write a report",
+        description=_SCAN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scan.add_argument("path", metavar="PATH", help="root folder of the repository to check")
+    scan.add_argument(
+        "--index", required=True, metavar="INDEX_DIR", help="index folder built by `index build`"
+    )
+    scan.add_argument("--html", metavar="OUT", help="also write the report as an HTML page to OUT")
+    scan.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    scan.add_argument(
+        "--ext",
+        action="append",
+        metavar="EXT",
+        help="check only files with this extension (repeatable); default: all text files",
+    )
+    scan.add_argument(
+        "--max-bytes", type=int, default=1_000_000, help="skip files larger than this (default 1000000)"
+    )
+    scan.add_argument("--workers", type=int, default=0, help="query processes (default: one per CPU core)")
+    scan.add_argument(
+        "--include-similar",
+        action="store_true",
+        help="also report BM25 and low-similarity hits, not only copies",
+    )
+    scan.add_argument(
+        "--mine",
+        action="append",
+        default=[],
+        metavar="REPO[:PATH]",
+        help="count matches of this repository (or path glob in it) as your own code (repeatable)",
+    )
+    scan.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    scan.set_defaults(handler=_scan)
 
     publish = commands.add_parser(
         "publish-lsh",
@@ -145,6 +190,33 @@ def _query(args: argparse.Namespace) -> int:
             print(json.dumps(report.to_dict(), indent=2))
         else:
             print(report.to_terminal())
+    return 0
+
+
+def _scan(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from attribution.scan import ScanConfig, scan_repository
+    from attribution.scan_report import to_html, to_terminal
+
+    config = ScanConfig(
+        workers=args.workers or os.cpu_count() or 1,
+        extensions=tuple(args.ext) if args.ext else None,
+        max_bytes=args.max_bytes,
+        include_similar=args.include_similar,
+        progress=not args.no_progress,
+        mine=tuple(args.mine),
+    )
+    result = scan_repository(args.path, args.index, config)
+    if args.html:
+        Path(args.html).write_text(to_html(result), encoding="utf-8")
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(to_terminal(result))
+        if args.html:
+            print(f"HTML report written to {args.html}")
     return 0
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "SourceFile",
     "SkipStats",
     "iter_source_files",
+    "iter_repository",
     "repositories_of",
     "STACK_COLUMNS",
     "SKIP_REASONS",
@@ -424,3 +425,22 @@ def _reader_of(path: Path) -> Callable[[Path, _Filter], Iterator[SourceFile]] | 
         if name.endswith(ending):
             return _FILE_READERS[ending]
     return None
+
+
+def iter_repository(
+    repo_dir: str | Path,
+    *,
+    max_bytes: int = 1_000_000,
+    extensions: Iterable[str] | None = None,
+    stats: SkipStats | None = None,
+) -> Iterator[SourceFile]:
+    """The files of one repository folder, named, licensed and skipped as `index build` would.
+
+    Raises:
+        SourceError: ``repo_dir`` is not a folder.
+    """
+    repo_dir = Path(repo_dir)
+    if not repo_dir.is_dir():
+        raise SourceError(f"{repo_dir} is not a folder; pass the root folder of a repository.")
+    flt = _Filter(max_bytes, extensions, stats if stats is not None else SkipStats())
+    yield from _iter_repository(repo_dir.resolve().name, repo_dir, flt)

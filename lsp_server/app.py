@@ -20,7 +20,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from lsp_server import protocol, provenance
+from lsp_server import ownership, protocol, provenance
 from lsp_server.documents import codec_for
 from lsp_server.embeddings import make_embedder
 from lsp_server.errors import InvalidParamsError, SettingsError
@@ -76,6 +76,8 @@ class StackCoderServer(LanguageServer):
         self.status = ServerStatus(version=VERSION)
         self.models = ModelHost(self.status.model)
         self.provenance = provenance.ProvenanceHost(self.status.index)
+        # per workspace folder: its license and what is the user's own code (mine.json, git remotes)
+        self.projects = ownership.ProjectContexts(lambda key, message: self.tell_once(key, message))
         self.context_index: Any | None = None
         self.pending: dict[str, Any] = {}  # uri -> CancelToken of the newest completion request
         self.shown: set[str] = set()  # user messages already shown once

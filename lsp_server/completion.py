@@ -23,6 +23,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from attribution.review import has_incompatible
 from engine.postprocess import BLOCK_OPENERS
 from lsp_server.documents import UTF16, CodeUnits, offset_at, position_at
 from lsp_server.settings import CompletionSettings, ProvenanceSettings
@@ -337,7 +338,9 @@ async def run_completion(
                 log.exception("[%s] provenance check failed", req.request_id)
                 rep = None
             if rep is not None and _flagged(rep, first_line):
-                if provenance.policy == "suppress":
+                if provenance.policy == "suppress" or (
+                    provenance.policy == "suppressIncompatible" and has_incompatible(rep)
+                ):
                     out.suppressed += 1
                     continue
                 report = rep

@@ -8,7 +8,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from lsp_server import chat, explain, infill, protocol, provenance
+from lsp_server import chat, explain, infill, ownership, protocol, provenance
 from lsp_server.app import StackCoderServer, publish_findings, request_failed, server
 from lsp_server.errors import InvalidParamsError, ServerError
 from lsp_server.streaming import answer_result, stream_answer
@@ -22,11 +22,16 @@ log = logging.getLogger(__name__)
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
     types.CodeActionOptions(
-        code_action_kinds=[types.CodeActionKind.RefactorRewrite, types.CodeActionKind.Source]
+        code_action_kinds=[
+            types.CodeActionKind.QuickFix,
+            types.CodeActionKind.RefactorRewrite,
+            types.CodeActionKind.Source,
+        ]
     ),
 )
 def on_code_action(ls: StackCoderServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-    """Offer infill, explain and provenance check on a non-empty selection (or a <FILL_HERE> line)."""
+    """Offer "this is my code" on provenance diagnostics; infill, explain and provenance check on a
+    non-empty selection (or a <FILL_HERE> line)."""
     rng = params.range
     uri = params.text_document.uri
     doc = ls.document(uri)
@@ -34,7 +39,7 @@ def on_code_action(ls: StackCoderServer, params: types.CodeActionParams) -> list
         return []
     empty = (rng.start.line, rng.start.character) == (rng.end.line, rng.end.character)
     args = [uri, protocol.to_plain(rng)]
-    actions = []
+    actions = ownership.quick_fixes(uri, list(params.context.diagnostics or []), protocol.DIAGNOSTIC_SOURCE)
     for command, title in protocol.COMMANDS.items():
         if empty and command != protocol.CMD_INFILL:
             continue
@@ -114,7 +119,8 @@ async def on_check_provenance(ls: StackCoderServer, *args: Any) -> dict[str, Any
     a = text.rfind("\n", 0, a) + 1  # whole lines, so report lines map to document lines
     selection = text[a:b]
     first_line = text.count("\n", 0, a)
-    report = await asyncio.get_running_loop().run_in_executor(None, ls.provenance.query, selection)
+    query = ownership.reviewed(ls, uri)
+    report = await asyncio.get_running_loop().run_in_executor(None, query, selection)
     lengths = [ls.units.count(line) for line in selection.split("\n")]
     findings = await asyncio.get_running_loop().run_in_executor(
         None, provenance.findings_for, ls.provenance, report, first_line, lengths
@@ -190,11 +196,69 @@ async def on_chat(ls: StackCoderServer, params: Any) -> dict[str, str]:
 async def on_attribution(ls: StackCoderServer, params: Any) -> dict[str, Any]:
     """`stackcoder/attribution`: the attribution report of a text."""
     try:
-        text = protocol.parse_attribution(protocol.to_plain(params))
+        text, uri = protocol.parse_attribution_params(protocol.to_plain(params))
         ls.provenance.require()
     except ServerError as exc:
         raise request_failed(exc) from exc
-    report = await asyncio.get_running_loop().run_in_executor(None, ls.provenance.query, text)
+    query = ownership.reviewed(ls, uri) if uri else ls.provenance.query
+    report = await asyncio.get_running_loop().run_in_executor(None, query, text)
+    return report.to_dict()
+
+
+@server.command(protocol.CMD_MARK_MINE)
+async def on_mark_mine(ls: StackCoderServer, *args: Any) -> dict[str, Any]:
+    """Add a finding, its path or its repository to the workspace's `.stackcoder/mine.json`, then
+    publish every document's findings again without those now marked as the user's own."""
+    try:
+        uri, scope, match = protocol.parse_mark_mine(list(args))
+        rule = ownership.rule_for(scope, match)
+    except (ServerError, ValueError) as exc:
+        raise request_failed(exc if isinstance(exc, ServerError) else InvalidParamsError(str(exc))) from exc
+    root = ownership.folder_root(ls, uri)
+    if root is None:
+        raise request_failed(
+            InvalidParamsError(
+                f"{uri} is not in a workspace folder; open its folder to keep a list of your own code, "
+                "or add the repository to the stackcoder.provenance.mine setting."
+            )
+        )
+    try:
+        path, added = await asyncio.get_running_loop().run_in_executor(None, ownership.mark_mine, root, rule)
+    except OSError as exc:
+        raise request_failed(
+            ServerError(
+                f"could not write {root / ownership.MINE_FILE} ({exc}); check the folder's permissions."
+            )
+        ) from exc
+    ls.projects.forget(root)
+    for doc_uri, findings in list(ls.provenance.findings.items()):
+        if ownership.folder_root(ls, doc_uri) != root:
+            continue
+        kept = [f for f in findings if not rule.covers(f.match)]
+        if len(kept) != len(findings):
+            publish_findings(ls, doc_uri, kept)
+    log.info("marked as the user's own (%s): %s", scope, rule.to_json())
+    return {"file": str(path), "added": added, "entry": rule.to_json(), "scope": rule.scope}
+
+
+@server.command(protocol.CMD_DID_INSERT)
+async def on_did_insert(ls: StackCoderServer, *args: Any) -> dict[str, Any]:
+    """Code inserted from a chat answer: check it, publish its findings and log what matched."""
+    try:
+        inserted = protocol.parse_inserted(list(args))
+        ls.provenance.require()
+    except ServerError as exc:
+        raise request_failed(exc) from exc
+    query = ownership.reviewed(ls, inserted.uri)
+    report = await asyncio.get_running_loop().run_in_executor(None, query, inserted.text)
+    first_line = inserted.range.start.line
+    lengths = [ls.units.count(line) for line in inserted.text.split("\n")]
+    findings = await asyncio.get_running_loop().run_in_executor(
+        None, provenance.findings_for, ls.provenance, report, first_line, lengths
+    )
+    if findings and ls.document(inserted.uri) is not None:
+        publish_findings(ls, inserted.uri, ls.provenance.findings.get(inserted.uri, []) + findings)
+    ownership.log_references(ls, inserted.uri, inserted.origin, first_line, inserted.text, report)
     return report.to_dict()
 
 

@@ -11,7 +11,7 @@ from lsprotocol import types
 
 from engine.generation import CancelToken
 from engine.types import Completion
-from lsp_server import completion, protocol, provenance
+from lsp_server import completion, ownership, protocol, provenance
 from lsp_server.app import MAX_TRACKED_ACCEPTS, StackCoderServer, publish_findings, request_failed, server
 from lsp_server.errors import InvalidParamsError
 
@@ -78,7 +78,8 @@ async def _inline_completion(
     )
     # the cache is keyed on the text around the cursor: a cache-only answer needs no retrieval
     index = ls.context_index if settings.completion.cross_file_context and not cache_only else None
-    query = ls.provenance.query if ls.provenance.index is not None else None
+    # read for the document's folder: its own code left out, license fit added
+    query = ownership.reviewed(ls, uri) if ls.provenance.index is not None else None
     loop = asyncio.get_running_loop()
     if cache_only:
         generate = functools.partial(_from_cache, scheduler, uri)
@@ -214,3 +215,4 @@ def on_accept(ls: StackCoderServer, *args: Any) -> None:
         for m in report.matches
     ]
     publish_findings(ls, accepted.uri, ls.provenance.findings.get(accepted.uri, []) + findings)
+    ownership.log_references(ls, accepted.uri, "suggestion", start.line, accepted.text, report)

@@ -25,6 +25,8 @@ __all__ = [
     "CMD_EXPLAIN",
     "CMD_CHECK_PROVENANCE",
     "CMD_DID_ACCEPT",
+    "CMD_MARK_MINE",
+    "CMD_DID_INSERT",
     "COMMANDS",
     "DIAGNOSTIC_SOURCE",
     "ChatParams",
@@ -38,6 +40,10 @@ __all__ = [
     "parse_attribution",
     "parse_uri_range",
     "parse_accepted",
+    "parse_attribution_params",
+    "parse_mark_mine",
+    "parse_inserted",
+    "InsertedCode",
 ]
 
 CHAT = "stackcoder/chat"
@@ -56,6 +62,11 @@ CMD_INFILL = "stackcoder.infill"
 CMD_EXPLAIN = "stackcoder.explain"
 CMD_CHECK_PROVENANCE = "stackcoder.checkProvenance"
 CMD_DID_ACCEPT = "stackcoder.didAcceptCompletion"
+# Quick fix on a provenance diagnostic: [uri, scope ("finding"|"path"|"repository"), match].
+CMD_MARK_MINE = "stackcoder.markMine"
+# Code inserted from elsewhere (a chat answer): [{uri, text, range, origin}]; checked, published
+# as findings and, when it matches, written to the workspace's reference log.
+CMD_DID_INSERT = "stackcoder.didInsertCode"
 
 # Code-action commands offered on a selection: command -> title shown by the editor.
 COMMANDS: dict[str, str] = {
@@ -242,6 +253,55 @@ def parse_accepted(arguments: Any) -> AcceptedCompletion:
         uri=_string(_field(arg, "uri", "arguments[0]"), "arguments[0].uri") or "",
         text=_string(_field(arg, "text", "arguments[0]"), "arguments[0].text") or "",
         range=_range(_field(arg, "range", "arguments[0]"), "arguments[0].range"),
+    )
+
+
+def parse_attribution_params(params: Any) -> tuple[str, str | None]:
+    """Validate `stackcoder/attribution` params: the text, and the optional document ``uri`` whose
+    workspace folder the report is read for (own code left out, license fit added)."""
+    return parse_attribution(params), _string(_field(params, "uri", "params"), "params.uri", optional=True)
+
+
+MINE_SCOPES = ("finding", "path", "repository")
+
+
+def parse_mark_mine(arguments: Any) -> tuple[str, str, dict[str, Any]]:
+    """Validate the `[uri, scope, match]` arguments of `stackcoder.markMine`."""
+    if not isinstance(arguments, (list, tuple)) or len(arguments) < 3:
+        raise InvalidParamsError(
+            "stackcoder.markMine takes [uri, scope, match]; pass the document, the scope and the finding's match."
+        )
+    uri = _string(arguments[0], "arguments[0]") or ""
+    scope = arguments[1]
+    if scope not in MINE_SCOPES:
+        raise InvalidParamsError(f"arguments[1] must be one of {', '.join(MINE_SCOPES)}.")
+    match = arguments[2]
+    if not isinstance(match, Mapping) or not isinstance(match.get("repo"), str):
+        raise InvalidParamsError("arguments[2] must be the finding's match ({repo, path, ...}).")
+    return uri, scope, dict(match)
+
+
+@dataclass(frozen=True)
+class InsertedCode:
+    """The argument of `stackcoder.didInsertCode`."""
+
+    uri: str
+    text: str
+    range: types.Range
+    origin: str  # where the code came from, e.g. "chat"
+
+
+def parse_inserted(arguments: Any) -> InsertedCode:
+    """Validate the argument of `stackcoder.didInsertCode`."""
+    if not isinstance(arguments, (list, tuple)) or not arguments:
+        raise InvalidParamsError("stackcoder.didInsertCode takes one argument {uri, text, range, origin}.")
+    arg = arguments[0]
+    origin = _string(_field(arg, "origin", "arguments[0]"), "arguments[0].origin", optional=True)
+    return InsertedCode(
+        uri=_string(_field(arg, "uri", "arguments[0]"), "arguments[0].uri") or "",
+        text=_string(_field(arg, "text", "arguments[0]"), "arguments[0].text") or "",
+        range=_range(_field(arg, "range", "arguments[0]"), "arguments[0].range"),
+        origin=(origin or "inserted")[:40],
     )
 
 

@@ -156,9 +156,10 @@ def describe(match: dict[str, Any]) -> str:
     """One line naming where a match comes from."""
     lines = f"lines {match.get('source_start_line')}-{match.get('source_end_line')}"
     url = match.get("url") or "no URL"
+    fit = (match.get("license_fit") or {}).get("text")
     return (
         f"Matches {match.get('kind', '?')} code in {match.get('repo')}/{match.get('path')} ({lines}), "
-        f"license {match.get('license')}, {url}"
+        f"license {match.get('license')}, {url}" + (f". {fit}" if fit else "")
     )
 
 

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 BACKENDS = ("auto", "torch", "ct2", "transformers", "llamacpp", "http")
-POLICIES = ("mark", "suppress")
+POLICIES = ("mark", "suppress", "suppressIncompatible")
 
 
 def _optional_str(value: Any) -> bool:
@@ -48,6 +48,12 @@ def _one_of(*choices: str) -> Callable[[Any], bool]:
 
 def _bool(value: Any) -> bool:
     return isinstance(value, bool)
+
+
+def _optional_string_list(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, (list, tuple)) and all(isinstance(v, str) and v.strip() for v in value)
+    )
 
 
 def _setting(key: str, default: Any, check: Callable[[Any], bool], expected: str) -> Any:
@@ -86,6 +92,13 @@ class ProvenanceSettings:
     enabled: bool = _setting("enabled", True, _bool, "true or false")
     index_path: str | None = _setting("indexPath", None, _optional_str, "a folder path or null")
     policy: str = _setting("policy", "mark", _one_of(*POLICIES), f"one of {', '.join(POLICIES)}")
+    # repositories ("owner/name") or paths ("owner/name:glob") that are the user's own code
+    mine: list[str] | None = _setting(
+        "mine",
+        None,
+        _optional_string_list,
+        'a list of "owner/name" or "owner/name:path-glob" strings, or null',
+    )
 
 
 @dataclass(frozen=True)

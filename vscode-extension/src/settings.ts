@@ -22,7 +22,7 @@ export interface ServerSettings {
     prefetch: boolean;
     warmOnCursorMove: boolean;
   };
-  provenance: { enabled: boolean; indexPath: string | null; policy: ProvenancePolicy; mine: string[] };
+  provenance: { enabled: boolean; indexPath: string | null; policy: ProvenancePolicy; mine: string[] | null };
   chat: { maxNewTokens: number; temperature: number };
 }
 
@@ -38,7 +38,7 @@ export const DEFAULT_SETTINGS: ServerSettings = {
     prefetch: true,
     warmOnCursorMove: true,
   },
-  provenance: { enabled: true, indexPath: null, policy: "mark", mine: [] },
+  provenance: { enabled: true, indexPath: null, policy: "mark", mine: null },
   chat: { maxNewTokens: 512, temperature: 0.2 },
 };
 
@@ -87,9 +87,9 @@ function bool(read: SettingReader, key: string, fallback: boolean): boolean {
   return value;
 }
 
-function stringList(read: SettingReader, key: string): string[] {
+function stringList(read: SettingReader, key: string): string[] | null {
   const value = read(key);
-  if (value === undefined || value === null) return [];
+  if (value === undefined || value === null) return null;
   if (!Array.isArray(value) || !value.every((v) => typeof v === "string" && v.trim() !== "")) {
     throw new SettingError(key, 'must be a list of "owner/name" or "owner/name:path-glob" strings.');
   }
