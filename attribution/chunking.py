@@ -1,10 +1,12 @@
-"""Split source text into chunks for near-duplicate search: functions and classes.
+"""Split source text into chunks: functions and classes (the one chunker of the project).
 
 Python files are split along their blocks (found from indentation, see below): a chunk is a
 function or method with its decorators (nested functions stay in their parent), the head of a
 class up to its first member, and runs of module-level code. Other files, and the parts left
 over, are cut into windows of lines. The scan is error-tolerant, so a snippet cut out of a file
-still yields its functions.
+(or code being typed) still yields its functions. The attribution index uses the line ranges
+(:func:`chunk_lines`); the language server's workspace retrieval the chunks with their text
+(:func:`chunk_text`, long ones cut into windows). Lines are 1-based and inclusive everywhere.
 """
 
 from __future__ import annotations
@@ -18,18 +20,20 @@ from attribution import kernels
 from attribution.normalize import has_other_line_breaks
 from attribution.token_scan import word_table
 
-__all__ = ["Chunk", "chunk_text", "chunk_lines", "language_of", "CHUNKERS", "WINDOW_LINES"]
+__all__ = ["Chunk", "chunk_text", "chunk_lines", "language_of", "CHUNKERS", "WINDOW_LINES", "MIN_LEFTOVER_LINES"]
 
 WINDOW_LINES = 30  # lines per window where no parse applies
-_MIN_LEFTOVER_LINES = 3  # shorter runs of module-level code are not chunks
+MIN_LEFTOVER_LINES = 3  # shorter runs of module-level code are not chunks (by default)
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A range of lines, 1-based and inclusive."""
+    """Lines ``start_line``..``end_line`` of a file (1-based, inclusive) and their text."""
 
+    path: str
     start_line: int
     end_line: int
+    text: str
 
 
 def language_of(path: str) -> str | None:
@@ -80,8 +84,11 @@ def _python_blocks(text: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]
     return kernels.python_blocks(data, first, logical, code, indent, word_table())
 
 
-def _fill_gaps(starts: np.ndarray, ends: np.ndarray, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Add windows over runs of non-blank lines that no chunk covers; sort by (start, end)."""
+def _fill_gaps(
+    starts: np.ndarray, ends: np.ndarray, lines: list[str], min_lines: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add windows over the runs that no chunk covers and that hold at least ``min_lines``
+    non-blank lines; sort by (start, end)."""
     n = len(lines)
     solid = np.fromiter(map(len, lines), dtype=np.int64, count=n) > 0
     solid &= ~np.fromiter(map(str.isspace, lines), dtype=bool, count=n)
@@ -90,12 +97,15 @@ def _fill_gaps(starts: np.ndarray, ends: np.ndarray, lines: list[str]) -> tuple[
         np.asarray(ends, dtype=np.int64),
         solid,
         WINDOW_LINES,
-        _MIN_LEFTOVER_LINES,
+        min_lines,
     )
 
 
-def chunk_lines(text: str, path: str = "", lines: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`chunk_text` as arrays: ``(start lines, end lines)``, 1-based and inclusive."""
+def chunk_lines(
+    text: str, path: str = "", lines: list[str] | None = None, *, min_lines: int = MIN_LEFTOVER_LINES
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`chunk_text`'s line ranges as arrays: ``(start lines, end lines)``, 1-based and
+    inclusive; ``lines``: the text's splitlines()."""
     lines = text.splitlines() if lines is None else lines
     if not lines:
         empty = np.empty(0, dtype=np.int64)
@@ -107,13 +117,30 @@ def chunk_lines(text: str, path: str = "", lines: list[str] | None = None) -> tu
         counts = np.concatenate(([0], np.cumsum(solid)))
         keep = counts[ends] > counts[starts - 1]  # windows with a non-blank line
         return starts[keep], ends[keep]
-    return _fill_gaps(*CHUNKERS[grammar](text, lines), lines)
+    return _fill_gaps(*CHUNKERS[grammar](text, lines), lines, min_lines)
 
 
-def chunk_text(text: str, path: str = "", lines: list[str] | None = None) -> list[Chunk]:
-    """Chunks of a text; ``path`` (its extension) selects the grammar; ``lines``: its splitlines()."""
-    starts, ends = chunk_lines(text, path, lines)
-    return list(map(Chunk, starts.tolist(), ends.tolist()))
+def chunk_text(
+    text: str, path: str = "", *, max_lines: int | None = None, min_lines: int = MIN_LEFTOVER_LINES
+) -> list[Chunk]:
+    """Chunks of a text with their text (line breaks kept); ``path`` (its extension) selects the
+    grammar. Chunks longer than ``max_lines`` are cut into windows of at most that many lines;
+    runs of module-level code with fewer than ``min_lines`` non-blank lines are left out."""
+    starts, ends = chunk_lines(text, path, min_lines=min_lines)
+    if max_lines is not None:
+        starts, ends = _cut_long(starts, ends, max_lines)
+    kept = text.splitlines(keepends=True)
+    return [
+        Chunk(path, s, e, "".join(kept[s - 1 : e])) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
+
+
+def _cut_long(starts: np.ndarray, ends: np.ndarray, max_lines: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the ranges longer than ``max_lines`` into consecutive windows of that many lines."""
+    pieces = [_windows(s, e, max_lines) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    if not pieces:
+        return starts, ends
+    return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
 
 
 # Block chunkers by file extension: ``(text, its lines) -> (start lines, end lines)``.

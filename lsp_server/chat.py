@@ -50,7 +50,7 @@ def chat_context(params: ChatParams, index: Any | None = None) -> str:
             for hit in index.search(query, exclude_path=exclude, limit=WORKSPACE_SNIPPETS):
                 name = Path(hit.chunk.path).name
                 parts.append(
-                    f"From {name} (lines {hit.chunk.start_line + 1}-{hit.chunk.end_line + 1}):\n{hit.chunk.text}"
+                    f"From {name} (lines {hit.chunk.start_line}-{hit.chunk.end_line}):\n{hit.chunk.text}"
                 )
         except Exception:
             log.exception("workspace retrieval for chat failed")

@@ -1,11 +1,11 @@
 """Cross-file context: a retrieval index over the workspace, kept current by watchdog.
 
-Files are chunked by the parse (:mod:`lsp_server.chunking`), searched two ways - BM25 over
-identifier sub-words (bm25s) and dense vectors in faiss (:mod:`lsp_server.embeddings`) - and the
-two rankings are merged by reciprocal rank fusion. A watchdog observer re-indexes files that are
-created, modified, deleted or renamed; version-control folders, virtual environments,
-``node_modules``, build output, binary files and files over the size limit are skipped. Files are
-only read, never executed.
+Files are chunked along their functions and classes (:mod:`attribution.chunking`), searched two
+ways - BM25 over identifier sub-words (bm25s) and dense vectors in faiss
+(:mod:`lsp_server.embeddings`) - and the two rankings are merged by reciprocal rank fusion. A
+watchdog observer re-indexes files that are created, modified, deleted or renamed;
+version-control folders, virtual environments, ``node_modules``, build output, binary files and
+files over the size limit are skipped. Files are only read, never executed.
 """
 
 from __future__ import annotations
@@ -22,14 +22,17 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from lsp_server.chunking import Chunk, chunk_file
 from lsp_server.embeddings import Embedder
 from lsp_server.imports import import_heavy
+
+if TYPE_CHECKING:
+    from attribution.chunking import Chunk
 
 __all__ = ["IndexConfig", "Hit", "WorkspaceIndex", "rrf_merge", "retrieval_tokens", "is_ignored_dir"]
 
@@ -52,6 +55,7 @@ CODE_SUFFIXES = frozenset(
 RRF_K = 60
 BACKGROUND_NICE = 10  # niceness of the indexing threads (Linux threads can be reniced one by one)
 EMBED_BATCH = 64  # chunks embedded per call (the stop flag is checked between calls)
+MAX_CHUNK_LINES = 60  # longer functions and classes are cut into windows (prompts and embeddings stay short)
 
 
 @dataclass(frozen=True)
@@ -312,7 +316,9 @@ class WorkspaceIndex:
         path = Path(path)
         key = str(path.resolve()) if path.exists() else str(path.absolute())
         text = self._read(path) if self._accepts(path) else None
-        chunks = chunk_file(key, text) if text else []
+        from attribution.chunking import chunk_text  # numba: loaded on the indexing thread
+
+        chunks = chunk_text(text, key, max_lines=MAX_CHUNK_LINES, min_lines=1) if text else []
         with self._lock:
             for cid in self._by_file.pop(key, []):
                 self._chunks.pop(cid, None)
