@@ -61,12 +61,25 @@ def _setting(key: str, default: Any, check: Callable[[Any], bool], expected: str
     return field(default=default, metadata={"key": key, "check": check, "expected": expected})
 
 
+def _choice(key: str, default: str, choices: tuple[str, ...]) -> Any:
+    """A setting that takes one of ``choices`` (kept in its metadata: the schema test compares them)."""
+    return field(
+        default=default,
+        metadata={
+            "key": key,
+            "check": _one_of(*choices),
+            "expected": f"one of {', '.join(choices)}",
+            "choices": choices,
+        },
+    )
+
+
 @dataclass(frozen=True)
 class ModelSettings:
     """Which code model to load and how."""
 
     path: str | None = _setting("path", None, _optional_str, "a folder path or null")
-    backend: str = _setting("backend", "auto", _one_of(*BACKENDS), f"one of {', '.join(BACKENDS)}")
+    backend: str = _choice("backend", "auto", BACKENDS)
     threads: int = _setting("threads", 0, _int_at_least(0), "an integer >= 0 (0 = all cores)")
     url: str | None = _setting("url", None, _optional_str, "a URL or null")
 
@@ -91,7 +104,7 @@ class ProvenanceSettings:
 
     enabled: bool = _setting("enabled", True, _bool, "true or false")
     index_path: str | None = _setting("indexPath", None, _optional_str, "a folder path or null")
-    policy: str = _setting("policy", "mark", _one_of(*POLICIES), f"one of {', '.join(POLICIES)}")
+    policy: str = _choice("policy", "mark", POLICIES)
     # repositories ("owner/name") or paths ("owner/name:glob") that are the user's own code
     mine: list[str] | None = _setting(
         "mine",

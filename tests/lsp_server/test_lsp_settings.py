@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lsp_server.errors import SettingsError
 from lsp_server.settings import Settings, parse_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -68,3 +72,41 @@ def test_folder_settings_resolve_over_the_global_ones_but_keep_the_global_model(
     assert folder_of("/ws/app/x.py", roots) == "a"
     assert folder_of("/ws/application/x.py", roots) == "c"
     assert folder_of("/elsewhere/x.py", roots) is None and folder_of(None, roots) is None
+
+
+def test_the_extensions_schema_and_the_servers_settings_agree() -> None:
+    """package.json's contributed settings are the server's: the same names, defaults and enum
+    values, and every value the settings UI allows is accepted (settings.ts is checked against
+    package.json by the extension's own tests)."""
+    import dataclasses
+    import json
+
+    from lsp_server.settings import SECTIONS
+
+    package = json.loads((REPO_ROOT / "vscode-extension" / "package.json").read_text(encoding="utf-8"))
+    properties = package["contributes"]["configuration"]["properties"]
+    contributed = {
+        name.removeprefix("stackcoder."): schema
+        for name, schema in properties.items()
+        if name.removeprefix("stackcoder.").split(".")[0] in SECTIONS
+    }
+    fields = {
+        f"{section}.{spec.metadata['key']}": spec
+        for section, (_attr, cls) in SECTIONS.items()
+        for spec in dataclasses.fields(cls)
+    }
+    assert sorted(contributed) == sorted(fields)
+    for key, spec in fields.items():
+        schema = contributed[key]
+        assert schema["default"] == spec.default, key
+        assert tuple(schema.get("enum", ())) == spec.metadata.get("choices", ()), key
+        for bound in ("minimum", "maximum"):
+            if bound in schema:
+                assert spec.metadata["check"](schema[bound]), f"{key} = {schema[bound]}"
+
+
+def test_the_backend_setting_offers_every_engine_backend() -> None:
+    from engine.model import BACKEND_LOADERS
+    from lsp_server.settings import BACKENDS
+
+    assert set(BACKENDS) == set(BACKEND_LOADERS) | {"http"}  # http: a remote server, no local loader
