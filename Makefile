@@ -1,14 +1,19 @@
 # stackcoder — the two commands a new user needs are `make run` and `make test`.
-.PHONY: install system-deps extension run test lint format
+.PHONY: install install-all lock system-deps extension run test lint format
 
 PYTHON ?= python3
 VENV := .venv
 
-install: $(VENV)/.installed
+# The locked versions of scripts/locks/ (quick when nothing changed; llama.cpp is built for this CPU).
+install:
+	scripts/install.sh run
 
-$(VENV)/.installed: pyproject.toml
-	scripts/install.sh
-	touch $@
+install-all:
+	scripts/install.sh all
+
+# Re-resolve pyproject.toml into scripts/locks/*.txt (exact versions with hashes); commit the result.
+lock:
+	scripts/lock.sh
 
 system-deps:
 	scripts/system_deps.sh
@@ -19,10 +24,10 @@ run:
 test:
 	scripts/test.sh
 
-lint: install
+lint: install-all
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: install
+format: install-all
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from engine.cli_models import register_models
+
 if TYPE_CHECKING:
     from engine.types import Completion
 
@@ -15,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     register_convert(subparsers)
     register_complete(subparsers)
     register_serve_openai(subparsers)
+    register_models(subparsers)
 
 
 QUANTIZATION_CHOICES = (

@@ -9,6 +9,7 @@ architecture and the files and returns a ``ModelSource``; every problem becomes 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from dataclasses import dataclass, field
@@ -37,7 +38,16 @@ class ModelFamily:
 FAMILIES: dict[str, ModelFamily] = {
     "gpt_bigcode": ModelFamily("gpt_bigcode", "GPTBigCodeConfig", ("n_positions", "max_position_embeddings")),
     "starcoder2": ModelFamily("starcoder2", "Starcoder2Config", ("max_position_embeddings",)),
+    "qwen2": ModelFamily("qwen2", "Qwen2Config", ("max_position_embeddings",)),
+    "llama": ModelFamily("llama", "LlamaConfig", ("max_position_embeddings",)),
 }
+
+# llama.cpp's architecture names (GGUF ``general.architecture``) of the families above.
+GGUF_ARCHITECTURES = {"starcoder": "gpt_bigcode", "starcoder2": "starcoder2", "qwen2": "qwen2", "llama": "llama"}
+
+# The KV cache a CPU engine allocates for a long-context model (Qwen2.5-Coder declares 32k tokens):
+# prompts are budgeted far below this, chat histories are trimmed to it.
+MAX_CONTEXT_TOKENS = 8192
 
 
 def family_of(model_type: str, where: Path) -> ModelFamily:
@@ -55,7 +65,7 @@ def family_of(model_type: str, where: Path) -> ModelFamily:
 class ModelSource:
     """What a model path holds, checked but not loaded."""
 
-    kind: str  # "hf" | "ct2" | "bundle"
+    kind: str  # "hf" | "ct2" | "bundle" | "gguf"
     root: Path
     name: str
     family: str
@@ -63,6 +73,7 @@ class ModelSource:
     tokenizer_dir: Path
     hf_dir: Path | None = None  # the Hugging Face checkpoint, when there is one
     ct2_dirs: dict[str, Path] = field(default_factory=dict)  # quantization -> converted folder
+    gguf_file: Path | None = None  # a GGUF file llama.cpp loads as it is
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -218,17 +229,39 @@ def inspect_bundle(folder: Path) -> ModelSource:
     )
 
 
+def _catalog_file(name: str) -> Path | None:
+    """The pulled file of a catalog model called ``name`` (None when ``name`` is no catalog name)."""
+    from engine.catalog import load_catalog
+
+    catalog = load_catalog()
+    if name not in catalog.entries:
+        return None
+    return catalog.pulled_path(name)  # raises, saying how to pull it, when it is not pulled
+
+
 def inspect_model(path: str | Path) -> ModelSource:
-    """Check what ``path`` holds and return its ``ModelSource``; raises an ``EngineError`` otherwise."""
+    """Check what ``path`` holds and return its ``ModelSource``; raises an ``EngineError`` otherwise.
+
+    ``path`` is a catalog name (``stackcoder models list``), a GGUF file, a folder holding one GGUF
+    file, a Hugging Face checkpoint folder, a converted CTranslate2 folder or a stackcoder bundle."""
+    from engine.gguf_source import inspect_gguf
+
     folder = Path(path).expanduser()
+    if not folder.exists() and "/" not in str(path):
+        pulled = _catalog_file(str(path))
+        if pulled is not None:
+            return dataclasses.replace(inspect_gguf(pulled), name=str(path))
     if not folder.exists():
         raise ModelNotFoundError(
-            f"model path {folder} does not exist; pass a folder holding a Hugging Face checkpoint, "
-            "a converted CTranslate2 model or a stackcoder bundle (or set STACKCODER_MODEL)."
+            f"model path {folder} does not exist; pass a catalog model name (`stackcoder models list`), "
+            "a GGUF file or a folder holding a Hugging Face checkpoint, a converted CTranslate2 model "
+            "or a stackcoder bundle (or set STACKCODER_MODEL)."
         )
-    if not folder.is_dir():
+    if folder.is_file():
+        if folder.suffix == ".gguf":
+            return inspect_gguf(folder.resolve())
         raise ModelNotFoundError(
-            f"model path {folder} is a file, not a folder; pass the folder that holds the model."
+            f"model path {folder} is a file but not a .gguf file; pass a GGUF file or the folder that holds the model."
         )
     folder = folder.resolve()
     if (folder / BUNDLE_MANIFEST).exists():
@@ -237,10 +270,31 @@ def inspect_model(path: str | Path) -> ModelSource:
         return inspect_ct2(folder)
     if (folder / "config.json").exists():
         return inspect_hf(folder)
+    ggufs = sorted(folder.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return inspect_gguf(ggufs[0])
     raise ModelNotFoundError(
-        f"{folder} holds no model (no config.json, {CT2_MARKER} or {BUNDLE_MANIFEST}); "
-        "pass the folder of a Hugging Face checkpoint or of a converted model."
+        f"{folder} holds no model (no config.json, {CT2_MARKER}, {BUNDLE_MANIFEST} or single .gguf file); "
+        "pass the folder of a Hugging Face checkpoint, a converted model or a GGUF file."
     )
+
+
+def source_tokenizer(source: ModelSource) -> PreTrainedTokenizerFast:
+    """The fast tokenizer of an inspected model (rebuilt once from the file for GGUF models)."""
+    if source.kind == "gguf":
+        from engine.gguf_source import ensure_tokenizer
+
+        ensure_tokenizer(source)
+    return load_tokenizer(source.tokenizer_dir)
+
+
+def hf_checkpoint(source: ModelSource) -> Path | None:
+    """The Hugging Face checkpoint of a model (dequantized once from a GGUF file), None if it has none."""
+    if source.kind == "gguf":
+        from engine.gguf_source import ensure_hf_checkpoint
+
+        return ensure_hf_checkpoint(source)
+    return source.hf_dir
 
 
 def load_tokenizer(folder: Path) -> PreTrainedTokenizerFast:

@@ -19,9 +19,11 @@ from engine.errors import GenerationError
 from engine.generation import CancelToken, GenerationConfig
 from engine.postprocess import answer_loops, decide_mode, fit_to_suffix, postprocess_completion
 from engine.prompts import (
+    TEMPLATE_STYLE,
     FimFormat,
     build_chat_prompt,
     build_fim_prompt,
+    build_template_chat_prompt,
     chat_stop_strings,
     detect_chat_style,
     prompt_suffix,
@@ -315,6 +317,12 @@ class CodeModel:
 
     # ------------------------------------------------------------------ chat
 
+    def _chat_prompt(self, messages: Sequence[Mapping[str, Any]], context: str) -> str:
+        """The conversation as a prompt in the model's chat style (its own template when it has one)."""
+        if self.chat_style == TEMPLATE_STYLE and self.tokenizer is not None:
+            return build_template_chat_prompt(self.tokenizer, messages, context=context)
+        return build_chat_prompt(messages, style=self.chat_style, context=context)
+
     def chat(
         self,
         messages: Sequence[Mapping[str, Any]],
@@ -331,14 +339,14 @@ class CodeModel:
         if not messages:
             raise ValueError("chat needs at least one message")
         room = self.context_window - min(max_new_tokens, self.context_window // 2)
-        prompt = build_chat_prompt(messages, style=self.chat_style, context=context)
+        prompt = self._chat_prompt(messages, context)
         while self.count_tokens(prompt) > room and len(messages) > 1:
             messages = messages[1:]
-            prompt = build_chat_prompt(messages, style=self.chat_style, context=context)
+            prompt = self._chat_prompt(messages, context)
         lines = context.splitlines(keepends=True)
         while self.count_tokens(prompt) > room and lines:
             lines = lines[: len(lines) // 2] if len(lines) > 1 else []
-            prompt = build_chat_prompt(messages, style=self.chat_style, context="".join(lines))
+            prompt = self._chat_prompt(messages, "".join(lines))
         prompt_tokens = self.count_tokens(prompt)
         if prompt_tokens >= self.context_window:
             raise GenerationError(
@@ -396,18 +404,31 @@ class CodeModel:
 # ---------------------------------------------------------------------- loading
 
 
+def _with_hf_checkpoint(source: Any) -> Any:
+    """A GGUF source as the dequantized Hugging Face checkpoint the transformers and CTranslate2
+    backends load (derived once, cached); any other source as it is."""
+    if source.kind != "gguf":
+        return source
+    import dataclasses
+
+    from engine.loading import hf_checkpoint, inspect_hf
+
+    hf = inspect_hf(hf_checkpoint(source))
+    return dataclasses.replace(hf, name=source.name, context_window=source.context_window)
+
+
 def _load_ct2(path: str | None, *, threads: int, device: str, quantization: str | None) -> tuple[Any, Any]:
     from engine.backends.ct2 import CT2Backend
     from engine.convert import ct2_folder_for, default_quantization
-    from engine.loading import inspect_model, load_tokenizer
+    from engine.loading import inspect_model, source_tokenizer
 
-    source = inspect_model(path)
+    source = _with_hf_checkpoint(inspect_model(path))
     if source.kind == "ct2":
         folder, compute_type = source.root, quantization or "default"
     else:
         quant = quantization or default_quantization(device)
         folder, compute_type = ct2_folder_for(source, quant), "default"
-    tokenizer = load_tokenizer(source.tokenizer_dir)
+    tokenizer = source_tokenizer(source)
     backend = CT2Backend(
         folder, tokenizer, source.context_window, device=device, threads=threads, compute_type=compute_type
     )
@@ -419,9 +440,9 @@ def _load_transformers(
 ) -> tuple[Any, Any]:
     from engine.backends.hf import HFBackend
     from engine.errors import BackendUnavailableError
-    from engine.loading import inspect_model, load_tokenizer
+    from engine.loading import inspect_model, source_tokenizer
 
-    source = inspect_model(path)
+    source = _with_hf_checkpoint(inspect_model(path))
     if source.hf_dir is None:
         raise BackendUnavailableError(
             f"{source.root} holds no Hugging Face checkpoint for the transformers backend; use --backend ct2."
@@ -434,7 +455,7 @@ def _load_transformers(
             f"the transformers backend runs float32, float16 or bfloat16, not {quantization}; "
             "use --backend ct2 for int8."
         )
-    tokenizer = load_tokenizer(source.tokenizer_dir)
+    tokenizer = source_tokenizer(source)
     backend = HFBackend(
         source.hf_dir, tokenizer, source.context_window, device=device, threads=threads, dtype=dtype
     )
@@ -447,10 +468,10 @@ def _load_llamacpp(
     from engine.backends.llamacpp import LlamaCppBackend
     from engine.errors import BackendUnavailableError
     from engine.gguf_export import GGUF_TYPES, gguf_file_for
-    from engine.loading import inspect_model, load_tokenizer
+    from engine.loading import inspect_model, source_tokenizer
 
     source = inspect_model(path)
-    if source.hf_dir is None:
+    if source.hf_dir is None and source.gguf_file is None:
         raise BackendUnavailableError(
             f"{source.root} holds no Hugging Face checkpoint to export for llama.cpp; use --backend ct2."
         )
@@ -458,15 +479,17 @@ def _load_llamacpp(
         raise BackendUnavailableError(
             "the llamacpp backend runs on the CPU here; use --backend ct2 for CUDA."
         )
-    quant = quantization or "q8_0"
-    if quant not in GGUF_TYPES:
-        raise BackendUnavailableError(
-            f"the llamacpp backend runs {', '.join(GGUF_TYPES)}, not {quant}; pick one of those."
-        )
-    tokenizer = load_tokenizer(source.tokenizer_dir)
-    backend = LlamaCppBackend(
-        gguf_file_for(source.hf_dir, quant), tokenizer, source.context_window, threads=threads
-    )
+    if source.gguf_file is not None:  # a GGUF model runs as it is, in its own quantization
+        gguf_file = source.gguf_file
+    else:
+        quant = quantization or "q8_0"
+        if quant not in GGUF_TYPES:
+            raise BackendUnavailableError(
+                f"the llamacpp backend runs {', '.join(GGUF_TYPES)}, not {quant}; pick one of those."
+            )
+        gguf_file = gguf_file_for(source.hf_dir, quant)
+    tokenizer = source_tokenizer(source)
+    backend = LlamaCppBackend(gguf_file, tokenizer, source.context_window, threads=threads)
     return source, backend
 
 
@@ -494,10 +517,10 @@ def _torch_backend(
 
 
 def _load_torch(path: str | None, *, threads: int, device: str, quantization: str | None) -> tuple[Any, Any]:
-    from engine.loading import inspect_model, load_tokenizer
+    from engine.loading import inspect_model, source_tokenizer
 
     source = inspect_model(path)
-    tokenizer = load_tokenizer(source.tokenizer_dir)
+    tokenizer = source_tokenizer(source)
     return source, _torch_backend(
         source, tokenizer, threads=threads, device=device, quantization=quantization
     )
@@ -545,6 +568,8 @@ def resolve_backend(
         source = inspect_model(path if path is not None else default_model_path())
     except EngineError:
         return "ct2"  # the ct2 loader reports what is wrong with the path
+    if source.kind == "gguf":
+        return "llamacpp"
     return "auto" if should_use(source.hf_dir, source.family, device) else "ct2"
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "build_chat_prompt",
     "build_fim_prompt",
     "chat_stop_strings",
+    "build_template_chat_prompt",
     "detect_chat_style",
     "detect_fim_format",
     "prompt_suffix",
@@ -351,8 +352,34 @@ def build_chat_prompt(messages: Sequence[Mapping[str, Any]], *, style: str, cont
     return "".join(parts)
 
 
+# The model's own chat template (tokenizer.chat_template, e.g. ChatML for Qwen2.5-Coder-Instruct):
+# the conversation is written by the template, and the answer ends at the model's end-of-turn token.
+TEMPLATE_STYLE = "template"
+TEMPLATE_SYSTEM = (
+    "You are a coding assistant inside the user's editor. Answer precisely and briefly, "
+    "show code in fenced blocks with their language, and say so when you are not sure."
+)
+
+
+def build_template_chat_prompt(
+    tokenizer: Any, messages: Sequence[Mapping[str, Any]], *, context: str = ""
+) -> str:
+    """Write a conversation with the tokenizer's own chat template (the answer follows it)."""
+    turns = validate_messages(messages)
+    last = len(turns) - 1
+    conversation = [{"role": "system", "content": TEMPLATE_SYSTEM}]
+    for i, (role, content) in enumerate(turns):
+        if i == last and context.strip():
+            content = _INSTRUCT.context.format(context=context.rstrip("\n"), content=content)
+        conversation.append({"role": role, "content": content.strip("\n")})
+    return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+
+
 def chat_stop_strings(style: str) -> tuple[str, ...]:
-    """Strings that end the assistant's answer in ``style``."""
+    """Strings that end the assistant's answer in ``style`` (the template style ends at the
+    model's end-of-turn token instead)."""
+    if style == TEMPLATE_STYLE:
+        return ()
     return _style(style).stop
 
 
@@ -361,7 +388,10 @@ INSTRUCT_MARKERS = ("instruct", "### instruction", "-chat", "sft")
 
 
 def detect_chat_style(tokenizer: Any, name: str) -> str:
-    """``"instruct"`` for instruction-tuned models (by name or chat template), else ``"tech_assistant"``."""
+    """``"template"`` for a model with its own chat template (other than the ``### Instruction``
+    one), ``"instruct"`` for instruction-tuned models (by name or template), else ``"tech_assistant"``."""
     template = getattr(tokenizer, "chat_template", None) or ""
+    if isinstance(template, str) and "{%" in template and "### Instruction" not in template:
+        return TEMPLATE_STYLE
     haystack = f"{name}\n{template if isinstance(template, str) else ''}".lower()
     return "instruct" if any(marker in haystack for marker in INSTRUCT_MARKERS) else "tech_assistant"

