@@ -31,10 +31,13 @@ SITE = Path(sysconfig.get_paths()["purelib"])
 
 
 def _python_files(root: Path) -> list[Path]:
+    """Python files below ``root`` (not those of packages installed inside it), under 1 MB."""
     return sorted(
         p
         for p in root.rglob("*.py")
-        if "site-packages" not in p.parts and "__pycache__" not in p.parts and p.stat().st_size < 1_000_000
+        if "site-packages" not in p.relative_to(root).parts
+        and "__pycache__" not in p.parts
+        and p.stat().st_size < 1_000_000
     )
 
 

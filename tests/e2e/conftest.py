@@ -35,6 +35,8 @@ SCENARIOS = [
     "chat",
     *(["stop"] if os.environ.get("STACKCODER_E2E_STOP") == "1" else []),
     "provenance",
+    "mine",
+    "chatcode",
     "crash",
 ]
 if os.environ.get("STACKCODER_E2E_SCENARIOS"):
@@ -125,6 +127,11 @@ def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         600,
     )
     return out, corpus
+
+
+def _function(path: Path, start: str, end: str) -> str:
+    text = path.read_text()
+    return text[text.index(start) : text.index(end)].rstrip() + "\n"
 
 
 def _free_port() -> int:
@@ -265,6 +272,9 @@ def vscode_run(
         "question": "How do I add an item to the inventory?",
         "warmText": WARM_FILE,
         "corpusText": corpus_text[start:end],
+        # the chat is asked to repeat indexed code (bisect.insort_right), so its block can be marked
+        "chatCodeQuestion": "Repeat this Python function exactly, in a code block:\n\n"
+        + _function(corpus_index[1] / "cpython" / "Lib" / "bisect.py", "def insort_right", "def insort_left"),
         "resultsFile": str(tmp_path_factory.mktemp("results") / "results.json"),
     }
     config_file = tmp_path_factory.mktemp("driver") / "config.json"

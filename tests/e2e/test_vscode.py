@@ -4,6 +4,7 @@ Screenshots land in artifacts/e2e/."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -127,3 +128,38 @@ def test_a_crashed_server_is_restarted_with_a_visible_message(vscode_run: dict) 
     assert status.startswith("stackcoder: ") and not status.startswith(
         ("stackcoder: loading", "stackcoder: no model", "stackcoder: starting")
     ), status
+
+
+def test_a_quick_fix_marks_a_finding_as_mine(vscode_run: dict, e2e_workspace: Path) -> None:
+    outcome = _scenario(vscode_run, "mine")
+    assert any("this is my code" in row for row in outcome["menu"]), outcome["menu"]
+    assert "marked as your own code" in outcome["message"], outcome["message"]
+    entry = json.loads(outcome["mineJson"])["mine"][0]
+    assert entry["repo"] == "cpython" and entry["path"].endswith("colorsys.py") and entry["lines"], entry
+    assert '"mine"' in outcome["listText"].replace("\u00a0", " ")  # the list opened in the editor
+    assert (ARTIFACTS / "mine-quickfix.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "mine-marked.png").stat().st_size > 10_000
+
+
+def _copies_corpus(block: str, corpus: Path) -> bool:
+    """Whether a code block holds 50 characters of an indexed file (whitespace-normalised lines)."""
+    squash = " ".join(block.split())
+    for source in corpus.rglob("*.py"):
+        text = " ".join(source.read_text().split())
+        if any(squash[i : i + 50] in text for i in range(0, max(len(squash) - 49, 1), 25)):
+            return True
+    return False
+
+
+def test_a_chat_code_block_copied_from_the_corpus_carries_a_marker(
+    vscode_run: dict, corpus_index: tuple[Path, Path]
+) -> None:
+    outcome = _scenario(vscode_run, "chatcode")
+    copied = [b for b in outcome["blocks"] if len(b.strip()) >= 50 and _copies_corpus(b, corpus_index[1])]
+    if not copied:
+        pytest.skip(f"the model's answer copied no indexed code this time: {outcome['text'][:300]!r}")
+    assert outcome["marks"], ("a copied block carries no marker", outcome["blocks"])
+    assert any("cpython" in m and "PSF-2.0" in m for m in outcome["marks"]), outcome["marks"]
+    assert "cpython" in outcome["provenanceView"], outcome["provenanceView"]
+    assert outcome["log"] and " | chat | chatcode.py:" in outcome["log"], outcome["log"]
+    assert (ARTIFACTS / "chat-code-marker.png").stat().st_size > 10_000

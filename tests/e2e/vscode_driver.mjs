@@ -348,6 +348,84 @@ const scenarios = {
     return { pasted, problemsText, provenanceView: view, besideText };
   },
 
+  async mine(page) {
+    // The finding of the provenance scenario is the user's own code: the quick fix on the warning
+    // says so, the warning goes away and the entry lands in .stackcoder/mine.json.
+    await openFile(page, "pasted.py");
+    await page.locator(".monaco-editor .squiggly-warning").first().waitFor({ timeout: 30_000 });
+    await page.keyboard.press("Control+Home");
+    await page.keyboard.press("Control+.");
+    const row = page.locator(".action-widget .monaco-list-row", { hasText: "this is my code" }).first();
+    await row.waitFor({ timeout: 20_000 });
+    const menu = await page.locator(".action-widget .monaco-list-row").allInnerTexts();
+    await shot(page, "mine-quickfix");
+    await row.click();
+    await page.locator(".monaco-editor .squiggly-warning").first().waitFor({ state: "detached", timeout: 30_000 });
+    const toast = page.locator(".notification-toast", { hasText: "marked as your own code" });
+    await toast.first().waitFor({ timeout: 15_000 });
+    const message = await toast.first().innerText();
+    await shot(page, "mine-marked");
+    const file = path.join(config.workspace, ".stackcoder", "mine.json");
+    const mineJson = readFileSync(file, "utf8");
+    await command(page, "stackcoder: Open My Code List");
+    await page.locator('.tab.active[aria-label*="mine.json"]').waitFor({ timeout: 15_000 });
+    const listText = await page.locator(".editor-instance .monaco-editor .view-lines").first().innerText();
+    await shot(page, "mine-list");
+    await page.keyboard.press("Escape");
+    return { menu, message, mineJson, listText };
+  },
+
+  async chatcode(page) {
+    // A chat answer's code block that copies indexed code carries a marker before Insert, and the
+    // finding shows in the Provenance view; Insert then records it in the reference log.
+    writeFileSync(path.join(config.workspace, "chatcode.py"), "");
+    await page.waitForTimeout(1_000);
+    await openFile(page, "chatcode.py");
+    await page.keyboard.press("Control+Alt+C");
+    const frame = await chatFrame(page);
+    await watchStreaming(frame);
+    await frame.locator("#attach").selectOption("none");
+    const before = await frame.evaluate(() => document.querySelectorAll(".message.assistant:not(.streaming)").length);
+    await frame.locator("#input").fill(config.chatCodeQuestion);
+    await frame.locator("#input").press("Enter");
+    const answer = await waitAnswer(frame, before);
+    const { marks, blocks } = await frame.evaluate(() => {
+      const all = document.querySelectorAll(".message.assistant:not(.streaming)");
+      const last = all[all.length - 1];
+      return { marks: [...last.querySelectorAll(".provenance-mark")].map((m) => m.textContent), blocks: last.codeBlocks ?? [] };
+    });
+    await shot(page, "chat-code-marker");
+    if (marks.length === 0) return { ...answer, marks, blocks, provenanceView: "", log: null };
+    await command(page, "stackcoder: Focus on Provenance View");
+    await page.waitForTimeout(1000);
+    const provenanceView = await page
+      .locator('.pane:has(.pane-header[aria-label*="Provenance"]) .monaco-list')
+      .innerText()
+      .catch(() => "");
+    await shot(page, "chat-code-provenance");
+    // Insert the marked block into chatcode.py: the server checks it and logs the copy.
+    await openFile(page, "chatcode.py");
+    await page.keyboard.press("Control+Alt+C");
+    await frame.evaluate(() => {
+      const all = document.querySelectorAll(".message.assistant:not(.streaming)");
+      all[all.length - 1].querySelector(".code-block.marked button.insert").click();
+    });
+    const logFile = path.join(config.workspace, ".stackcoder", "references.log");
+    let log = null;
+    for (let i = 0; i < 60 && log === null; i++) {
+      await page.waitForTimeout(500);
+      try {
+        log = readFileSync(logFile, "utf8");
+      } catch {
+        // not written yet
+      }
+    }
+    await command(page, "stackcoder: Open Code Reference Log");
+    await page.waitForTimeout(1000);
+    await shot(page, "chat-code-reference-log");
+    return { ...answer, marks, blocks, provenanceView, log };
+  },
+
   async crash(page) {
     const before = serverPids();
     if (before.length !== 1) throw new Error(`expected one stackcoder server, found ${before.length}`);
