@@ -43,6 +43,8 @@ __all__ = [
     "split_of",
     "stack_record",
     "ShardWriter",
+    "CorpusWriter",
+    "StageCounts",
     "read_corpus",
 ]
 
@@ -253,81 +255,89 @@ def build_corpus(
             len(kept), edges, [len(c) for *_, c in kept], [(r, p) for r, p, *_ in kept]
         )
         kept = [k for k, flag in zip(kept, keep, strict=True) if flag]
-    removed_dupes = after_screen - len(kept)
-    pii: Counter[str] = Counter()
-    writers = {s: ShardWriter(out / s, s, cfg.shard_files) for s in SPLITS}
-    split_counts: Counter[str] = Counter()
-    split_bytes: Counter[str] = Counter()
     if cfg.redact_pii:
         from training.pii import redact
+    writer = CorpusWriter(out, cfg, repos)
     for repo, path, license, content in tqdm(kept, desc="redact+write", unit="file", disable=not progress):
+        pii: dict[str, int] = {}
         if cfg.redact_pii:
             red = redact(content)
-            content = red.text
-            pii.update(red.counts)
-        split = split_of(repo, cfg)
-        writers[split].write(stack_record(repo, path, license, content))
-        split_counts[split] += 1
-        split_bytes[split] += len(content.encode("utf-8"))
-        repos[repo]["kept"] += 1
-        repos[repo]["split"] = split
-    for w in writers.values():
-        w.close()
-    return write_data_card(
-        out,
-        sources=sources,
-        cfg=cfg,
-        counts={
-            "ingested": ingested,
-            "skipped_at_ingestion": dict(skip.counts),
-            "dropped": {k: dict(v) for k, v in dropped.items()},
-            "after_screen": after_screen,
-            "near_duplicates_removed": removed_dupes,
-            "near_duplicate_clusters": clusters,
-            "pii_redactions": dict(pii),
-        },
-        split_counts=split_counts,
-        split_bytes=split_bytes,
-        repos=repos,
-        shards={s: w.paths for s, w in writers.items()},
-        started=started,
+            content, pii = red.text, dict(red.counts)
+        writer.write(repo, path, license, content, pii)
+    stages = StageCounts(
+        ingested, dict(skip.counts), dropped, after_screen, after_screen - len(kept), clusters
     )
+    return writer.finish(sources, stages, started)
 
 
-def write_data_card(
-    out: Path,
-    *,
-    sources,
-    cfg,
-    counts: dict,
-    split_counts: Counter,
-    split_bytes: Counter,
-    repos: dict,
-    shards: dict,
-    started: float,
-    engine: str | None = None,
-) -> dict:
-    """Write the corpus' data card (JSON and markdown) with the counts of every stage; returns it."""
-    card = {"sources": [str(s) for s in sources]}
-    if engine:
-        card["engine"] = engine
-    card |= {
-        "config": _jsonable(asdict(cfg)),
-        "dedup_keep_rule": KEEP_RULE,
-        "counts": {
-            **counts,
-            "kept": sum(split_counts.values()),
-            "splits": dict(split_counts),
-            "split_bytes": dict(split_bytes),
-        },
-        "licenses": dict(Counter(info["license"] for info in repos.values() if info["kept"])),
-        "repositories": repos,
-        "shards": shards,
-        "seconds": round(time.time() - started, 1),
-    }
-    (out / CARD_JSON).write_text(json.dumps(card, indent=1), encoding="utf-8")
-    (out / "DATA_CARD.md").write_text(data_card_markdown(card), encoding="utf-8")
-    return card
+@dataclass
+class StageCounts:
+    """Files counted by the stages before writing (the data card's ``counts``)."""
+
+    ingested: int
+    skipped_at_ingestion: dict[str, int]  # reason -> files
+    dropped: dict[str, Counter[str]]  # step -> reason -> files
+    after_screen: int
+    near_duplicates_removed: int
+    near_duplicate_clusters: int
+
+
+class CorpusWriter:
+    """The last stage of the local and the Spark job: kept files into the ``train`` and
+    ``heldout`` shards, then the data card (JSON and Markdown) with the counts of every stage."""
+
+    def __init__(self, out: Path, cfg: CorpusConfig, repos: dict[str, dict] | None = None) -> None:
+        self.out, self.cfg = out, cfg
+        # repository -> license, url, files (seen), kept, split
+        self.repos: dict[str, dict] = {} if repos is None else repos
+        self.writers = {s: ShardWriter(out / s, s, cfg.shard_files) for s in SPLITS}
+        self.split_counts: Counter[str] = Counter()
+        self.split_bytes: Counter[str] = Counter()
+        self.pii: Counter[str] = Counter()
+
+    def write(self, repo: str, path: str, license: str, content: str, pii: dict[str, int]) -> None:
+        """Write one kept (already redacted) file, with the redactions made in it, to its split."""
+        split = split_of(repo, self.cfg)
+        self.writers[split].write(stack_record(repo, path, license, content))
+        self.split_counts[split] += 1
+        self.split_bytes[split] += len(content.encode("utf-8"))
+        self.pii.update(pii)
+        info = self.repos.setdefault(repo, {"license": license, "url": None, "files": 0, "kept": 0})
+        info["kept"] += 1
+        info["split"] = split
+
+    def finish(
+        self, sources: list[str], stages: StageCounts, started: float, engine: str | None = None
+    ) -> dict:
+        """Close the shards and write the data card; returns it."""
+        for w in self.writers.values():
+            w.close()
+        card: dict = {"sources": [str(s) for s in sources]}
+        if engine:
+            card["engine"] = engine
+        card |= {
+            "config": _jsonable(asdict(self.cfg)),
+            "dedup_keep_rule": KEEP_RULE,
+            "counts": {
+                "ingested": stages.ingested,
+                "skipped_at_ingestion": dict(stages.skipped_at_ingestion),
+                "dropped": {k: dict(v) for k, v in stages.dropped.items()},
+                "after_screen": stages.after_screen,
+                "near_duplicates_removed": stages.near_duplicates_removed,
+                "near_duplicate_clusters": stages.near_duplicate_clusters,
+                "pii_redactions": dict(self.pii),
+                "kept": sum(self.split_counts.values()),
+                "splits": dict(self.split_counts),
+                "split_bytes": dict(self.split_bytes),
+            },
+            "licenses": dict(Counter(info["license"] for info in self.repos.values() if info["kept"])),
+            "repositories": self.repos,
+            "shards": {s: w.paths for s, w in self.writers.items()},
+            "seconds": round(time.time() - started, 1),
+        }
+        (self.out / CARD_JSON).write_text(json.dumps(card, indent=1), encoding="utf-8")
+        (self.out / "DATA_CARD.md").write_text(data_card_markdown(card), encoding="utf-8")
+        return card
 
 
 def _jsonable(value):

@@ -17,16 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from training.corpus import (
-    CARD_JSON,
-    SPLITS,
-    CorpusConfig,
-    Screen,
-    ShardWriter,
-    split_of,
-    stack_record,
-    write_data_card,
-)
+from training.corpus import CARD_JSON, CorpusConfig, CorpusWriter, Screen, StageCounts
 from training.dedup import band_keys, cluster_keep, lsh_bands, signature
 from training.errors import CorpusError
 
@@ -171,44 +162,15 @@ def build_corpus_spark(
             keep_ids = {m[0] for m, flag in zip(meta, flags, strict=True) if flag}
         keep_b = spark.sparkContext.broadcast(keep_ids)
         final = kept.filter(lambda r: r[0] in keep_b.value).mapPartitions(_redact_partition(cfg.redact_pii))
-        writers = {s: ShardWriter(out / s, s, cfg.shard_files) for s in SPLITS}
-        split_counts: Counter[str] = Counter()
-        split_bytes: Counter[str] = Counter()
-        pii: Counter[str] = Counter()
-        repos: dict[str, dict] = {}
-        for _idx, repo, path, license, content, counts in sorted(final.collect()):
-            split = split_of(repo, cfg)
-            writers[split].write(stack_record(repo, path, license, content))
-            split_counts[split] += 1
-            split_bytes[split] += len(content.encode("utf-8"))
-            pii.update(counts)
-            info = repos.setdefault(
-                repo, {"license": license, "url": None, "files": 0, "kept": 0, "split": split}
-            )
-            info["kept"] += 1
-        for w in writers.values():
-            w.close()
+        writer = CorpusWriter(out, cfg)
+        for _idx, repo, path, license, content, pii in sorted(final.collect()):
+            writer.write(repo, path, license, content, pii)
         for (repo, license), n in screened.map(lambda r: (r[1], r[3])).countByValue().items():
-            repos.setdefault(repo, {"license": license, "url": None, "files": 0, "kept": 0})["files"] += n
+            info = writer.repos.setdefault(repo, {"license": license, "url": None, "files": 0, "kept": 0})
+            info["files"] += n
     finally:
         spark.stop()
-    return write_data_card(
-        out,
-        sources=sources,
-        cfg=cfg,
-        counts={
-            "ingested": ingested,
-            "skipped_at_ingestion": dict(skip.counts),
-            "dropped": {k: dict(v) for k, v in dropped.items()},
-            "after_screen": after_screen,
-            "near_duplicates_removed": after_screen - len(keep_ids),
-            "near_duplicate_clusters": clusters,
-            "pii_redactions": dict(pii),
-        },
-        split_counts=split_counts,
-        split_bytes=split_bytes,
-        repos=repos,
-        shards={s: w.paths for s, w in writers.items()},
-        started=started,
-        engine=f"pyspark {master}",
+    stages = StageCounts(
+        ingested, dict(skip.counts), dropped, after_screen, after_screen - len(keep_ids), clusters
     )
+    return writer.finish(sources, stages, started, engine=f"pyspark {master}")

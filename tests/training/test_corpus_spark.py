@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from training.corpus import CorpusConfig, read_corpus
+from training.corpus import CARD_JSON, CorpusConfig, read_corpus
 
 
 @pytest.mark.slow
@@ -26,3 +28,8 @@ def test_spark_job_matches_local_job(training_sources, training_corpus_dir, tmp_
         assert spark == local
     assert card["counts"]["dropped"]["decontamination"] == {"HumanEval": 1}
     assert card["counts"]["near_duplicates_removed"] >= 1
+    # one data card: the same counts, licenses and repositories as the local job's
+    local_card = json.loads((training_corpus_dir / CARD_JSON).read_text(encoding="utf-8"))
+    for key in ("counts", "licenses", "repositories"):
+        assert card[key] == local_card[key], key
+    assert card["engine"].startswith("pyspark") and "engine" not in local_card
