@@ -6,6 +6,7 @@ import pytest
 
 from training.errors import ConfigError
 from training.humaneval import (
+    STOP_SEQUENCES,
     HumanEvalConfig,
     build_program,
     evaluate_completions,
@@ -38,22 +39,41 @@ def test_canonical_solutions_of_a_subset_pass(sandbox: Sandbox) -> None:
     assert report["isolation"] == sandbox.isolation
 
 
+# One bound or result of each canonical solution (SUBSET[:4]) moved by one: (old, new).
+OFF_BY_ONE = {
+    "HumanEval/0": ("enumerate(numbers)", "enumerate(numbers[:-1])"),  # both loops miss the last number
+    "HumanEval/2": ("number % 1.0", "number % 2.0"),
+    "HumanEval/10": ("beginning_of_suffix = 0", "beginning_of_suffix = 1"),
+    "HumanEval/32": ("return begin", "return begin + 1"),
+}
+
+
+def _off_by_one(task_id: str, solution: str) -> str:
+    old, new = OFF_BY_ONE[task_id]
+    assert old in solution, (task_id, old)
+    return solution.replace(old, new)
+
+
+# How each kind of broken solution is made, and the errors its checks end with.
 BROKEN = {
-    "returns None": lambda solution: "    return None\n",
-    "raises": lambda solution: "    raise NotImplementedError\n",
-    "syntax error": lambda solution: solution + "\n    )(\n",
-    "off by one": lambda solution: "    import random\n    return random.random()\n",
+    "returns None": (lambda task_id, solution: "    return None\n", ("AssertionError", "TypeError")),
+    "raises": (lambda task_id, solution: "    raise NotImplementedError\n", ("NotImplementedError",)),
+    "syntax error": (lambda task_id, solution: solution + "\n    )(\n", ("SyntaxError",)),
+    "off by one": (_off_by_one, ("AssertionError",)),
 }
 
 
 @pytest.mark.parametrize("how", list(BROKEN))
 def test_broken_solutions_fail(sandbox: Sandbox, how: str) -> None:
     problems = load_problems(task_ids=SUBSET[:4])
-    completions = {t: [BROKEN[how](p["canonical_solution"])] for t, p in problems.items()}
+    make, errors = BROKEN[how]
+    completions = {t: [make(t, p["canonical_solution"])] for t, p in problems.items()}
     report = evaluate_completions(problems, completions, sandbox, k=(1,), progress=False)
     assert report["passed_samples"] == 0
     assert report["scores"]["pass@1"] == 0.0
-    assert all(s == "failed" for s in report["statuses"]) or set(report["statuses"]) == {"failed"}
+    assert report["statuses"] == {"failed": len(problems)}
+    reasons = {t: v["samples"][0]["reason"] for t, v in report["per_problem"].items()}
+    assert all(reason.startswith(errors) for reason in reasons.values()), reasons
 
 
 @pytest.mark.slow
@@ -106,15 +126,26 @@ def test_config_validation_names_the_flag() -> None:
 def test_end_to_end_with_a_tiny_model(
     tiny_gptbigcode_dir, engine_cache_dir, sandbox: Sandbox, tmp_path
 ) -> None:
+    import json
+
     from engine import load_model
 
     model = load_model(tiny_gptbigcode_dir, backend="transformers")
     config = HumanEvalConfig(greedy=True, max_new_tokens=16, limit=2)
     report = run_humaneval(model, config, sandbox=sandbox, out_dir=tmp_path, progress=False)
     assert report["problems"] == 2 and report["samples"] == 2
-    assert 0.0 <= report["scores"]["pass@1"] <= 1.0
-    assert (tmp_path / "results.json").exists()
-    assert len((tmp_path / "samples.jsonl").read_text().splitlines()) == 2
+    # the samples are the model's greedy completions, cut at the stop sequences
+    problems = load_problems(limit=2)
+    samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert [s["task_id"] for s in samples] == list(problems)
+    for sample, problem in zip(samples, problems.values(), strict=True):
+        raw = model.generate(problem["prompt"], max_new_tokens=16, temperature=0.0, stop=STOP_SEQUENCES)
+        assert sample["completion"] == truncate_completion(raw)
+    # each was run in the sandbox, and pass@1 is the share that passed
+    passed = sum(s["status"] == "passed" for s in samples)
+    assert sum(report["statuses"].values()) == 2 and report["passed_samples"] == passed
+    assert report["scores"]["pass@1"] == pytest.approx(passed / 2)
+    assert json.loads((tmp_path / "results.json").read_text())["scores"] == report["scores"]
 
 
 def test_cli_prints_json(tiny_gptbigcode_dir, engine_cache_dir, capsys) -> None:
