@@ -99,21 +99,40 @@ def test_complete_cancelled_before_start(model) -> None:
 def test_stream_and_generate_with_stop_strings(model) -> None:
     text = model.generate(PREFIX, max_new_tokens=24)
     assert text == "".join(model.stream(PREFIX, max_new_tokens=24))
-    if len(text) > 4:
-        stop = text[2:4]
-        cut = model.generate(PREFIX, max_new_tokens=24, stop=[stop])
-        assert cut == text[: text.index(stop)]
+    assert len(text) > 4, text  # enough text to stop inside
+    stop = text[2:4]
+    cut = model.generate(PREFIX, max_new_tokens=24, stop=[stop])
+    assert cut == text[: text.index(stop)] and stop not in cut
+    assert "".join(model.stream(PREFIX, max_new_tokens=24, stop=[stop])) == cut
 
 
 def test_chat_streams_an_answer(model) -> None:
     messages = [{"role": "user", "content": "Write a function that adds two numbers."}]
     pieces = list(model.chat(messages, max_new_tokens=16, temperature=0.0))
     assert pieces and all(isinstance(p, str) for p in pieces)
+    # a conversation and context far over the context window: the oldest turns are dropped, then
+    # the end of the context, until the prompt and the answer fit
     huge = [
         {"role": "user", "content": "old question " * 400},
         {"role": "assistant", "content": "answer"},
     ] + messages
-    assert list(model.chat(huge, context="line\n" * 3000, max_new_tokens=8, temperature=0.0)) is not None
+    prompts: list[str] = []
+    stream = model.stream
+
+    def recording_stream(prompt: str, **options):  # noqa: ANN202 - the model's own iterator
+        prompts.append(prompt)
+        return stream(prompt, **options)
+
+    model.stream = recording_stream
+    try:
+        answer = list(model.chat(huge, context="line\n" * 3000, max_new_tokens=8, temperature=0.0))
+    finally:
+        del model.stream
+    assert answer and prompts
+    prompt = prompts[0]
+    assert model.count_tokens(prompt) + 8 <= model.context_window
+    assert messages[0]["content"] in prompt and "old question" not in prompt
+    assert 0 < prompt.count("line\n") < 3000
 
 
 def test_starcoder2_through_both_backends(tiny_starcoder2_dir: Path, engine_cache_dir: Path) -> None:

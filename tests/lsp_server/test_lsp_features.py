@@ -20,6 +20,7 @@ async def client(lsp_client: LanguageClient, default_model_dir: Path, lsp_worksp
         "stackcoder": {
             "model": {"path": str(default_model_dir), "threads": 1},
             "completion": {"maxNewTokens": 12},
+            "chat": {"temperature": 0.0},  # greedy answers: the same question gets the same answer
         }
     }
     lsp_client.initialize_result = await lsp_client.initialize_session(init_params(lsp_workspace, options))
@@ -216,6 +217,7 @@ async def test_infill_fills_the_marker_through_apply_edit(client, lsp_workspace)
 
 async def test_explain_streams_deltas_that_add_up_to_the_answer(client, lsp_workspace) -> None:
     uri = doc_uri(lsp_workspace, "geometry.py")
+    open_doc(client, uri, (lsp_workspace / "geometry.py").read_text(encoding="utf-8"))
     params = {
         "textDocument": {"uri": uri},
         "range": {"start": {"line": 3, "character": 0}, "end": {"line": 5, "character": 0}},
@@ -223,31 +225,41 @@ async def test_explain_streams_deltas_that_add_up_to_the_answer(client, lsp_work
     }
     result = await request(client, "stackcoder/explain", params)
     deltas = [v["text"] for v in client.partials.get("explain-1", [])]
-    assert isinstance(result["text"], str)
+    assert result["text"].strip() and deltas
     assert "".join(deltas) == result["text"]
     # the code action command answers the same way without streaming
     cmd = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="stackcoder.explain", arguments=[uri, params["range"]])
     )
-    assert isinstance(plain(cmd)["text"], str)
+    assert plain(cmd)["text"] == result["text"]
+    # the selected code is what gets explained: another function, another answer
+    other = {**params, "range": {"start": {"line": 7, "character": 0}, "end": {"line": 9, "character": 0}}}
+    other["partialResultToken"] = "explain-2"
+    assert (await request(client, "stackcoder/explain", other))["text"] != result["text"]
 
 
 async def test_chat_streams_and_uses_the_editor_context(client, lsp_workspace) -> None:
-    params = {
-        "messages": [
-            {"role": "user", "content": "What does circle_area return?"},
-            {"role": "assistant", "content": "The area."},
-            {"role": "user", "content": "And for a negative radius?"},
-        ],
-        "context": {
-            "uri": doc_uri(lsp_workspace, "app.py"),
-            "selection": "circle_area(r)",
-            "languageId": "python",
-        },
-        "partialResultToken": 7,
+    messages = [
+        {"role": "user", "content": "What does circle_area return?"},
+        {"role": "assistant", "content": "The area."},
+        {"role": "user", "content": "And for a negative radius?"},
+    ]
+    context = {
+        "uri": doc_uri(lsp_workspace, "app.py"),
+        "selection": "circle_area(r)",
+        "languageId": "python",
+        "fileText": (lsp_workspace / "app.py").read_text(encoding="utf-8"),
     }
+    params = {"messages": messages, "context": context, "partialResultToken": 7}
     result = await request(client, "stackcoder/chat", params)
+    assert result["text"].strip()
     assert "".join(v["text"] for v in client.partials.get(7, [])) == result["text"]
+    # answers are greedy: the same conversation and context give the same answer, so a different
+    # answer without the context shows that the context reached the prompt
+    again = await request(client, "stackcoder/chat", {**params, "partialResultToken": 8})
+    assert again["text"] == result["text"]
+    bare = await request(client, "stackcoder/chat", {"messages": messages, "partialResultToken": 9})
+    assert bare["text"] != result["text"]
 
 
 async def test_chat_rejects_bad_params_with_invalid_params(client) -> None:
@@ -274,15 +286,31 @@ async def test_hover_without_findings_is_empty(client, lsp_workspace) -> None:
     assert hover is None
 
 
+async def answered(client: LanguageClient, uri: str, line: int, character: int) -> int:
+    """How many completions the server answered for one inline request: 1, or 0 while it is off."""
+    before = (await request(client, "stackcoder/status", {}))["latency_ms"]["count"]
+    await client.text_document_inline_completion_async(inline_params(uri, line, character))
+    return (await request(client, "stackcoder/status", {}))["latency_ms"]["count"] - before
+
+
 async def test_configuration_change_disables_completion_and_bad_values_are_reported(
     client, lsp_workspace
 ) -> None:
-    uri = doc_uri(lsp_workspace, "app.py")
+    uri = doc_uri(lsp_workspace, "switch.py")
+    open_doc(client, uri, "def double(x):\n    return ")
+
+    async def off() -> bool:
+        return await answered(client, uri, 1, 11) == 0
+
+    async def on() -> bool:
+        return await answered(client, uri, 1, 11) == 1
+
+    assert await on()
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"stackcoder": {"completion": {"enabled": False}}})
     )
-    await wait_for(lambda: True)
-    result = await client.text_document_inline_completion_async(inline_params(uri, 0, 0))
+    await wait_for(off, 10)
+    result = await client.text_document_inline_completion_async(inline_params(uri, 1, 11))
     assert not result.items
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"stackcoder": {"completion": {"maxNewTokens": "many"}}})
@@ -291,9 +319,7 @@ async def test_configuration_change_disables_completion_and_bad_values_are_repor
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"stackcoder": {"completion": {"enabled": True}}})
     )
-    await wait_for(lambda: True)
-    result = await client.text_document_inline_completion_async(inline_params(uri, 0, 0))
-    assert result is not None
+    await wait_for(on, 10)
 
 
 async def test_workspace_folder_settings_apply_to_documents_in_that_folder(
@@ -304,23 +330,18 @@ async def test_workspace_folder_settings_apply_to_documents_in_that_folder(
     outside = (tmp_path / "outside.py").as_uri()
     open_doc(client, outside, "def double(x):\n    return ")
 
-    async def generated(uri: str, line: int, character: int) -> int:
-        before = (await request(client, "stackcoder/status", {}))["latency_ms"]["count"]
-        await client.text_document_inline_completion_async(inline_params(uri, line, character))
-        return (await request(client, "stackcoder/status", {}))["latency_ms"]["count"] - before
-
     async def inside_generates() -> bool:
-        return await generated(inside, 4, 4) == 1
+        return await answered(client, inside, 4, 4) == 1
 
     async def inside_is_off() -> bool:
-        return await generated(inside, 4, 4) == 0
+        return await answered(client, inside, 4, 4) == 0
 
     # the folder turns completion off; a change without settings makes the server pull them per folder
     folder = lsp_workspace.as_uri()
     client.set_configuration({"completion": {"enabled": False}}, section="stackcoder", scope_uri=folder)
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
     await wait_for(inside_is_off, 20)
-    assert await generated(outside, 1, 11) == 1  # outside the folder the global settings apply
+    assert await answered(client, outside, 1, 11) == 1  # outside the folder the global settings apply
     client.set_configuration({"completion": {"enabled": True}}, section="stackcoder", scope_uri=folder)
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
     await wait_for(inside_generates, 20)
