@@ -134,6 +134,7 @@ def test_a_quick_fix_marks_a_finding_as_mine(vscode_run: dict, e2e_workspace: Pa
     outcome = _scenario(vscode_run, "mine")
     assert any("this is my code" in row for row in outcome["menu"]), outcome["menu"]
     assert "marked as your own code" in outcome["message"], outcome["message"]
+    assert outcome["marked"] and f"lines {outcome['marked']}" not in outcome["problemsAfter"], outcome
     entry = json.loads(outcome["mineJson"])["mine"][0]
     assert entry["repo"] == "cpython" and entry["path"].endswith("colorsys.py") and entry["lines"], entry
     assert '"mine"' in outcome["listText"].replace("\u00a0", " ")  # the list opened in the editor
