@@ -7,41 +7,8 @@ The pure-numpy and regular-expression versions they replace stay the reference i
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-
-
-def _import_numba_array_support() -> None:
-    """Import numba's array support without its BLAS probe.
-
-    Loading the first compiled function imports ``numba.np.arraymath``, which checks for a BLAS
-    by importing ``scipy.linalg`` (~0.4 s, most of a build's start-up). The kernels call no
-    BLAS, so the probe is answered "absent" (a ``None`` entry in ``sys.modules`` makes that
-    import fail at once) and the entry is removed again, leaving ``scipy.linalg`` importable.
-    The interpreter's import lock is held meanwhile, so no other thread imports in that moment.
-    """
-    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
-        return
-    import _imp
-
-    _imp.acquire_lock()
-    try:
-        if "scipy.linalg" in sys.modules:  # imported by another thread just now
-            return
-        sys.modules["scipy.linalg"] = None  # type: ignore[assignment]
-        try:
-            import numba.np.arraymath  # noqa: F401
-        finally:
-            if sys.modules.get("scipy.linalg", 0) is None:
-                del sys.modules["scipy.linalg"]
-    finally:
-        _imp.release_lock()
-
-
-_import_numba_array_support()
-
-from numba import njit  # noqa: E402
+from numba import njit
 
 __all__ = [
     "scan_tokens",
