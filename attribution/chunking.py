@@ -20,7 +20,15 @@ from attribution import kernels
 from attribution.normalize import has_other_line_breaks
 from attribution.token_scan import word_table
 
-__all__ = ["Chunk", "chunk_text", "chunk_lines", "language_of", "CHUNKERS", "WINDOW_LINES", "MIN_LEFTOVER_LINES"]
+__all__ = [
+    "Chunk",
+    "chunk_text",
+    "chunk_lines",
+    "language_of",
+    "CHUNKERS",
+    "WINDOW_LINES",
+    "MIN_LEFTOVER_LINES",
+]
 
 WINDOW_LINES = 30  # lines per window where no parse applies
 MIN_LEFTOVER_LINES = 3  # shorter runs of module-level code are not chunks (by default)
@@ -131,7 +139,8 @@ def chunk_text(
         starts, ends = _cut_long(starts, ends, max_lines)
     kept = text.splitlines(keepends=True)
     return [
-        Chunk(path, s, e, "".join(kept[s - 1 : e])) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+        Chunk(path, s, e, "".join(kept[s - 1 : e]))
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
     ]
 
 
