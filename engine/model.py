@@ -340,14 +340,36 @@ class CodeModel:
             raise ValueError("chat needs at least one message")
         room = self.context_window - min(max_new_tokens, self.context_window // 2)
         prompt = self._chat_prompt(messages, context)
-        while self.count_tokens(prompt) > room and len(messages) > 1:
-            messages = messages[1:]
-            prompt = self._chat_prompt(messages, context)
+        prompt_tokens = self.count_tokens(prompt)
+        if prompt_tokens > room and len(messages) > 1:
+            # How many oldest turns to drop, from each message's tokens counted once (a turn's
+            # framing estimated from the prompt without them), then checked on the real prompt.
+            sizes = [self.count_tokens(m["content"]) for m in messages]
+            alone = self.count_tokens(self._chat_prompt(messages[-1:], context)) - sizes[-1]
+            framing = max(0.0, (prompt_tokens - sum(sizes) - alone) / (len(messages) - 1))
+            first, estimate = 0, float(prompt_tokens)
+            while estimate > room and first < len(messages) - 1:
+                estimate -= sizes[first] + framing
+                first += 1
+
+            def measured(start: int) -> tuple[str, int]:
+                text = self._chat_prompt(messages[start:], context)
+                return text, self.count_tokens(text)
+
+            prompt, prompt_tokens = measured(first)
+            if prompt_tokens > room:  # dropped too few
+                while prompt_tokens > room and first < len(messages) - 1:
+                    first += 1
+                    prompt, prompt_tokens = measured(first)
+            else:  # maybe too many: put back the turns that still fit
+                while first > 0 and (earlier := measured(first - 1))[1] <= room:
+                    first, (prompt, prompt_tokens) = first - 1, earlier
+            messages = messages[first:]
         lines = context.splitlines(keepends=True)
-        while self.count_tokens(prompt) > room and lines:
+        while prompt_tokens > room and lines:
             lines = lines[: len(lines) // 2] if len(lines) > 1 else []
             prompt = self._chat_prompt(messages, "".join(lines))
-        prompt_tokens = self.count_tokens(prompt)
+            prompt_tokens = self.count_tokens(prompt)
         if prompt_tokens >= self.context_window:
             raise GenerationError(
                 f"the last message alone has {prompt_tokens} tokens, more than the model's context window "
