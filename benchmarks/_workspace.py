@@ -11,8 +11,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def resolve_model(args: argparse.Namespace) -> Path:
-    """The model to use: --model, --tiny (a random-weight test model), else the embedded default."""
+def resolve_model(args: argparse.Namespace) -> Path | str:
+    """The model to use: --model, --tiny (a random-weight test model), else the default model."""
     if args.model:
         return Path(args.model)
     if args.tiny:
@@ -20,12 +20,12 @@ def resolve_model(args: argparse.Namespace) -> Path:
         from helpers.tiny_models import ensure_tiny_model
 
         return ensure_tiny_model("gpt_bigcode")
-    from engine import default_model_path
+    from engine import default_model
 
-    path = default_model_path()
-    if not path.exists():
-        raise SystemExit(f"the embedded default model {path} is missing; pass --model PATH or --tiny")
-    return path
+    chosen = default_model()
+    if chosen.fallback_reason:
+        print(f"note: {chosen.fallback_reason}", file=sys.stderr)
+    return chosen.reference
 
 
 def copy_project(name: str, dest: Path) -> Path:

@@ -1,14 +1,14 @@
-"""The local inference engine: load a StarCoder-family model and complete, stream and chat with it.
+"""The local inference engine: load a code model and complete, stream and chat with it.
 
 from engine import load_model
-model = load_model()                      # the embedded default model (backend "auto")
+model = load_model()                      # the default model (the catalog's, once pulled)
 model.complete(prefix, suffix).text
 """
 
+from engine.catalog import default_model
 from engine.errors import EngineError
 from engine.generation import CancelToken, GenerationConfig
 from engine.model import CodeModel, load_model
-from engine.paths import default_model_path
 from engine.types import Completion, Snippet
 
 __all__ = [
@@ -18,6 +18,6 @@ __all__ = [
     "EngineError",
     "GenerationConfig",
     "Snippet",
-    "default_model_path",
+    "default_model",
     "load_model",
 ]

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ModelNotFoundError
-from engine.paths import cache_dir
+from engine.paths import cache_dir, embedded_model_path
 
-__all__ = ["Catalog", "CatalogEntry", "WheelPart", "load_catalog", "models_dir"]
+__all__ = ["Catalog", "CatalogEntry", "DefaultModel", "WheelPart", "default_model", "load_catalog", "models_dir"]
 
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
 VERIFIED_MARKER = "stackcoder-model.json"  # written after the sha256 matched: the file is complete
@@ -109,8 +109,11 @@ class Catalog:
 
 
 def models_dir() -> Path:
-    """Folder of pulled catalog models: ``<cache>/models``."""
-    return cache_dir() / "models"
+    """Folder of pulled catalog models: $STACKCODER_MODELS, else ``<cache>/models``."""
+    import os
+
+    env = os.environ.get("STACKCODER_MODELS")
+    return Path(env).expanduser() if env else cache_dir() / "models"
 
 
 def _entry(name: str, raw: dict) -> CatalogEntry:
@@ -144,3 +147,31 @@ def load_catalog(path: Path = CATALOG_FILE) -> Catalog:
         if defaults[role] not in entries:
             raise ValueError(f"{path}: the default {role} model {defaults[role]!r} is not in the catalog")
     return Catalog(entries, defaults["completion"], defaults["chat"])
+
+
+@dataclass(frozen=True)
+class DefaultModel:
+    """The model used when none is named, and why it is the embedded fallback when it is."""
+
+    reference: str  # a catalog name or a path
+    fallback_reason: str | None = None  # None unless the catalog's default could not be used
+
+
+def default_model(role: str = "completion") -> DefaultModel:
+    """$STACKCODER_MODEL, else the catalog's default model for ``role`` ("completion" or "chat")
+    when it is pulled, else the embedded ``stackcoder-mini`` with the reason."""
+    import os
+
+    env = os.environ.get("STACKCODER_MODEL")
+    if env:
+        return DefaultModel(env)
+    catalog = load_catalog()
+    name = catalog.default_completion if role == "completion" else catalog.default_chat
+    if catalog.get(name).is_pulled():
+        return DefaultModel(name)
+    return fallback_model(f"the default model {name} is not pulled (run `stackcoder models pull`)")
+
+
+def fallback_model(reason: str) -> DefaultModel:
+    """The embedded ``stackcoder-mini``, used because of ``reason``."""
+    return DefaultModel(str(embedded_model_path()), f"{reason}; using the small embedded model stackcoder-mini")

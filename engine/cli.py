@@ -6,7 +6,9 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from engine.backends import AUTO_HELP, BACKENDS, LOCAL_BACKENDS
 from engine.cli_models import register_models
+from engine.cpu import instruction_sets
 
 if TYPE_CHECKING:
     from engine.types import Completion
@@ -84,14 +86,14 @@ def register_complete(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         default=None,
-        help="model path or server URL (default: $STACKCODER_MODEL, else the embedded model)",
+        help="catalog name, model path or server URL (default: $STACKCODER_MODEL, else the catalog's "
+        "default model when pulled, else the embedded model)",
     )
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=("auto", "torch", "ct2", "transformers", "llamacpp", "http"),
-        help="inference backend (default: auto = ct2, with torch for cold prompts of small GPTBigCode "
-        "models on CPUs with bfloat16 matrix instructions; llamacpp needs the [llama] extra)",
+        choices=BACKENDS,
+        help=f"inference backend (default: {AUTO_HELP}; this CPU: {instruction_sets()})",
     )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
     parser.add_argument(
@@ -197,14 +199,16 @@ def register_serve_openai(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "--model", default=None, help="model path (default: $STACKCODER_MODEL, else the embedded model)"
+        "--model",
+        default=None,
+        help="catalog name or model path (default: $STACKCODER_MODEL, else the catalog's default model "
+        "when pulled, else the embedded model)",
     )
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=("auto", "torch", "ct2", "transformers", "llamacpp"),
-        help="inference backend (default: auto = ct2, with torch for cold prompts of small GPTBigCode "
-        "models on CPUs with bfloat16 matrix instructions; llamacpp needs the [llama] extra)",
+        choices=LOCAL_BACKENDS,
+        help=f"inference backend (default: {AUTO_HELP}; this CPU: {instruction_sets()})",
     )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0 = all cores)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")

@@ -582,12 +582,12 @@ def resolve_backend(
     if quantization is not None:
         return "ct2"
     from engine.backends.torch_native import should_use
+    from engine.catalog import default_model
     from engine.errors import EngineError
     from engine.loading import inspect_model
-    from engine.paths import default_model_path
 
     try:
-        source = inspect_model(path if path is not None else default_model_path())
+        source = inspect_model(path if path is not None else default_model().reference)
     except EngineError:
         return "ct2"  # the ct2 loader reports what is wrong with the path
     if source.kind == "gguf":
@@ -608,7 +608,7 @@ def load_model(
 
     Args:
         path: a Hugging Face checkpoint folder, a converted CTranslate2 folder, a stackcoder bundle
-            (None: ``default_model_path()``); for ``backend="http"`` the server's base URL.
+            or a catalog name (None: ``engine.catalog.default_model()``); for ``backend="http"`` the server's base URL.
         backend: "auto" (``resolve_backend``: for small GPTBigCode checkpoints on CPUs with
             bfloat16 matrix instructions, CTranslate2 with the torch backend for cold prompts;
             else ct2), "torch" (``engine.backends.torch_native``),
@@ -629,8 +629,8 @@ def load_model(
     """
     import os
 
+    from engine.catalog import default_model
     from engine.errors import BackendUnavailableError
-    from engine.paths import default_model_path
     from engine.prompts import detect_fim_format
 
     known = sorted({*BACKEND_LOADERS, "http"})
@@ -663,7 +663,7 @@ def load_model(
     if backend not in ("ct2", "auto"):  # CTranslate2 picks its own default (see default_threads)
         threads = threads or os.cpu_count() or 1
     source, local = BACKEND_LOADERS[backend](
-        str(path) if path is not None else str(default_model_path()),
+        str(path) if path is not None else default_model().reference,
         threads=threads,
         device=device,
         quantization=quantization,

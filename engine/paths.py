@@ -7,16 +7,13 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# The embedded default model (trained by `training/`, converted for the engine).
-DEFAULT_MODEL_NAME = "stackcoder-mini"
+# The embedded model (trained from scratch by `training/`): the fallback when no real model is pulled.
+EMBEDDED_MODEL_NAME = "stackcoder-mini"
 
 
-def default_model_path() -> Path:
-    """The model used when none is named: $STACKCODER_MODEL, else <repo>/models/stackcoder-mini."""
-    env = os.environ.get("STACKCODER_MODEL")
-    if env:
-        return Path(env).expanduser()
-    return REPO_ROOT / "models" / DEFAULT_MODEL_NAME
+def embedded_model_path() -> Path:
+    """<repo>/models/stackcoder-mini: small, always present, rarely right (see its model card)."""
+    return REPO_ROOT / "models" / EMBEDDED_MODEL_NAME
 
 
 def cache_dir() -> Path:

@@ -203,6 +203,8 @@ class StackCoderServer(LanguageServer):
             )
             self.models.set_prefetch(self.settings.completion.prefetch)
             message = f"model {self.status.model.name} ready"
+            if self.status.model.fallback:
+                self.tell_once(f"fallback:{self.status.model.fallback}", self.status.model.fallback)
         except Exception as exc:
             message = "no model"
             self.tell_once(

@@ -49,11 +49,29 @@ class ModelHost:
     def _describe(self, settings: ModelSettings) -> str:
         if settings.backend == "http":
             return settings.url or settings.path or "(no url)"
-        if settings.path:
-            return settings.path
-        from engine import default_model_path
+        return settings.path or "(default)"
 
-        return str(default_model_path())
+    def _load_local(self, settings: ModelSettings) -> Any:
+        """Load the model of ``settings.path``, or the default model: the catalog's, falling back to
+        the embedded one (saying why in ``state.fallback``) when it is not pulled or cannot load."""
+        from engine import load_model
+        from engine.catalog import default_model, fallback_model
+        from engine.errors import EngineError
+
+        if settings.path:
+            return load_model(settings.path, backend=settings.backend, threads=settings.threads)
+        chosen = default_model()
+        self.state.path = chosen.reference
+        if chosen.fallback_reason is None:
+            try:
+                return load_model(chosen.reference, backend=settings.backend, threads=settings.threads)
+            except EngineError as exc:
+                log.warning("the default model %s cannot be loaded: %s", chosen.reference, exc)
+                chosen = fallback_model(f"the default model {chosen.reference} cannot be loaded ({exc})")
+        self.state.fallback = chosen.fallback_reason
+        self.state.path = chosen.reference
+        log.warning("%s", chosen.fallback_reason)
+        return load_model(chosen.reference, backend=settings.backend, threads=settings.threads)
 
     def load(self, settings: ModelSettings) -> Any:
         """Load (or reload) the model for ``settings``; blocking, call it from a worker thread.
@@ -65,6 +83,7 @@ class ModelHost:
             self.state.backend = settings.backend
             self.state.loaded = False
             self.state.error = None
+            self.state.fallback = None
             try:
                 target = settings.url if settings.backend == "http" and settings.url else settings.path
                 remote = settings.backend == "http"
@@ -78,7 +97,7 @@ class ModelHost:
                             import_heavy("engine.backends.http")
                         else:
                             import_transformers()
-                            model = load_model(target, backend=settings.backend, threads=settings.threads)
+                            model = self._load_local(settings)
                     if remote:  # its server may be slow to answer: nobody waits on the lock for it
                         model = load_model(target, backend=settings.backend, threads=settings.threads)
                     warm_shapes = getattr(model.backend, "warm_shapes", None)
@@ -131,7 +150,8 @@ class ModelHost:
         if model is None:
             why = self.state.error or "it is still loading"
             raise ModelUnavailableError(
-                f"The code model is not available ({why}); check stackcoder.model.path and `stackcoder status`."
+                f"The code model is not available ({why}); check stackcoder.model.path, and "
+                "`stackcoder models list` for the default model."
             )
         return model
 

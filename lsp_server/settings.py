@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.backends import BACKENDS as ENGINE_BACKENDS
 from lsp_server.errors import SettingsError
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
     "parse_settings",
 ]
 
-BACKENDS = ("auto", "torch", "ct2", "transformers", "llamacpp", "http")
+BACKENDS = ENGINE_BACKENDS  # engine.backends names them once
 POLICIES = ("mark", "suppress", "suppressIncompatible")
 
 
@@ -96,6 +97,9 @@ class CompletionSettings:
     debounce_ms: int = _setting("debounceMs", 150, _int_at_least(0), "an integer >= 0")
     prefetch: bool = _setting("prefetch", True, _bool, "true or false")
     warm_on_cursor_move: bool = _setting("warmOnCursorMove", True, _bool, "true or false")
+    # the workspace index behind cross-file context reads at most this many files and megabytes
+    context_max_files: int = _setting("contextMaxFiles", 5_000, _int_at_least(1), "an integer >= 1")
+    context_max_megabytes: int = _setting("contextMaxMegabytes", 50, _int_at_least(1), "an integer >= 1")
 
 
 @dataclass(frozen=True)

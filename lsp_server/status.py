@@ -51,6 +51,7 @@ class ComponentState:
     error: str | None = None
     name: str | None = None
     backend: str | None = None
+    fallback: str | None = None  # why a fallback was loaded instead of the default
 
 
 @dataclass
@@ -79,6 +80,7 @@ class ServerStatus:
                 "backend": self.model.backend,
                 "loaded": self.model.loaded,
                 "error": self.model.error,
+                "fallback": self.model.fallback,
             },
             "index": {"path": self.index.path, "loaded": self.index.loaded, "error": self.index.error},
             "latency_ms": self.latency.summary(),

@@ -13,6 +13,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Catalog models (the real default model, ~1 GB) are pulled once per machine by `make test` into the
+# user's cache, and found there even by tests that point STACKCODER_CACHE at a fresh folder.
+os.environ.setdefault("STACKCODER_MODELS", str(Path.home() / ".cache" / "stackcoder" / "models"))
+
 
 @pytest.fixture(scope="session")
 def tiny_gptbigcode_dir() -> Path:
@@ -80,3 +84,24 @@ def training_tokenizer_dir(training_corpus_dir, tmp_path_factory: pytest.TempPat
     out = tmp_path_factory.mktemp("training-tokenizer")
     train_tokenizer((r["content"] for r in read_corpus(training_corpus_dir)), out, vocab_size=600)
     return out
+
+
+@pytest.fixture(scope="session")
+def real_model_name() -> str:
+    """The catalog's default completion model, pulled and verified (idempotent: `make test` pulls it)."""
+    from engine.catalog import load_catalog
+    from engine.pull import pull
+
+    catalog = load_catalog()
+    pull(catalog.get(catalog.default_completion))
+    return catalog.default_completion
+
+
+@pytest.fixture(scope="session")
+def real_model(real_model_name: str):
+    """The real default model loaded once for the session, as the product loads it."""
+    from engine import load_model
+
+    model = load_model(real_model_name)
+    yield model
+    model.close()

@@ -105,6 +105,7 @@ def index() -> Iterator[FakeIndex]:
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("STACKCODER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("STACKCODER_MODELS", str(tmp_path / "cache" / "models"))
     monkeypatch.delenv("STACKCODER_INDEX_URL", raising=False)
     return tmp_path / "cache"
 
@@ -253,3 +254,16 @@ def test_an_unknown_or_unpulled_model_name_says_what_to_do(cache: Path) -> None:
         inspect_model("qwen2.5-coder-0.5b-instruct")
     with pytest.raises(ModelNotFoundError, match="choose one of"):
         load_catalog().get("no-such-model")
+
+
+def test_the_default_model_falls_back_to_the_embedded_one_until_pulled(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.catalog import default_model
+
+    monkeypatch.delenv("STACKCODER_MODEL", raising=False)
+    chosen = default_model()
+    assert chosen.reference.endswith("models/stackcoder-mini")
+    assert "is not pulled (run `stackcoder models pull`)" in (chosen.fallback_reason or "")
+    monkeypatch.setenv("STACKCODER_MODEL", "/some/checkpoint")
+    assert default_model().reference == "/some/checkpoint" and default_model().fallback_reason is None

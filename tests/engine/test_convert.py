@@ -1,5 +1,5 @@
 """CTranslate2 conversion: both families match transformers token for token in float32; int8
-agrees on most next-token choices; the cache is content-keyed, reused and never trusts a
+follows float32 on a trained model on every instruction set; the cache is content-keyed, reused and never trusts a
 half-written folder."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from engine.convert import checkpoint_key, convert_checkpoint
@@ -70,29 +69,26 @@ def test_float32_matches_transformers_token_for_token(
     assert ct2_greedy(ct2_dir, prompt_ids) == expected
 
 
-@pytest.mark.parametrize("fixture", FAMILIES)
-def test_int8_agrees_on_most_next_tokens(
-    request: pytest.FixtureRequest, fixture: str, engine_cache_dir: Path
+@pytest.mark.parametrize("isa", ["native", "AVX2 (no VNNI)"])
+def test_int8_follows_float32_on_a_trained_model_on_every_instruction_set(
+    isa: str, engine_cache_dir: Path
 ) -> None:
-    """Teacher-forced top-1 agreement of int8 with float32 transformers along its greedy paths.
+    """int8 quality measured where it means something: the trained embedded model over real files
+    (random weights' near-tied logits make argmax agreement a coin toss), under this CPU's own
+    instruction set and under AVX2 without VNNI as oneDNN runs int8 on AVX2-only CPUs.
 
-    Measured on these random-weight tiny models: 94% (GPTBigCode), 98% (Starcoder2) of 96 positions.
-    """
-    import ctranslate2
+    Measured (benchmarks/int8_quality.py, AVX-512 machine): 0.946 agreement / 0.067 relative
+    logits error natively, 0.918 / 0.091 with AVX2."""
+    import sys
 
-    hf_dir = request.getfixturevalue(fixture)
-    ct2_dir = convert_checkpoint(hf_dir, quantization="int8")
-    prompt_ids, expected = hf_greedy(hf_dir)
-    generator = ctranslate2.Generator(str(ct2_dir), intra_threads=1)
-    agree = total = 0
-    for ids, continuation in zip(prompt_ids, expected, strict=True):
-        sequence = ids + continuation
-        logits = np.asarray(generator.forward_batch([sequence[:-1]]))[0]
-        predicted = logits[len(ids) - 1 :].argmax(-1).tolist()
-        agree += sum(p == e for p, e in zip(predicted, continuation, strict=True))
-        total += len(continuation)
-    print(f"int8 top-1 agreement {fixture}: {agree}/{total} = {agree / total:.0%}")
-    assert agree / total >= 0.85
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from int8_quality import ISAS, measure_in_subprocess
+
+    if not (Path(__file__).resolve().parents[2] / "models" / "stackcoder-mini" / "hf").exists():
+        pytest.skip("the embedded model is not in this checkout")
+    result = measure_in_subprocess({**ISAS[isa], "STACKCODER_CACHE": str(engine_cache_dir)})
+    assert result["agreement"] >= 0.88, result
+    assert result["relative_logits_error"] <= 0.12, result
 
 
 def test_multi_head_gptbigcode_converts(tmp_path: Path, engine_cache_dir: Path) -> None:

@@ -106,7 +106,10 @@ def test_the_extensions_schema_and_the_servers_settings_agree() -> None:
 
 
 def test_the_backend_setting_offers_every_engine_backend() -> None:
+    from engine.backends import BACKENDS as ENGINE_BACKENDS
+    from engine.backends import LOCAL_BACKENDS
     from engine.model import BACKEND_LOADERS
     from lsp_server.settings import BACKENDS
 
     assert set(BACKENDS) == set(BACKEND_LOADERS) | {"http"}  # http: a remote server, no local loader
+    assert set(LOCAL_BACKENDS) == set(BACKEND_LOADERS) and set(ENGINE_BACKENDS) == set(BACKENDS)

@@ -1,0 +1,116 @@
+"""Single-line infilling exact match through the product against the raw model, same holes, same run.
+
+Holes: one masked line of each HumanEval canonical solution (``training.evaluate.humaneval_fim_cases``)
+and, with ``--heldout DIR``, lines of functions in the Python files under DIR. Each hole is completed
+
+* raw: the model's own FIM tokens in PSM order, greedy, cut at the first newline: no context, no
+  token healing, no post-processing (what a script calling llama.cpp would do);
+* product: ``CodeModel.complete`` as the language server calls it (the model's FIM format and
+  order, prompt budget, token healing, single-line mode, post-processing), for each ``--order``;
+
+and compared with the masked line after whitespace normalisation. Prints a table (exact match,
+ms per hole) and, with ``--json``, writes the per-hole results.
+
+    .venv/bin/python benchmarks/fim_quality.py --model qwen2.5-coder-1.5b-instruct --n 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def raw_completion(model, prefix: str, suffix: str, max_new_tokens: int) -> str:
+    """The model's FIM prompt in PSM order, greedy, first line only: no product logic."""
+    fmt = model.fim
+    prompt = f"{fmt.prefix}{prefix}{fmt.suffix}{suffix}{fmt.middle}"
+    text = "".join(model.stream(prompt, max_new_tokens=max_new_tokens, stop=("\n",), heal=False))
+    return text.split("\n")[0]
+
+
+def heldout_files(folder: Path, limit: int) -> list[tuple[str, str]]:
+    files = []
+    for path in sorted(folder.rglob("*.py"))[:limit]:
+        try:
+            files.append((str(path.relative_to(folder)), path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError):
+            continue
+    return files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="catalog name or path (default: the default model)")
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--n", type=int, default=60, help="holes per set (default 60)")
+    parser.add_argument(
+        "--heldout", type=Path, default=None, help="a folder of Python files for a second set"
+    )
+    parser.add_argument("--order", action="append", choices=("psm", "spm"), help="product FIM orders to run")
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--json", type=Path, default=None, help="write per-hole results here")
+    args = parser.parse_args()
+
+    from engine import default_model, load_model
+    from engine.cpu import instruction_sets
+    from training.evaluate import FimCase, heldout_fim_cases, humaneval_fim_cases
+
+    name = args.model or default_model().reference
+    model = load_model(name, backend=args.backend)
+    sets: dict[str, list[FimCase]] = {"humaneval": humaneval_fim_cases()[: args.n]}
+    if args.heldout:
+        sets["heldout"] = heldout_fim_cases(heldout_files(args.heldout, 400), args.n)
+    orders = args.order or ["psm", "spm"]
+    norm = " ".join
+
+    rows, details = [], []
+    for set_name, cases in sets.items():
+        configs = [("raw", None)] + [(f"product ({o})", o) for o in orders]
+        for label, order in configs:
+            hits, started = 0, time.perf_counter()
+            for case in cases:
+                if order is None:
+                    got = raw_completion(model, case.prefix, case.suffix, args.max_new_tokens)
+                else:
+                    model.fim_order = order
+                    got = model.complete(
+                        case.prefix,
+                        case.suffix,
+                        mode="single",
+                        use_cache=False,
+                        max_new_tokens=args.max_new_tokens,
+                    ).text.split("\n")[0]
+                ok = norm(got.split()) == norm(case.target.split())
+                hits += ok
+                details.append(
+                    {
+                        "set": set_name,
+                        "config": label,
+                        "hole": case.source,
+                        "target": case.target,
+                        "got": got,
+                        "match": ok,
+                    }
+                )
+            elapsed = time.perf_counter() - started
+            rows.append((set_name, label, hits, len(cases), 1000 * elapsed / len(cases)))
+            print(f"  {set_name:9} {label:15} {hits}/{len(cases)}", file=sys.stderr, flush=True)
+
+    print(f"\nmodel {model.name} ({model.backend_name}); CPU instruction sets: {instruction_sets()}")
+    print(f"{'holes':10} {'path':16} {'exact match':>12} {'ms/hole':>9}")
+    for set_name, label, hits, n, ms in rows:
+        print(f"{set_name:10} {label:16} {hits:>4}/{n:<4} {hits / n:5.2f} {ms:9.0f}")
+    if args.json:
+        args.json.write_text(json.dumps({"model": model.name, "rows": rows, "holes": details}, indent=1))
+    model.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
