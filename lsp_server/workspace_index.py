@@ -3,9 +3,12 @@
 Files are chunked along their functions and classes (:mod:`attribution.chunking`), searched two
 ways - BM25 over identifier sub-words (bm25s) and dense vectors in faiss
 (:mod:`lsp_server.embeddings`) - and the two rankings are merged by reciprocal rank fusion. A
-watchdog observer re-indexes files that are created, modified, deleted or renamed;
-version-control folders, virtual environments, ``node_modules``, build output, binary files and
-files over the size limit are skipped. Files are only read, never executed.
+watcher (:mod:`lsp_server.watcher`, which never watches inside an ignored folder) re-indexes files
+that are created, modified, deleted or renamed; version-control folders, virtual environments,
+``node_modules``, build output, binary files and files over the size limit are skipped. The index
+holds at most ``max_files`` files and ``max_total_bytes`` of text, read breadth-first (the files
+nearest the top of each folder first); ``on_limit(reached, message)`` is told once when more were
+left out (``reached`` is "files" or "bytes"). Files are only read, never executed.
 """
 
 from __future__ import annotations
@@ -18,18 +21,17 @@ import queue
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from watchdog.events import FileSystemEventHandler
-from watchdog.observers import Observer
 
 from lsp_server.embeddings import Embedder
 from lsp_server.imports import import_heavy
+from lsp_server.watcher import FolderWatcher
 
 if TYPE_CHECKING:
     from attribution.chunking import Chunk
@@ -63,6 +65,8 @@ class IndexConfig:
     """Which files the workspace index reads and how many results it returns."""
 
     max_file_bytes: int = 512_000  # larger files are skipped (generated code, data)
+    max_files: int = 5_000  # files indexed at most (the nearest the folders' tops first)
+    max_total_bytes: int = 50_000_000  # text indexed at most, all files together
     suffixes: frozenset[str] = CODE_SUFFIXES
     candidates: int = 20  # results taken from each ranking before fusion
     debounce_s: float = 0.2  # file events are batched for this long
@@ -128,9 +132,14 @@ class WorkspaceIndex:
         roots: Iterable[str | Path],
         embedder_factory: Callable[[], Embedder] | None = None,
         config: IndexConfig | None = None,
+        on_limit: Callable[[str, str], None] | None = None,
     ) -> None:
         self.roots = [Path(r).resolve() for r in roots]
         self.config = config or IndexConfig()
+        self._on_limit = on_limit
+        self.limit_reached: str | None = None  # which cap left files out ("files" or "bytes")
+        self._sizes: dict[str, int] = {}  # indexed file -> bytes read
+        self._total_bytes = 0
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
         self._lock = threading.RLock()
@@ -176,36 +185,22 @@ class WorkspaceIndex:
         self._stop.set()
         self._events.put(("stop", None))
         self._wanted_event.set()
-        threads = [self._observer, self._worker, self._query_worker]
-        if self._observer is not None:
-            self._observer.stop()
+        threads = [self._worker, self._query_worker]
         end = time.monotonic() + timeout
+        if self._observer is not None:
+            self._observer.stop(timeout)
         for thread in threads:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(max(0.0, end - time.monotonic()))
-        return not any(t is not None and t.is_alive() for t in threads)
+        watching = self._observer is not None and self._observer.is_alive()
+        return not watching and not any(t is not None and t.is_alive() for t in threads)
 
     def _start_observer(self) -> None:
-        index = self
-
-        class Handler(FileSystemEventHandler):
-            def on_any_event(self, event) -> None:  # noqa: ANN001 - watchdog's FileSystemEvent
-                if event.event_type in ("opened", "closed_no_write"):
-                    return
-                if event.is_directory and event.event_type not in ("moved", "deleted", "created"):
-                    return
-                index._events.put(("update", str(event.src_path)))
-                dest = getattr(event, "dest_path", None)
-                if dest:
-                    index._events.put(("update", str(dest)))
-
-        observer = Observer()
-        for root in self.roots:
-            if root.is_dir():
-                observer.schedule(Handler(), str(root), recursive=True)
-        observer.daemon = True
-        observer.start()
-        self._observer = observer
+        watcher = FolderWatcher(
+            self.roots, lambda path: self._events.put(("update", path)), skip=is_ignored_dir
+        )
+        watcher.start()
+        self._observer = watcher
 
     def _run(self) -> None:
         _lower_priority()
@@ -214,6 +209,8 @@ class WorkspaceIndex:
                 if self._stop.is_set():
                     return
                 self.update_file(path)
+                if self.limit_reached:  # the rest is further from the folders' tops
+                    break
             self._embed_pending()
         except Exception as exc:  # the index is optional: completion keeps working without it
             log.exception("workspace index scan failed")
@@ -263,23 +260,23 @@ class WorkspaceIndex:
         return False
 
     def iter_files(self) -> Iterable[Path]:
-        """Files under the roots that the index reads (ignored folders pruned)."""
-        for root in self.roots:
-            stack = [root]
-            while stack:
-                folder = stack.pop()
-                try:
-                    entries = sorted(folder.iterdir())
-                except OSError:
+        """Files under the roots that the index reads, breadth-first: a folder's files before those
+        of its sub-folders (ignored folders pruned)."""
+        folders = deque(self.roots)
+        while folders:
+            folder = folders.popleft()
+            try:
+                entries = sorted(folder.iterdir())
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_symlink():
                     continue
-                for entry in entries:
-                    if entry.is_symlink():
-                        continue
-                    if entry.is_dir():
-                        if not is_ignored_dir(entry):
-                            stack.append(entry)
-                    elif entry.suffix.lower() in self.config.suffixes:
-                        yield entry
+                if entry.is_dir():
+                    if not is_ignored_dir(entry):
+                        folders.append(entry)
+                elif entry.suffix.lower() in self.config.suffixes:
+                    yield entry
 
     def _read(self, path: Path) -> str | None:
         try:
@@ -316,6 +313,8 @@ class WorkspaceIndex:
         path = Path(path)
         key = str(path.resolve()) if path.exists() else str(path.absolute())
         text = self._read(path) if self._accepts(path) else None
+        if not self._within_limits(key, text):
+            text = None
         from attribution.chunking import chunk_text  # numba: loaded on the indexing thread
 
         chunks = chunk_text(text, key, max_lines=MAX_CHUNK_LINES, min_lines=1) if text else []
@@ -341,6 +340,47 @@ class WorkspaceIndex:
             self._generation += 1
             self._cache.clear()
         return len(ids)
+
+    def _within_limits(self, key: str, text: str | None) -> bool:
+        """Account a file's text against the caps; False (and ``on_limit`` told once) when it would
+        pass one. A file read again is accounted at its new size; a dropped file frees its share."""
+        size = len(text.encode("utf-8", errors="replace")) if text is not None else 0
+        with self._lock:
+            old = self._sizes.pop(key, None)
+            if old is not None:
+                self._total_bytes -= old
+            if text is None:
+                return True
+            config = self.config
+            if old is None and len(self._sizes) >= config.max_files:
+                reached = "files"
+            elif self._total_bytes + size > config.max_total_bytes:
+                reached = "bytes"
+            else:
+                self._sizes[key] = size
+                self._total_bytes += size
+                return True
+            first = self.limit_reached is None
+            self.limit_reached = reached
+        log.debug("workspace index: %s not indexed (the %s cap is reached)", key, reached)
+        if first and self._on_limit is not None:
+            limit = (
+                f"{config.max_files} files"
+                if reached == "files"
+                else f"{config.max_total_bytes // 1_000_000} MB of text"
+            )
+            self._on_limit(
+                reached,
+                f"the workspace has more code than cross-file context indexes ({limit}); the files "
+                "nearest the top of each workspace folder are indexed, the rest are left out",
+            )
+        return False
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of text indexed."""
+        with self._lock:
+            return self._total_bytes
 
     def _embed_pending(self) -> None:
         if self._embedder_factory is None:

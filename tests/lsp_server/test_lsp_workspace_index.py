@@ -152,3 +152,43 @@ def test_close_waits_for_the_background_embedding_threads(tmp_path: Path) -> Non
     assert index.close() is True
     assert index._query_worker is not None and not index._query_worker.is_alive()
     assert index._worker is not None and not index._worker.is_alive()
+
+
+def test_the_index_stops_at_its_file_cap_nearest_files_first_and_says_so_once(tmp_path: Path) -> None:
+    for rel in ("a.py", "b.py", "c.py", "sub/d.py", "sub/e.py", "sub/f.py", "sub/deep/g.py", "z/h.py"):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(f"def func_{p.stem}():\n    return '{rel}'\n")
+    told: list[tuple[str, str]] = []
+    index = WorkspaceIndex(
+        [tmp_path], config=IndexConfig(max_files=5), on_limit=lambda *args: told.append(args)
+    )
+    index.start(watch=False)
+    assert index.wait_ready(30)
+    indexed = {Path(h.chunk.path).name for q in "abcdefgh" for h in index.search(f"func_{q}", limit=1)}
+    assert indexed == {"a.py", "b.py", "c.py", "d.py", "e.py"}  # breadth-first: the top folder first
+    assert index.file_count == 5 and index.limit_reached == "files"
+    assert len(told) == 1 and told[0][0] == "files" and "5 files" in told[0][1]
+    # a new file is left out while the index is full; removing one makes room for it
+    new = tmp_path / "new.py"
+    new.write_text("def func_new():\n    return 1\n")
+    assert index.update_file(new) == 0 and index.search("func_new") == []
+    (tmp_path / "a.py").unlink()
+    index.update_file(tmp_path / "a.py")
+    assert index.update_file(new) == 1 and index.file_count == 5
+    assert len(told) == 1  # said once
+    index.close()
+
+
+def test_the_index_stops_at_its_byte_cap(tmp_path: Path) -> None:
+    for i in range(10):
+        (tmp_path / f"m{i}.py").write_text(f"def func_{i}():\n    return {'x' * 900!r}\n")
+    told: list[tuple[str, str]] = []
+    index = WorkspaceIndex(
+        [tmp_path], config=IndexConfig(max_total_bytes=3_000), on_limit=lambda *args: told.append(args)
+    )
+    index.start(watch=False)
+    assert index.wait_ready(30)
+    assert 0 < index.total_bytes <= 3_000 and index.file_count == 3
+    assert index.limit_reached == "bytes" and [kind for kind, _ in told] == ["bytes"]
+    index.close()
