@@ -28,7 +28,10 @@ from lsp_server.model_host import ModelHost
 from lsp_server.rpc import HardenedProtocol
 from lsp_server.settings import Settings, folder_of, for_folder, parse_settings
 from lsp_server.status import ServerStatus
-from lsp_server.workspace_index import WorkspaceIndex  # light: its heavy libraries load on its thread
+from lsp_server.workspace_index import (  # light: its heavy libraries load on its thread
+    IndexConfig,
+    WorkspaceIndex,
+)
 
 __all__ = [
     "StackCoderServer",
@@ -247,7 +250,23 @@ class StackCoderServer(LanguageServer):
             def factory() -> Any:
                 return make_embedder(name, model_path, threads=threads)
 
-        self.context_index = WorkspaceIndex(roots, factory)
+        completion = self.settings.completion
+        config = IndexConfig(
+            max_files=completion.context_max_files,
+            max_total_bytes=completion.context_max_megabytes * 1_000_000,
+        )
+        loop = asyncio.get_running_loop()
+
+        def limited(reached: str, message: str) -> None:  # called on the indexing thread
+            setting = "contextMaxFiles" if reached == "files" else "contextMaxMegabytes"
+            loop.call_soon_threadsafe(
+                self.tell_once,
+                "context-limit",
+                f"{message}; raise stackcoder.completion.{setting} and restart the server to index more.",
+                types.MessageType.Info,
+            )
+
+        self.context_index = WorkspaceIndex(roots, factory, config, on_limit=limited)
         self.context_index.start()
 
     def close_all(self) -> bool:

@@ -174,6 +174,8 @@ async def on_explain(ls: StackCoderServer, params: Any) -> dict[str, str]:
 @server.feature(protocol.CHAT)
 async def on_chat(ls: StackCoderServer, params: Any) -> dict[str, str]:
     """`stackcoder/chat`: answer a conversation with the editor's and the workspace's context."""
+    from engine.errors import GenerationError  # the engine loads with the model, not at start-up
+
     try:
         req = protocol.parse_chat(protocol.to_plain(params))
         model = ls.models.require()
@@ -182,13 +184,16 @@ async def on_chat(ls: StackCoderServer, params: Any) -> dict[str, str]:
     chat_settings = ls.settings_for(req.context.uri).chat if req.context.uri else ls.settings.chat
     context = await asyncio.get_running_loop().run_in_executor(None, chat.chat_context, req, ls.context_index)
     with ls.models.cancel_token() as token:
-        answer = await stream_answer(
-            ls.models.run,
-            lambda cancel: chat.chat_pieces(model, req, context, chat_settings, cancel),
-            ls.progress,
-            req.partial_result_token,
-            token,
-        )
+        try:
+            answer = await stream_answer(
+                ls.models.run,
+                lambda cancel: chat.chat_pieces(model, req, context, chat_settings, cancel),
+                ls.progress,
+                req.partial_result_token,
+                token,
+            )
+        except GenerationError as exc:  # e.g. the last message alone does not fit the context window
+            raise request_failed(exc) from exc
     return answer_result(answer)
 
 

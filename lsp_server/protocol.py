@@ -78,6 +78,10 @@ COMMANDS: dict[str, str] = {
 DIAGNOSTIC_SOURCE = "stackcoder"
 ROLES = ("user", "assistant")
 MAX_TEXT_CHARS = 2_000_000  # larger chat/attribution payloads are refused, not truncated silently
+# A chat's conversation: more is refused (the model sees only its newest turns anyway).
+MAX_CHAT_MESSAGES = 200
+MAX_MESSAGE_CHARS = 100_000
+MAX_CHAT_CHARS = 400_000  # all messages together
 
 
 def _field(obj: Any, name: str, where: str) -> Any:
@@ -191,19 +195,32 @@ def parse_chat(params: Any) -> ChatParams:
     raw_messages = _field(params, "messages", "params")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise InvalidParamsError("params.messages must be a non-empty list; send the conversation so far.")
+    if len(raw_messages) > MAX_CHAT_MESSAGES:
+        raise InvalidParamsError(
+            f"params.messages has {len(raw_messages)} messages, more than the {MAX_CHAT_MESSAGES} a chat "
+            "takes; clear the chat history or send only the newest turns."
+        )
     messages = []
+    total = 0
     for i, m in enumerate(raw_messages):
         role = _field(m, "role", f"messages[{i}]")
         if role not in ROLES:
             raise InvalidParamsError(
                 f"messages[{i}].role must be one of {', '.join(ROLES)}; fix the message."
             )
-        messages.append(
-            {
-                "role": role,
-                "content": _string(_field(m, "content", f"messages[{i}]"), f"messages[{i}].content"),
-            }
-        )
+        content = _string(_field(m, "content", f"messages[{i}]"), f"messages[{i}].content") or ""
+        if len(content) > MAX_MESSAGE_CHARS:
+            raise InvalidParamsError(
+                f"messages[{i}].content has {len(content)} characters, more than the {MAX_MESSAGE_CHARS} "
+                "a chat message may have; send a shorter message."
+            )
+        total += len(content)
+        if total > MAX_CHAT_CHARS:
+            raise InvalidParamsError(
+                f"params.messages hold more than {MAX_CHAT_CHARS} characters together; clear the chat "
+                "history or send only the newest turns."
+            )
+        messages.append({"role": role, "content": content})
     raw_ctx = _field(params, "context", "params")
     ctx = ChatContext()
     if raw_ctx is not None:

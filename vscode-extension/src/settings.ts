@@ -21,6 +21,8 @@ export interface ServerSettings {
     debounceMs: number;
     prefetch: boolean;
     warmOnCursorMove: boolean;
+    contextMaxFiles: number;
+    contextMaxMegabytes: number;
   };
   provenance: { enabled: boolean; indexPath: string | null; policy: ProvenancePolicy; mine: string[] | null };
   chat: { maxNewTokens: number; temperature: number };
@@ -37,6 +39,8 @@ export const DEFAULT_SETTINGS: ServerSettings = {
     debounceMs: 150,
     prefetch: true,
     warmOnCursorMove: true,
+    contextMaxFiles: 5000,
+    contextMaxMegabytes: 50,
   },
   provenance: { enabled: true, indexPath: null, policy: "mark", mine: null },
   chat: { maxNewTokens: 512, temperature: 0.2 },
@@ -115,6 +119,8 @@ export function readServerSettings(read: SettingReader): ServerSettings {
       debounceMs: numberIn(read, "completion.debounceMs", 0, 2000, d.completion.debounceMs, true),
       prefetch: bool(read, "completion.prefetch", d.completion.prefetch),
       warmOnCursorMove: bool(read, "completion.warmOnCursorMove", d.completion.warmOnCursorMove),
+      contextMaxFiles: numberIn(read, "completion.contextMaxFiles", 1, 1_000_000, d.completion.contextMaxFiles, true),
+      contextMaxMegabytes: numberIn(read, "completion.contextMaxMegabytes", 1, 10_000, d.completion.contextMaxMegabytes, true),
     },
     provenance: {
       enabled: bool(read, "provenance.enabled", d.provenance.enabled),

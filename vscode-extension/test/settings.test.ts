@@ -10,7 +10,7 @@ test("unset keys give the contract's defaults", () => {
   assert.deepEqual(readServerSettings(reader({})), DEFAULT_SETTINGS);
   assert.deepEqual(DEFAULT_SETTINGS.completion, {
     enabled: true, maxNewTokens: 64, temperature: 0, maxPromptTokens: 1536, crossFileContext: true, debounceMs: 150, prefetch: true,
-    warmOnCursorMove: true,
+    warmOnCursorMove: true, contextMaxFiles: 5000, contextMaxMegabytes: 50,
   });
 });
 
