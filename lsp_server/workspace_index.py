@@ -169,11 +169,10 @@ class WorkspaceIndex:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def start(self, *, watch: bool = True) -> None:
-        """Index the roots in a background thread, then follow file events."""
-        self._worker = threading.Thread(target=self._run, name="workspace-index", daemon=True)
+        """Index the roots in a background thread, then follow file events (the watches are
+        placed on that thread too: walking a large tree must not hold up the caller)."""
+        self._worker = threading.Thread(target=self._run, args=(watch,), name="workspace-index", daemon=True)
         self._worker.start()
-        if watch:
-            self._start_observer()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until the first full scan (and its embeddings) is done."""
@@ -202,8 +201,15 @@ class WorkspaceIndex:
         watcher.start()
         self._observer = watcher
 
-    def _run(self) -> None:
+    def _run(self, watch: bool = False) -> None:
         _lower_priority()
+        if watch:
+            try:
+                self._start_observer()
+            except Exception:  # the index is still useful without updates
+                log.exception("watching the workspace failed; its changes are not followed")
+            if self._stop.is_set() and self._observer is not None:  # closed meanwhile
+                self._observer.stop()
         try:
             for path in self.iter_files():
                 if self._stop.is_set():
