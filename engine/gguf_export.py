@@ -1,7 +1,7 @@
-"""Export a StarCoder-family checkpoint to GGUF for llama.cpp (the engine's optional peer).
+"""Export a StarCoder-family or Qwen2 checkpoint, or a LoRA adapter, to GGUF for llama.cpp.
 
-llama.cpp runs GPTBigCode under its ``starcoder`` architecture and Starcoder2 under
-``starcoder2``. The weights are written with the ``gguf`` package, whose tensor-name map gives
+llama.cpp runs GPTBigCode under its ``starcoder`` architecture, Starcoder2 under ``starcoder2``
+and Qwen2 (Qwen2.5-Coder) under ``qwen2``. The weights are written with the ``gguf`` package, whose tensor-name map gives
 each Hugging Face parameter its GGUF name: matrices as Q8_0 (llama.cpp's 8-bit format, the
 counterpart of CTranslate2's int8) or F16/F32, norms, biases and position embeddings as F32, and
 the Hugging Face byte-level BPE vocabulary with its merges, so that llama.cpp tokenises exactly
@@ -9,6 +9,12 @@ as the model was trained.
 
     from engine.gguf_export import export_gguf
     export_gguf("models/stackcoder-mini/hf", "/tmp/stackcoder-mini.q8_0.gguf")
+
+A peft LoRA adapter becomes a GGUF LoRA adapter (``general.type = "adapter"``, tensors named
+``<base tensor>.lora_a`` / ``.lora_b``, as llama.cpp's ``convert_lora_to_gguf.py`` writes them),
+which llama.cpp applies to the base model's own GGUF file at load time (``lora_path``):
+
+    export_gguf_lora("run/bundle/adapter", "run/bundle/adapter.gguf", base_config=config)
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import numpy as np
 from engine.errors import ConversionError
 from engine.loading import rope_theta
 
-__all__ = ["GGUF_TYPES", "export_gguf", "gguf_file_for"]
+__all__ = ["GGUF_TYPES", "export_gguf", "export_gguf_lora", "gguf_file_for"]
 
 # Quantisation name -> (tensor type of matrices, llama.cpp file type)
 GGUF_TYPES = {"q8_0": ("Q8_0", "MOSTLY_Q8_0"), "f16": ("F16", "MOSTLY_F16"), "f32": ("F32", "ALL_F32")}
@@ -55,8 +61,20 @@ def _architecture(config) -> tuple[str, dict]:
             "layer_norm_eps": config.norm_epsilon,
             "rope_freq_base": rope_theta(config),
         }
+    if config.model_type == "qwen2":
+        # Rotary positions in llama.cpp's NEOX layout, which is Hugging Face's: no permutation.
+        return "qwen2", {
+            "context_length": config.max_position_embeddings,
+            "embedding_length": config.hidden_size,
+            "feed_forward_length": config.intermediate_size,
+            "block_count": config.num_hidden_layers,
+            "head_count": config.num_attention_heads,
+            "head_count_kv": config.num_key_value_heads,
+            "layer_norm_rms_eps": config.rms_norm_eps,
+            "rope_freq_base": rope_theta(config, 1_000_000.0),
+        }
     raise ConversionError(
-        "GGUF export handles multi-query GPTBigCode (StarCoder) and Starcoder2 checkpoints; "
+        "GGUF export handles Qwen2, multi-query GPTBigCode (StarCoder) and Starcoder2 checkpoints; "
         f"this one is {config.model_type}."
     )
 
@@ -88,8 +106,22 @@ def _vocabulary(hf_dir: Path, vocab_size: int) -> tuple[list[str], list[int], li
     return tokens, types, merges, special
 
 
-def _pre_tokenizer(hf_dir: Path) -> str:
+def _chat_template(hf_dir: Path) -> str | None:
+    """The tokenizer's chat template (tokenizer_config.json or chat_template.jinja), if it has one."""
+    jinja = hf_dir / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    config = hf_dir / "tokenizer_config.json"
+    if config.is_file():
+        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template")
+        return template if isinstance(template, str) else None
+    return None
+
+
+def _pre_tokenizer(hf_dir: Path, arch: str) -> str:
     """llama.cpp's name for the tokenizer's pre-tokenisation (StarCoder splits digits one by one)."""
+    if arch == "qwen2":
+        return "qwen2"
     data = json.loads((hf_dir / "tokenizer.json").read_text(encoding="utf-8"))
     pre = json.dumps(data.get("pre_tokenizer") or {})
     return "starcoder" if '"individual_digits": true' in pre else "gpt-2"
@@ -98,7 +130,7 @@ def _pre_tokenizer(hf_dir: Path) -> str:
 def export_gguf(
     hf_dir: str | Path, out: str | Path, *, quantization: str = "q8_0", progress: bool = False
 ) -> Path:
-    """Write a GPTBigCode or Starcoder2 checkpoint as a GGUF file for llama.cpp; returns ``out``.
+    """Write a GPTBigCode, Starcoder2 or Qwen2 checkpoint as a GGUF file for llama.cpp; returns ``out``.
 
     The file is written under a temporary name and renamed, so a killed export leaves no file
     that looks complete.
@@ -127,7 +159,7 @@ def export_gguf(
         getattr(writer, f"add_{key}")(value)
     writer.add_file_type(int(getattr(gguf.LlamaFileType, GGUF_TYPES[quantization][1])))
     writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre(_pre_tokenizer(hf_dir))
+    writer.add_tokenizer_pre(_pre_tokenizer(hf_dir, arch))
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
@@ -135,6 +167,9 @@ def export_gguf(
     writer.add_bos_token_id(eos)
     writer.add_eos_token_id(eos)
     writer.add_add_bos_token(False)
+    template = _chat_template(hf_dir)
+    if template:
+        writer.add_chat_template(template)
 
     state = model.state_dict()
     tied = getattr(config, "tie_word_embeddings", True)
@@ -155,6 +190,88 @@ def export_gguf(
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file(progress=progress)
+    writer.close()
+    os.replace(tmp, out)
+    return out
+
+
+# GGUF LoRA adapter tensor types
+LORA_TYPES = {"f16": "F16", "f32": "F32"}
+_PEFT_PREFIX = "base_model.model."
+
+
+def export_gguf_lora(adapter_dir: str | Path, out: str | Path, *, base_config, dtype: str = "f16") -> Path:
+    """Write a peft LoRA adapter (``adapter_config.json`` + ``adapter_model.safetensors``) as a GGUF
+    LoRA adapter for the base model described by ``base_config`` (its Hugging Face config); returns ``out``.
+
+    llama.cpp scales ``B @ A`` by ``adapter.lora.alpha / rank``, peft by ``lora_alpha / r`` (or
+    ``/ sqrt(r)`` with rsLoRA, which the written alpha absorbs).
+
+    Raises:
+        ConversionError: the adapter uses what a GGUF LoRA cannot hold (DoRA, trained biases or
+            whole modules, per-module ranks), or a module has no llama.cpp counterpart.
+    """
+    import math
+
+    import gguf
+    from safetensors.numpy import load_file
+
+    if dtype not in LORA_TYPES:
+        raise ConversionError(f"unknown GGUF LoRA type {dtype!r}; choose one of {', '.join(LORA_TYPES)}.")
+    adapter_dir, out = Path(adapter_dir), Path(out)
+    try:
+        settings = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+        tensors = load_file(str(adapter_dir / "adapter_model.safetensors"))
+    except (OSError, ValueError) as exc:
+        raise ConversionError(
+            f"{adapter_dir} is not a readable peft adapter ({exc}); save it again with save_pretrained."
+        ) from None
+    unsupported = [
+        key
+        for key in ("use_dora", "modules_to_save", "rank_pattern", "alpha_pattern")
+        if settings.get(key)
+    ]
+    if settings.get("bias", "none") != "none":
+        unsupported.append("bias")
+    if settings.get("peft_type", "LORA") != "LORA" or unsupported:
+        raise ConversionError(
+            f"the adapter in {adapter_dir} uses {', '.join(unsupported) or settings.get('peft_type')}, which a "
+            "GGUF LoRA adapter cannot hold; train a plain LoRA (ranks and alpha alike on every module)."
+        )
+    rank = int(settings["r"])
+    alpha = float(settings["lora_alpha"])
+    if settings.get("use_rslora"):
+        alpha *= math.sqrt(rank)
+    arch, hparams = _architecture(base_config)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH[arch.upper()], hparams["block_count"])
+    kind = gguf.GGMLQuantizationType[LORA_TYPES[dtype]]
+
+    tmp = out.with_name(out.name + ".partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(tmp), arch)
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+    written = 0
+    for key in sorted(tensors):
+        if ".lora_B." in key:
+            continue
+        if ".lora_A." not in key or not key.startswith(_PEFT_PREFIX):
+            raise ConversionError(f"{adapter_dir} holds {key}, which is no LoRA matrix; train a plain LoRA.")
+        module = key[len(_PEFT_PREFIX) :].split(".lora_A.")[0]
+        name = names.get_name(module + ".weight", try_suffixes=(".weight",))
+        if name is None:
+            raise ConversionError(f"the adapted module {module} has no GGUF counterpart in llama.cpp's {arch}.")
+        lora_a = tensors[key].astype(np.float32)
+        lora_b = tensors[key.replace(".lora_A.", ".lora_B.")].astype(np.float32)
+        for suffix, data in (("lora_a", lora_a), ("lora_b", lora_b)):
+            writer.add_tensor(f"{name}.{suffix}", gguf.quants.quantize(data, kind), raw_dtype=kind)
+        written += 1
+    if not written:
+        raise ConversionError(f"{adapter_dir} holds no LoRA matrices; train the adapter first.")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
     writer.close()
     os.replace(tmp, out)
     return out

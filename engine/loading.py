@@ -2,7 +2,8 @@
 
 A path may be a Hugging Face checkpoint folder, a CTranslate2 folder converted by the engine
 (marked by ``stackcoder-ct2.json``) or a stackcoder bundle (``stackcoder.json`` naming an ``hf``
-sub-folder and converted ``ct2`` sub-folders per quantization). ``inspect_model`` checks the
+sub-folder and converted ``ct2`` sub-folders per quantization, or a ``base`` GGUF model with a
+LoRA ``adapter`` that llama.cpp applies at load time). ``inspect_model`` checks the
 architecture and the files and returns a ``ModelSource``; every problem becomes one
 ``EngineError`` sentence saying what is wrong and what to do.
 """
@@ -10,6 +11,7 @@ architecture and the files and returns a ``ModelSource``; every problem becomes 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import struct
 from dataclasses import dataclass, field
@@ -74,6 +76,7 @@ class ModelSource:
     hf_dir: Path | None = None  # the Hugging Face checkpoint, when there is one
     ct2_dirs: dict[str, Path] = field(default_factory=dict)  # quantization -> converted folder
     gguf_file: Path | None = None  # a GGUF file llama.cpp loads as it is
+    lora_file: Path | None = None  # a GGUF LoRA adapter llama.cpp applies to ``gguf_file``
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -199,7 +202,8 @@ def inspect_ct2(folder: Path) -> ModelSource:
 
 
 def inspect_bundle(folder: Path) -> ModelSource:
-    """Check a stackcoder bundle: ``stackcoder.json`` naming an ``hf`` folder and ``ct2`` folders."""
+    """Check a stackcoder bundle: ``stackcoder.json`` naming an ``hf`` folder and ``ct2`` folders,
+    and/or a ``base`` GGUF model with a GGUF LoRA adapter (``lora_gguf``) or a merged ``gguf`` file."""
     manifest = _read_json(folder / BUNDLE_MANIFEST, BUNDLE_MANIFEST)
     if manifest.get("format") != 1:
         raise CorruptModelError(
@@ -212,21 +216,93 @@ def inspect_bundle(folder: Path) -> ModelSource:
     for quantization, sub in (manifest.get("ct2") or {}).items():
         ct2_source = inspect_ct2(folder / sub)
         ct2_dirs[str(quantization)] = ct2_source.root
-    base = hf or ct2_source
+    adapted = _adapted_base(folder, manifest) if manifest.get("base") else None
+    base = hf or ct2_source or adapted
     if base is None:
         raise CorruptModelError(
-            f"{folder / BUNDLE_MANIFEST} names neither an 'hf' nor a 'ct2' folder; re-export the model."
+            f"{folder / BUNDLE_MANIFEST} names neither an 'hf' nor a 'ct2' folder nor a 'base' model; "
+            "re-export the model."
         )
     return ModelSource(
         kind="bundle",
         root=folder,
         name=str(manifest.get("name") or folder.name),
         family=base.family,
-        context_window=base.context_window,
+        context_window=adapted.context_window if adapted else base.context_window,
         tokenizer_dir=base.tokenizer_dir,
         hf_dir=hf.hf_dir if hf else None,
         ct2_dirs=ct2_dirs,
+        gguf_file=adapted.gguf_file if adapted else None,
+        lora_file=adapted.lora_file if adapted else None,
     )
+
+
+def _adapted_base(folder: Path, manifest: dict[str, Any]) -> ModelSource:
+    """The llama.cpp side of an adapter bundle: the merged ``gguf`` file when the bundle has one,
+    else the ``base`` GGUF model (checked against the sha256 the adapter was trained on) with the
+    ``lora_gguf`` adapter; the tokenizer is the copy saved in the bundle."""
+    ref = manifest["base"]
+    where = folder / BUNDLE_MANIFEST
+    if not isinstance(ref, dict) or not ({"catalog", "path"} & set(ref)):
+        raise CorruptModelError(
+            f"{where} names its base without 'catalog' or 'path'; re-export the adapter with `stackcoder train export`."
+        )
+    tokenizer_dir = folder / str(manifest.get("tokenizer", "adapter"))
+    _check_tokenizer(tokenizer_dir, folder)
+    if manifest.get("gguf"):
+        from engine.gguf_source import inspect_gguf
+
+        merged = inspect_gguf(folder / str(manifest["gguf"]))
+        return dataclasses.replace(merged, tokenizer_dir=tokenizer_dir)
+    lora = folder / str(manifest.get("lora_gguf", ""))
+    if not manifest.get("lora_gguf") or not lora.is_file():
+        raise CorruptModelError(
+            f"{folder} has no GGUF LoRA adapter (lora_gguf in {BUNDLE_MANIFEST}); "
+            "re-export it with `stackcoder train export RUN --out DIR`."
+        )
+    base = inspect_model(ref["catalog"]) if "catalog" in ref else inspect_model(_bundle_path(folder, ref["path"]))
+    if base.gguf_file is None:
+        raise UnsupportedModelError(
+            f"the base of {folder} ({ref.get('catalog') or ref.get('path')}) is no GGUF model, so llama.cpp cannot "
+            "apply the adapter to it; export the bundle merged with `stackcoder train export RUN --merge`."
+        )
+    recorded = ref.get("sha256")
+    actual = _catalog_sha256(ref["catalog"]) if "catalog" in ref else file_sha256(base.gguf_file)
+    if recorded and actual != recorded:
+        raise CorruptModelError(
+            f"the adapter in {folder} was trained on a base with sha256 {str(recorded)[:12]}…, but "
+            f"{ref.get('catalog') or base.gguf_file} is {actual[:12]}…; pull or point to that base, or train the "
+            "adapter again on this one."
+        )
+    return dataclasses.replace(base, tokenizer_dir=tokenizer_dir, lora_file=lora)
+
+
+def _bundle_path(folder: Path, path: str) -> Path:
+    target = Path(path).expanduser()
+    return target if target.is_absolute() else folder / target
+
+
+def _catalog_sha256(name: str) -> str:
+    from engine.catalog import load_catalog
+
+    return load_catalog().get(name).sha256
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, remembered per file identity (path, size, modification time)."""
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _catalog_file(name: str) -> Path | None:

@@ -45,7 +45,7 @@ class PackedStream:
         self.docs, self.seq_len, self.micro_batch = docs, seq_len, micro_batch
         self.seed, self.fim_rate, self.spm_rate, self.rank, self.world = seed, fim_rate, spm_rate, rank, world
         self._encode_fast = tokenizer.backend_tokenizer
-        self.fim_ids = FimTokens.from_tokenizer(tokenizer)
+        self.fim_ids = FimTokens.from_tokenizer(tokenizer) if fim_rate > 0 else FimTokens(-1, -1, -1)
         self.eod = tokenizer.convert_tokens_to_ids("<|endoftext|>")
         self.epoch, self.position = 0, 0
         self.buffer: list[int] = []

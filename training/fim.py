@@ -7,7 +7,8 @@ prefix, middle and suffix, then laid out in one of the two orders StarCoder trai
 * PSM: ``<fim_prefix>{prefix}<fim_suffix>{suffix}<fim_middle>{middle}``
 * SPM: ``<fim_prefix><fim_suffix>{suffix}<fim_middle>{prefix}{middle}``
 
-The three pieces are tokenized separately, as in StarCoder's Megatron implementation, so a cut
+The FIM tokens are the tokenizer's own (``engine.prompts.detect_fim_format``: StarCoder's
+``<fim_prefix>``, Qwen2.5-Coder's ``<|fim_prefix|>``, ...). The three pieces are tokenized separately, as in StarCoder's Megatron implementation, so a cut
 never produces a token that spans it. Documents left alone are plain text. Every document ends
 with the end-of-document token when packed.
 """
@@ -46,8 +47,18 @@ class FimTokens:
 
     @classmethod
     def from_tokenizer(cls, tokenizer) -> FimTokens:
-        """Look the ids up in a Hugging Face tokenizer."""
-        ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<fim_prefix>", "<fim_middle>", "<fim_suffix>")]
+        """Look the ids up in a Hugging Face tokenizer, in the model's own spelling of the FIM tokens
+        (StarCoder's ``<fim_prefix>``, Qwen2.5-Coder's ``<|fim_prefix|>``, ...)."""
+        from engine.prompts import detect_fim_format
+        from training.errors import TokenizerError
+
+        fmt = detect_fim_format(tokenizer.get_vocab().keys())
+        if fmt is None:
+            raise TokenizerError(
+                "the tokenizer has no FIM tokens (<fim_prefix>, <|fim_prefix|>, ...); use a FIM-trained model's "
+                "tokenizer or one from `stackcoder train tokenizer`, or pass --fim-rate 0."
+            )
+        ids = [tokenizer.convert_tokens_to_ids(t) for t in (fmt.prefix, fmt.middle, fmt.suffix)]
         return cls(*ids)
 
 

@@ -1,4 +1,4 @@
-"""Tiny StarCoder-family checkpoints built from a config, for tests and benchmarks.
+"""Tiny StarCoder-family and Qwen2 checkpoints built from a config, for tests and benchmarks.
 
 Nothing is downloaded: the tokenizer is a byte-level BPE trained on the spot on Python sources of
 the standard library, with the StarCoder special tokens (FIM, ``<file_sep>``, ``<repo_name>``...),
@@ -10,6 +10,7 @@ structure and behaviour, never on wording.
     from helpers.tiny_models import ensure_tiny_model
     path = ensure_tiny_model("gpt_bigcode")          # cached under $TMPDIR/stackcoder-test-models
     path = build_model(out_dir, "starcoder2", hidden_size=768, num_hidden_layers=20)  # any shape
+    path = ensure_tiny_model("qwen2")                # Qwen2.5-Coder's special tokens and FIM spelling
 """
 
 from __future__ import annotations
@@ -66,7 +67,35 @@ TINY_SHAPES: dict[str, dict[str, Any]] = {
         "max_position_embeddings": 1024,
         "initializer_range": 0.2,
     },
+    "qwen2": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 1024,
+        "tie_word_embeddings": True,
+        "initializer_range": 0.2,
+    },
 }
+
+# Qwen2.5-Coder's special tokens (its FIM, repository and ChatML tokens), <|endoftext|> first.
+QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+)
+# Qwen2's chat template reduced to ChatML (the engine chats through the tokenizer's template).
+QWEN_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 TOKENIZER_VOCAB_SIZE = 2048
 
@@ -96,6 +125,35 @@ def build_tokenizer(out_dir: str | os.PathLike[str], vocab_size: int = TOKENIZER
     return Path(out_dir)
 
 
+def build_qwen_tokenizer(out_dir: str | os.PathLike[str], vocab_size: int = TOKENIZER_VOCAB_SIZE) -> Path:
+    """Train a byte-level BPE tokenizer with Qwen2.5-Coder's special tokens and ChatML template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=list(QWEN_SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_training_texts(), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=list(QWEN_SPECIAL_TOKENS[1:]),
+        model_max_length=1024,
+        clean_up_tokenization_spaces=False,
+    )
+    fast.chat_template = QWEN_CHAT_TEMPLATE
+    fast.save_pretrained(out_dir)
+    return Path(out_dir)
+
+
 def build_model(
     out_dir: str | os.PathLike[str],
     family: str = "gpt_bigcode",
@@ -105,7 +163,7 @@ def build_model(
     tokenizer_dir: str | os.PathLike[str] | None = None,
     **shape: Any,
 ) -> Path:
-    """Write a random-weight checkpoint of ``family`` ("gpt_bigcode" | "starcoder2") to ``out_dir``.
+    """Write a random-weight checkpoint of ``family`` ("gpt_bigcode" | "starcoder2" | "qwen2") to ``out_dir``.
 
     ``shape`` overrides config fields (e.g. ``n_embd=768, n_layer=20`` for the tiny_starcoder_py
     shape); ``vocab_size`` defaults to the tokenizer's size (a larger one only adds unused rows).
@@ -116,6 +174,8 @@ def build_model(
         GPTBigCodeConfig,
         GPTBigCodeForCausalLM,
         PreTrainedTokenizerFast,
+        Qwen2Config,
+        Qwen2ForCausalLM,
         Starcoder2Config,
         Starcoder2ForCausalLM,
     )
@@ -123,6 +183,7 @@ def build_model(
     families = {
         "gpt_bigcode": (GPTBigCodeConfig, GPTBigCodeForCausalLM),
         "starcoder2": (Starcoder2Config, Starcoder2ForCausalLM),
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
     }
     if family not in families:
         raise ValueError(f"unknown family {family!r}; known: {', '.join(sorted(families))}")
@@ -131,10 +192,10 @@ def build_model(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if tokenizer_dir is None:
-        build_tokenizer(out)
+        (build_qwen_tokenizer if family == "qwen2" else build_tokenizer)(out)
     else:
         for item in Path(tokenizer_dir).iterdir():
-            if item.name.startswith(("tokenizer", "special_tokens")):
+            if item.name.startswith(("tokenizer", "special_tokens", "chat_template")):
                 shutil.copy2(item, out / item.name)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(out)
     eos_id = tokenizer.convert_tokens_to_ids("<|endoftext|>")
