@@ -430,6 +430,13 @@ def _with_hf_checkpoint(source: Any) -> Any:
     """A GGUF source as the dequantized Hugging Face checkpoint the transformers and CTranslate2
     backends load (derived once, cached); any other source as it is."""
     if source.kind != "gguf":
+        if source.lora_file is not None and source.hf_dir is None:
+            from engine.errors import BackendUnavailableError
+
+            raise BackendUnavailableError(
+                f"{source.root} holds a LoRA adapter that llama.cpp applies to its base; use --backend llamacpp, "
+                "or export it merged for the other backends (`stackcoder train export RUN --merge`)."
+            )
         return source
     import dataclasses
 
@@ -511,7 +518,9 @@ def _load_llamacpp(
             )
         gguf_file = gguf_file_for(source.hf_dir, quant)
     tokenizer = source_tokenizer(source)
-    backend = LlamaCppBackend(gguf_file, tokenizer, source.context_window, threads=threads)
+    backend = LlamaCppBackend(
+        gguf_file, tokenizer, source.context_window, threads=threads, lora_path=source.lora_file
+    )
     return source, backend
 
 
@@ -590,8 +599,8 @@ def resolve_backend(
         source = inspect_model(path if path is not None else default_model().reference)
     except EngineError:
         return "ct2"  # the ct2 loader reports what is wrong with the path
-    if source.kind == "gguf":
-        return "llamacpp"
+    if source.kind == "gguf" or (source.gguf_file is not None and source.hf_dir is None):
+        return "llamacpp"  # a GGUF file, or an adapter bundle over a GGUF base
     return "auto" if should_use(source.hf_dir, source.family, device) else "ct2"
 
 

@@ -105,6 +105,7 @@ class LlamaCppBackend(LocalBackend):
         batch_tokens: int = 512,
         flash_attention: bool = True,
         repack: bool | None = None,
+        lora_path: Path | None = None,
     ) -> None:
         super().__init__(tokenizer, context_window)
         try:
@@ -125,11 +126,14 @@ class LlamaCppBackend(LocalBackend):
                     logits_all=False,
                     # faster prompts on the CPU (benchmarks/prompt_length.py compares both)
                     flash_attn=flash_attention,
+                    # a GGUF LoRA adapter applied to the model at load time (adapter bundles)
+                    lora_path=str(lora_path) if lora_path is not None else None,
                     verbose=False,
                 )
         except (ValueError, RuntimeError) as exc:
             raise CorruptModelError(
-                f"llama.cpp cannot load {gguf_path} ({str(exc)[:160]}); delete it to have it exported or pulled again."
+                f"llama.cpp cannot load {gguf_path}{f' with the adapter {lora_path}' if lora_path else ''} "
+                f"({str(exc)[:160]}); delete it to have it exported or pulled again."
             ) from None
 
     def generate_ids(
