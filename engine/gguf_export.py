@@ -227,9 +227,7 @@ def export_gguf_lora(adapter_dir: str | Path, out: str | Path, *, base_config, d
             f"{adapter_dir} is not a readable peft adapter ({exc}); save it again with save_pretrained."
         ) from None
     unsupported = [
-        key
-        for key in ("use_dora", "modules_to_save", "rank_pattern", "alpha_pattern")
-        if settings.get(key)
+        key for key in ("use_dora", "modules_to_save", "rank_pattern", "alpha_pattern") if settings.get(key)
     ]
     if settings.get("bias", "none") != "none":
         unsupported.append("bias")
@@ -261,7 +259,9 @@ def export_gguf_lora(adapter_dir: str | Path, out: str | Path, *, base_config, d
         module = key[len(_PEFT_PREFIX) :].split(".lora_A.")[0]
         name = names.get_name(module + ".weight", try_suffixes=(".weight",))
         if name is None:
-            raise ConversionError(f"the adapted module {module} has no GGUF counterpart in llama.cpp's {arch}.")
+            raise ConversionError(
+                f"the adapted module {module} has no GGUF counterpart in llama.cpp's {arch}."
+            )
         lora_a = tensors[key].astype(np.float32)
         lora_b = tensors[key.replace(".lora_A.", ".lora_B.")].astype(np.float32)
         for suffix, data in (("lora_a", lora_a), ("lora_b", lora_b)):

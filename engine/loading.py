@@ -260,7 +260,7 @@ def _adapted_base(folder: Path, manifest: dict[str, Any]) -> ModelSource:
             f"{folder} has no GGUF LoRA adapter (lora_gguf in {BUNDLE_MANIFEST}); "
             "re-export it with `stackcoder train export RUN --out DIR`."
         )
-    base = inspect_model(ref["catalog"]) if "catalog" in ref else inspect_model(_bundle_path(folder, ref["path"]))
+    base = inspect_model(ref["catalog"] if "catalog" in ref else _bundle_path(folder, ref["path"]))
     if base.gguf_file is None:
         raise UnsupportedModelError(
             f"the base of {folder} ({ref.get('catalog') or ref.get('path')}) is no GGUF model, so llama.cpp cannot "

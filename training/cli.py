@@ -7,7 +7,7 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `stackcoder train` and its stages to the `stackcoder` parser."""
-    from training import cli_align, cli_pretrain
+    from training import cli_adapt, cli_align, cli_pretrain
 
     train = subparsers.add_parser(
         "train",
@@ -19,4 +19,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cli_pretrain.register_stages(stages)
     # self-instruct, sft, humaneval
     cli_align.register_stages(stages)
+    # adapt (LoRA on a real model)
+    cli_adapt.register_stages(stages)
     train.set_defaults(handler=lambda args: train.print_help() or 2)

@@ -310,9 +310,12 @@ def _add_export(stages: argparse._SubParsersAction) -> None:
         "export",
         help="export a checkpoint as the engine's model bundle with a model card",
         description="Copy a run's checkpoint into a model bundle (stackcoder.json, hf/, ct2-int8/ converted by the "
-        "engine, train_state.json, loss.png), evaluate it (unless --no-eval) and write its README.md model card.",
+        "engine, train_state.json, loss.png), evaluate it (unless --no-eval) and write its README.md model card. "
+        "For an `adapt` run (or adapter bundle) it writes the adapter bundle (base named by catalog name and "
+        "sha256, float16 peft adapter, GGUF LoRA adapter for llama.cpp); --merge adds the base with the adapter "
+        "merged in, as hf/ (transformers, CTranslate2) and a GGUF file (llama.cpp).",
     )
-    p.add_argument("run", help="pretrain run folder (or checkpoint folder)")
+    p.add_argument("run", help="pretrain or adapt run folder (or checkpoint folder, or adapter bundle)")
     p.add_argument(
         "--out", default="models/stackcoder-mini", help="bundle folder (default: models/stackcoder-mini)"
     )
@@ -329,6 +332,15 @@ def _add_export(stages: argparse._SubParsersAction) -> None:
         "--samples", action="store_true", help="add completions of ordinary prompts by the engine to the card"
     )
     p.add_argument("--force", action="store_true", help="replace an existing bundle")
+    p.add_argument(
+        "--merge", action="store_true", help="adapt runs: also write the merged hf/ checkpoint and GGUF file"
+    )
+    p.add_argument(
+        "--gguf-type",
+        default="q8_0",
+        choices=["q8_0", "f16", "f32"],
+        help="adapt runs: type of the merged GGUF",
+    )
     p.set_defaults(handler=_run_export)
 
 
@@ -376,6 +388,12 @@ def _pretrain_defaults() -> dict:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    from training.adapter_bundle import is_adapter_run
+
+    if is_adapter_run(args.run):
+        from training.cli_adapt import run_adapter_export
+
+        return run_adapter_export(args)
     from training.export import export_bundle
     from training.model_card import write_model_card
 

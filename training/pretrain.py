@@ -96,7 +96,8 @@ class _Dist:
         if self.enabled:
             import torch.distributed as dist
 
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            # NCCL for the gradients on GPUs, gloo for the small CPU tensors (flags, means, stream states)
+            backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
             dist.init_process_group(backend)
             self.dist = dist
 
