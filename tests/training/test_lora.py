@@ -231,3 +231,26 @@ def test_adapt_help_and_errors(capsys) -> None:
     assert "--lora-rank" in capsys.readouterr().out
     assert main(["train", "adapt", "--base", "x", "--out", "/tmp/never", "--task", "fim"]) == 1
     assert "--corpus" in capsys.readouterr().err
+
+
+def test_two_process_ddp_run(qwen_gguf: Path, training_corpus_dir: Path, tmp_path: Path) -> None:
+    """The same command under torchrun (2 processes, gloo on CPU) trains one adapter and its bundle."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [
+        str(torchrun), "--nproc-per-node", "2", "--master-port", "29563", "-m", "stackcoder_cli.main",
+        "train", "adapt", "--base", str(qwen_gguf), "--corpus", str(training_corpus_dir), "--out", str(out),
+        "--lora-rank", "4", "--seq-len", "32", "--micro-batch", "2", "--max-steps", "4", "--warmup-steps", "1",
+        "--log-every", "2", "--eval-every", "4", "--eval-blocks", "2", "--threads", "1", "--dtype", "float32",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads((out / "checkpoint" / "train_state.json").read_text())
+    assert state["step"] == 4 and len(state["data"]) == 2
+    assert state["tokens"] == 4 * 2 * 2 * 32  # steps x processes x rows x tokens
+    assert (out / "bundle" / "adapter.gguf").is_file()
