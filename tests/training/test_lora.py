@@ -254,3 +254,13 @@ def test_two_process_ddp_run(qwen_gguf: Path, training_corpus_dir: Path, tmp_pat
     assert state["step"] == 4 and len(state["data"]) == 2
     assert state["tokens"] == 4 * 2 * 2 * 32  # steps x processes x rows x tokens
     assert (out / "bundle" / "adapter.gguf").is_file()
+
+
+def test_targets_that_the_model_lacks_are_named(tiny_gptbigcode_dir: Path, tmp_path: Path) -> None:
+    from training.errors import ConfigError
+    from training.lora import build_lora_model
+
+    with pytest.raises(ConfigError, match="choose among .*c_attn"):
+        build_lora_model(tiny_gptbigcode_dir, AdaptConfig(base="", out=str(tmp_path)))
+    model = build_lora_model(tiny_gptbigcode_dir, AdaptConfig(base="", out="", lora_targets=("c_attn",)))
+    assert model.get_nb_trainable_parameters()[0] > 0
