@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import sys
+from typing import BinaryIO
 
 __all__ = ["register", "serve", "main", "parse_host_port"]
 
@@ -93,7 +94,7 @@ def serve(args: argparse.Namespace) -> int:
 
             serve_tcp(server, *args.tcp, token)
         else:
-            server.start_io()
+            server.start_io(*protocol_streams())
     finally:
         stopped = server.close_all()
     code = 0 if getattr(server.protocol, "_shutdown", False) else 1
@@ -101,6 +102,18 @@ def serve(args: argparse.Namespace) -> int:
         log.warning("a background thread did not stop in time; ending the process anyway")
     end_process(code)
     return code  # not reached
+
+
+def protocol_streams() -> tuple[BinaryIO, BinaryIO]:
+    """stdin, and a private copy of stdout for JSON-RPC; file descriptor 1 then points at stderr.
+
+    Native libraries print to stdout or redirect it: llama-cpp-python points fd 1 at /dev/null
+    while a model loads, which would swallow the responses the event loop writes meanwhile (a
+    client then waits forever). On its own descriptor the protocol stream is out of their reach."""
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return sys.stdin.buffer, os.fdopen(protocol_fd, "wb")
 
 
 def end_process(code: int) -> None:
