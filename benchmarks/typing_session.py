@@ -37,7 +37,11 @@ no hits there).
 llama.cpp (the ``[llama]`` extra) is compared when llama-cpp-python is installed, through the
 engine's ``llamacpp`` backend (Q8_0): it keeps the KV cache of the longest common prompt prefix
 between requests, so each keystroke evaluates only the tokens after it.
-  llama.cpp            the llamacpp backend, no completion cache
+  llama.cpp PSM (as editors run it)
+                       the llamacpp backend with the prompt in PSM order (prefix, suffix, middle:
+                       what llama.vim, Tabby and llama.cpp's /infill send), no completion cache;
+                       llama.cpp keeps the KV cache of the longest common prompt prefix
+  llama.cpp            the same in SPM order (typing only appends to the prompt)
   llama.cpp +cache     the same with the typed-through cache and prefetch
 """
 
@@ -182,6 +186,7 @@ def load(
     max_prompt_tokens: int,
     backend: str = "ct2",
     elide_closing_rest: bool = True,
+    fim_order: str = "spm",
 ):
     from engine.backends.ct2 import CT2Backend
     from engine.convert import ct2_folder_for
@@ -197,7 +202,11 @@ def load(
         from engine.model import load_model
 
         return load_model(
-            model_path, backend="llamacpp", threads=threads, max_prompt_tokens=max_prompt_tokens
+            model_path,
+            backend="llamacpp",
+            threads=threads,
+            max_prompt_tokens=max_prompt_tokens,
+            fim_order=fim_order,
         )
     source = inspect_model(model_path)
     folder = source.root if source.kind == "ct2" else ct2_folder_for(source, "int8")
@@ -229,6 +238,10 @@ CONFIGS = (
             "elide_closing_rest": False,
             "auto_close": True,
         },
+    ),
+    (
+        "llama.cpp PSM (as editors run it)",
+        {"backend": "llamacpp", "static": False, "use_cache": False, "prefetch": False, "fim_order": "psm"},
     ),
     ("llama.cpp", {"backend": "llamacpp", "static": False, "use_cache": False, "prefetch": False}),
     (
@@ -284,6 +297,7 @@ def main() -> int:
             args.max_prompt_tokens,
             backend,
             elide_closing_rest=options.get("elide_closing_rest", True),
+            fim_order=options.get("fim_order", "spm"),
         )
         model.complete(before, after, max_new_tokens=4, use_cache=False)  # warm-up
         sessions.append(Session(name, model, use_cache=options["use_cache"], prefetch=options["prefetch"]))

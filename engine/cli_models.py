@@ -69,7 +69,7 @@ class _Bars:
 def _list(args: argparse.Namespace) -> int:
     import json
 
-    from engine.catalog import load_catalog
+    from engine.catalog import load_catalog, models_dir
 
     catalog = load_catalog()
     rows = []
@@ -96,6 +96,9 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
+    from engine.cpu import instruction_sets
+
+    print(f"models in {models_dir()} (this CPU: {instruction_sets()})")
     for row in rows:
         state = "pulled" if row["pulled"] else "not pulled"
         default = f"  default for {' and '.join(row['default_for'])}" if row["default_for"] else ""

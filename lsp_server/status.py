@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.cpu import instruction_sets
+
 __all__ = ["LatencyWindow", "ComponentState", "ServerStatus"]
 
 
@@ -87,4 +89,5 @@ class ServerStatus:
             "completions": {"shown": self.shown, "accepted": self.accepted},
             "stages_ms": {name: window.summary() for name, window in self.stages.items()},
             "version": self.version,
+            "cpu": instruction_sets(),  # what the engines' kernels can use on this machine
         }

@@ -157,7 +157,7 @@ def code_server(
     code_server_installed: None,
     corpus_index: tuple[Path, Path],
     e2e_workspace: Path,
-    default_model_dir: Path,
+    real_model_name: str,
     engine_cache_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict]:
@@ -169,7 +169,7 @@ def code_server(
     settings = {
         "stackcoder.server.path": str(STACKCODER),
         "stackcoder.server.extraArgs": ["--log-file", str(home / "server.log")],
-        "stackcoder.model.path": str(default_model_dir),
+        # no stackcoder.model.path: the server loads the product's default, the catalog's real model
         "stackcoder.provenance.indexPath": str(corpus_index[0]),
         "stackcoder.completion.maxNewTokens": 24,
         "stackcoder.chat.maxNewTokens": 128,

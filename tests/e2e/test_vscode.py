@@ -26,10 +26,10 @@ def _scenario(results: dict, name: str) -> dict:
     return outcome
 
 
-def test_status_bar_shows_the_running_server(vscode_run: dict) -> None:
+def test_status_bar_shows_the_running_server(vscode_run: dict, real_model_name: str) -> None:
     assert vscode_run["statusBar"].strip().startswith("stackcoder")
     ready = vscode_run["statusBarReady"].strip()
-    assert ready.startswith("stackcoder: ") and "no model" not in ready, ready
+    assert ready == f"stackcoder: {real_model_name}", ready  # the product's default: the real model
     end = (vscode_run.get("statusBarEnd") or "").strip()
     assert end.startswith("stackcoder: ") and " ms" in end, end  # model name and last latency
 

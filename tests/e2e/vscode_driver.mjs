@@ -238,7 +238,9 @@ const scenarios = {
     await page.waitForTimeout(1_000); // for the workspace's file watchers
     await openFile(page, "warm.py");
     await page.keyboard.press("Control+End");
-    await page.waitForTimeout(3_000);
+    // The cursor rests long enough for the default 1.5B model to compute both warm-up prompts on
+    // two cores (the cursor's and the one after Enter: about 2 s each, cold).
+    await page.waitForTimeout(8_000);
     await page.keyboard.press("Enter");
     let ghost = "";
     try {
