@@ -25,9 +25,8 @@ def _verdict(state: dict, evaluation: dict | None) -> str:
         return (
             f"It is small and under-trained ({size}): its completions look like Python but are rarely right "
             f"({em:.1%} single-line FIM exact match on held-out files, see Evaluation). It exists so that the "
-            "product works out of the box and as the starting point for more training (`--resume-from "
-            "models/stackcoder-mini`); for useful suggestions point `stackcoder.model.path` at a local "
-            "StarCoder or StarCoder2 checkpoint."
+            "product works without the network and the fast tests have a trained model, and as the starting "
+            "point for more training (`--resume-from models/stackcoder-mini`)."
         )
     return f"It is small ({size}; {em:.1%} single-line FIM exact match on held-out files): expect plausible local completions, not reasoning."
 
@@ -55,7 +54,8 @@ def write_model_card(
     lines = [
         f"# {bundle.name}",
         "",
-        "The default model of stackcoder: a small GPTBigCode (StarCoder architecture, multi-query attention) "
+        "The model stackcoder trained itself, and its offline fallback when the default real model "
+        "(Qwen2.5-Coder-1.5B-Instruct, [card](../qwen2.5-coder/README.md)) is not pulled: a small GPTBigCode (StarCoder architecture, multi-query attention) "
         "code model pretrained from scratch with fill-in-the-middle on permissively licensed Python, by "
         f"`stackcoder train` on a CPU. {_verdict(state, evaluation)}",
         "",
