@@ -221,11 +221,23 @@ def _cache_root() -> Path:
 def ensure_tiny_model(family: str = "gpt_bigcode", **shape: Any) -> Path:
     """The tiny checkpoint of ``family``, built once and cached across test runs.
 
-    Cached under ``$TMPDIR/stackcoder-test-models/<family>-<key>``, where the key hashes the recipe
-    and ``shape``; the folder is written to a temporary sibling and renamed into place, so a
+    Cached under ``$TMPDIR/stackcoder-test-models/<family>-<key>``, where the key hashes everything
+    that builds it: the recipe, ``shape`` and the versions of the libraries that write the weights
+    and the tokenizer (a model built by an older install is never reused); the folder is written to a temporary sibling and renamed into place, so a
     concurrent or interrupted build never leaves a half-written model behind.
     """
-    key_source = json.dumps({"v": RECIPE_VERSION, "family": family, "shape": shape}, sort_keys=True)
+    import tokenizers
+    import torch
+    import transformers
+
+    libraries = {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
+    key_source = json.dumps(
+        {"v": RECIPE_VERSION, "family": family, "shape": shape, "libraries": libraries}, sort_keys=True
+    )
     key = hashlib.sha256(key_source.encode()).hexdigest()[:12]
     root = _cache_root()
     final = root / f"{family}-{key}"
