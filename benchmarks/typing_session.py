@@ -63,12 +63,15 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 
-def session_texts() -> tuple[str, str, str]:
-    """(text before the deleted body, the deleted body, text after it) of textwrap.py."""
-    source = Path(textwrap_module.__file__).read_text()
-    match = re.search(r"^    def _wrap_chunks\(self, chunks\):\n", source, re.MULTILINE)
+def session_texts(source_file: Path | None = None, method: str = "_wrap_chunks") -> tuple[str, str, str]:
+    """(text before the deleted body, the deleted body, text after it) of ``method`` in
+    ``source_file`` (default: the standard library's textwrap.py, which real models have seen)."""
+    source = (source_file or Path(textwrap_module.__file__)).read_text()
+    match = re.search(
+        rf"^    def {re.escape(method)}\(.*\n(?:        \"\"\".*\"\"\"\n)?", source, re.MULTILINE
+    )
     if match is None:
-        raise SystemExit("textwrap.py has no TextWrapper._wrap_chunks; use another Python version")
+        raise SystemExit(f"{source_file or 'textwrap.py'} has no method {method}; pass --source and --method")
     start = match.end()
     end_match = re.compile(r"^    def |^\S", re.MULTILINE).search(source, start)
     end = end_match.start() if end_match else len(source)
@@ -257,6 +260,14 @@ def main() -> int:
     )
     parser.add_argument("--model", default=None, help="model path (default: random tiny_starcoder_py shape)")
     parser.add_argument("--keystrokes", type=int, default=400)
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="file whose --method body is typed back (default: textwrap.py; benchmarks/data/ledger.py "
+        "was written for this and never published, so a real model cannot recite it)",
+    )
+    parser.add_argument("--method", default="_wrap_chunks", help="method whose body is deleted and typed")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--new-tokens", type=int, default=24)
     parser.add_argument("--max-prompt-tokens", type=int, default=512)
@@ -271,7 +282,7 @@ def main() -> int:
 
     from engine.backends.llamacpp import llama_cpp_available
 
-    before, body, after = session_texts()
+    before, body, after = session_texts(args.source, args.method)
     if args.auto_close:  # the docstring stays written: brackets are not auto-closed in strings
         code = body.index('"""', body.index('"""') + 3) + 4
         before, body = before + body[:code], body[code:]
