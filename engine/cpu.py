@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-__all__ = ["cpu_flags", "has_amx", "has_bf16", "instruction_sets"]
+__all__ = ["cpu_flags", "has_bf16", "instruction_sets"]
 
 # The flags that matter to the engines, in the order they are reported.
 REPORTED = (
@@ -41,11 +41,6 @@ def cpu_flags() -> frozenset[str]:
         if line.startswith("flags"):
             return frozenset(line.split(":", 1)[1].split())
     return frozenset()
-
-
-def has_amx() -> bool:
-    """Whether the CPU has AMX tiles (llama.cpp's AMX buffers and PyTorch's oneDNN use them)."""
-    return "amx_tile" in cpu_flags()
 
 
 def has_bf16() -> bool:

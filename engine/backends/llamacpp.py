@@ -31,17 +31,21 @@ _PARAMS_LOCK = threading.Lock()
 
 @contextlib.contextmanager
 def _extra_buffers(enabled: bool | None):
-    """Load with ``use_extra_bufts=False`` when ``enabled`` is False, and by default (None) on CPUs
-    with AMX: there llama.cpp's extra buffer type
-    moves Q8_0 matrices into its AMX layout, and its AMX matrix product then faults (SIGSEGV on
-    ``ldtilecfg`` in ``ggml_backend_amx_mul_mat``, llama-cpp-python 0.3.36; upstream
-    ggml-org/llama.cpp#20824) although the kernel grants the process AMX. ``Llama`` offers no
-    argument for it, so the default model parameters are adjusted while the model loads. Other
-    CPUs keep the extra buffers: they hold the weights repacked for the CPU's own kernels
-    (``benchmarks/llamacpp_build.py`` measures what that buys)."""
-    from engine.cpu import has_amx
+    """Load with ``use_extra_bufts=False`` (the weights as the file holds them) when ``enabled`` is
+    False, and by default (None) on CPUs with AVX-512:
 
-    if enabled or (enabled is None and not has_amx()):
+    * with AMX, llama.cpp's extra buffer type moves Q8_0 matrices into its AMX layout, and its AMX
+      matrix product then faults (SIGSEGV on ``ldtilecfg`` in ``ggml_backend_amx_mul_mat``,
+      llama-cpp-python 0.3.36; upstream ggml-org/llama.cpp#20824);
+    * with AVX-512 (no AMX), the repacked Q4_K layout made the 1.5B default model's prompts slower:
+      102.7 against 149.7 tok/s on a 512-token prompt, decoding 23.8 against 22.4 tok/s
+      (``benchmarks/llamacpp_build.py``, AMD EPYC, 2 threads).
+
+    AVX2-only CPUs keep the repacked weights, whose kernels llama.cpp wrote for them. ``Llama``
+    offers no argument for it, so the default model parameters are adjusted while the model loads."""
+    from engine.cpu import cpu_flags
+
+    if enabled or (enabled is None and "avx512f" not in cpu_flags()):
         yield
         return
     import llama_cpp
