@@ -43,6 +43,12 @@ def save_checkpoint(directory: str | Path, model, tokenizer, optimizer, state: d
     if optimizer is not None:
         torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
     (tmp / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+    return replace_directory(tmp, directory)
+
+
+def replace_directory(tmp: Path, directory: Path) -> Path:
+    """Put the complete folder ``tmp`` in the place of ``directory``: the previous one is moved
+    aside first and removed last, so an interruption leaves one whole checkpoint, never half of one."""
     old = directory.with_name(directory.name + ".old")
     if directory.exists():
         if old.exists():

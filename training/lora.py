@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from training.checkpoint import replace_directory
 from training.errors import CheckpointError, ConfigError
 from training.lora_config import AdaptConfig
 
@@ -261,14 +262,7 @@ def _save(directory: Path, model, optimizer, state: dict) -> None:
     torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
     torch.save(torch.get_rng_state(), tmp / RNG_FILE)  # LoRA dropout continues its sequence on resume
     (tmp / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
-    old = directory.with_name(directory.name + ".old")
-    if directory.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        directory.rename(old)
-    tmp.rename(directory)
-    if old.exists():
-        shutil.rmtree(old)
+    replace_directory(tmp, directory)
 
 
 def _read_state(checkpoint: Path) -> dict:
