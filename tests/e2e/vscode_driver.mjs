@@ -239,8 +239,9 @@ const scenarios = {
     await openFile(page, "warm.py");
     await page.keyboard.press("Control+End");
     // The cursor rests long enough for the default 1.5B model to compute both warm-up prompts on
-    // two cores (the cursor's and the one after Enter: about 2 s each, cold).
-    await page.waitForTimeout(8_000);
+    // two cores (the cursor's and the one after Enter: 2-4 s each cold with AVX-512, about twice
+    // that on AVX2-only CPUs).
+    await page.waitForTimeout(15_000);
     await page.keyboard.press("Enter");
     let ghost = "";
     try {
