@@ -17,7 +17,15 @@ from pathlib import Path
 from engine.errors import ModelNotFoundError
 from engine.paths import cache_dir, embedded_model_path
 
-__all__ = ["Catalog", "CatalogEntry", "DefaultModel", "WheelPart", "default_model", "load_catalog", "models_dir"]
+__all__ = [
+    "Catalog",
+    "CatalogEntry",
+    "DefaultModel",
+    "WheelPart",
+    "default_model",
+    "load_catalog",
+    "models_dir",
+]
 
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
 VERIFIED_MARKER = "stackcoder-model.json"  # written after the sha256 matched: the file is complete
@@ -174,4 +182,6 @@ def default_model(role: str = "completion") -> DefaultModel:
 
 def fallback_model(reason: str) -> DefaultModel:
     """The embedded ``stackcoder-mini``, used because of ``reason``."""
-    return DefaultModel(str(embedded_model_path()), f"{reason}; using the small embedded model stackcoder-mini")
+    return DefaultModel(
+        str(embedded_model_path()), f"{reason}; using the small embedded model stackcoder-mini"
+    )

@@ -45,7 +45,12 @@ FAMILIES: dict[str, ModelFamily] = {
 }
 
 # llama.cpp's architecture names (GGUF ``general.architecture``) of the families above.
-GGUF_ARCHITECTURES = {"starcoder": "gpt_bigcode", "starcoder2": "starcoder2", "qwen2": "qwen2", "llama": "llama"}
+GGUF_ARCHITECTURES = {
+    "starcoder": "gpt_bigcode",
+    "starcoder2": "starcoder2",
+    "qwen2": "qwen2",
+    "llama": "llama",
+}
 
 # The KV cache a CPU engine allocates for a long-context model (Qwen2.5-Coder declares 32k tokens):
 # prompts are budgeted far below this, chat histories are trimmed to it.
