@@ -6,16 +6,17 @@ import argparse
 import json
 import sys
 
-__all__ = ["register_stages"]
+from engine.backends import BACKENDS
 
-_BACKENDS = ("auto", "torch", "ct2", "transformers", "http")
+__all__ = ["register_stages"]
 
 
 def _add_model_options(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--model", required=required, metavar="PATH",
-                   help="model folder (HF checkpoint, CTranslate2 folder or stackcoder bundle), or the base URL "
+                   help="catalog name (stackcoder models list), GGUF file, model folder (HF checkpoint, CTranslate2 "
+                        "folder or stackcoder bundle), or the base URL "
                         "of an OpenAI-compatible server with --backend http")  # fmt: skip
-    p.add_argument("--backend", default="auto", choices=_BACKENDS, help="inference backend (default: auto)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend (default: auto)")
     p.add_argument(
         "--threads", type=int, default=0, help="CPU threads for local backends (default: all cores)"
     )
