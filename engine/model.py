@@ -101,6 +101,19 @@ class CodeModel:
             return int(len(text) / CHARS_PER_TOKEN + 0.999)
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def set_prompt_budget(self, max_prompt_tokens: int, max_new_tokens: int) -> int:
+        """Budget completion prompts to ``max_prompt_tokens``, leaving ``max_new_tokens`` of the
+        context window for the answer (never below ``MIN_PROMPT_TOKENS``); returns the budget."""
+        room = self.context_window - max_new_tokens if self.context_window else max_prompt_tokens
+        self.max_prompt_tokens = max(MIN_PROMPT_TOKENS, min(max_prompt_tokens, room))
+        return self.max_prompt_tokens
+
+    def warm(self) -> float | None:
+        """Prepare the backend's kernels for the prompt shapes it will see (the torch backend builds
+        oneDNN kernels per shape); returns the seconds it took, None when the backend needs none."""
+        warm_shapes = getattr(self.backend, "warm_shapes", None)
+        return warm_shapes() if warm_shapes is not None else None
+
     # ------------------------------------------------------------------ raw generation
 
     def stream(

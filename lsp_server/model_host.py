@@ -1,6 +1,7 @@
 """The code model inside the server: loaded off the event loop, used by one generation at a time.
 
-Generation runs on a single worker thread (two CPU cores are better spent on one request than
+Generation runs on one worker thread per kind of work (the completion scheduler's for ghost
+text, the host's for chat, explain and infill; two CPU cores are better spent on one request than
 split between two), so a request that was superseded while it waited is dropped before it
 starts. A model that cannot be loaded leaves the host empty with a one-sentence error; every
 feature asks :meth:`ModelHost.require` and degrades instead of failing the server.
@@ -100,9 +101,9 @@ class ModelHost:
                             model = self._load_local(settings)
                     if remote:  # its server may be slow to answer: nobody waits on the lock for it
                         model = load_model(target, backend=settings.backend, threads=settings.threads)
-                    warm_shapes = getattr(model.backend, "warm_shapes", None)
-                    if warm_shapes is not None:  # the torch backend: no first prompt builds kernels
-                        log.info("prompt shapes warmed in %.2f s", warm_shapes())
+                    warmed = model.warm()  # the torch backend: no first prompt builds kernels
+                    if warmed is not None:
+                        log.info("prompt shapes warmed in %.2f s", warmed)
             except Exception as exc:
                 self.state.error = str(exc) or exc.__class__.__name__
                 old, old_scheduler = self.model, self.scheduler
@@ -128,9 +129,7 @@ class ModelHost:
         """Budget completion prompts to ``max_prompt_tokens``, within the model's context window."""
         model = self.model
         if model is not None:
-            window = int(getattr(model, "context_window", 0) or 0)
-            room = window - max_new_tokens if window else max_prompt_tokens
-            model.max_prompt_tokens = max(16, min(max_prompt_tokens, room))
+            model.set_prompt_budget(max_prompt_tokens, max_new_tokens)
 
     def set_prefetch(self, enabled: bool) -> None:
         """Whether the idle time after a completion computes the one after the suggestion."""

@@ -49,6 +49,17 @@ def test_complete_returns_a_completion_and_caches_it(model) -> None:
             assert through.cached and through.text == first.text[1:]
 
 
+def test_the_prompt_budget_leaves_room_for_the_answer(model) -> None:
+    saved = model.max_prompt_tokens
+    try:
+        assert model.set_prompt_budget(200, 16) == 200 == model.max_prompt_tokens
+        window = model.context_window
+        assert model.set_prompt_budget(10 * window, 64) == window - 64  # the answer must still fit
+        assert model.set_prompt_budget(1, 16) == 16  # never below the minimum
+    finally:
+        model.max_prompt_tokens = saved
+
+
 def test_complete_uses_budgeted_fim_prompt(model) -> None:
     long_prefix = "x = 1\n" * 2000
     prompt, tokens = model.build_prompt(
