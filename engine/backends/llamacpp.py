@@ -32,20 +32,18 @@ _PARAMS_LOCK = threading.Lock()
 @contextlib.contextmanager
 def _extra_buffers(enabled: bool | None):
     """Load with ``use_extra_bufts=False`` (the weights as the file holds them) when ``enabled`` is
-    False, and by default (None) on CPUs with AVX-512:
+    False, and by default (None) on CPUs with AMX: there llama.cpp's extra buffer type moves Q8_0
+    matrices into its AMX layout, and its AMX matrix product then faults (SIGSEGV on ``ldtilecfg``
+    in ``ggml_backend_amx_mul_mat``, llama-cpp-python 0.3.36; upstream ggml-org/llama.cpp#20824).
 
-    * with AMX, llama.cpp's extra buffer type moves Q8_0 matrices into its AMX layout, and its AMX
-      matrix product then faults (SIGSEGV on ``ldtilecfg`` in ``ggml_backend_amx_mul_mat``,
-      llama-cpp-python 0.3.36; upstream ggml-org/llama.cpp#20824);
-    * with AVX-512 (no AMX), the repacked Q4_K layout made the 1.5B default model's prompts slower:
-      102.7 against 149.7 tok/s on a 512-token prompt, decoding 23.8 against 22.4 tok/s
-      (``benchmarks/llamacpp_build.py``, AMD EPYC, 2 threads).
-
-    AVX2-only CPUs keep the repacked weights, whose kernels llama.cpp wrote for them. ``Llama``
-    offers no argument for it, so the default model parameters are adjusted while the model loads."""
+    Elsewhere the weights are repacked for the CPU's kernels: on the default 1.5B Q4_K_M model
+    with AVX-512 that trades prompt speed for decoding speed (101.6 against 147.6 prompt tok/s,
+    25.3 against 20.5 decoded tok/s, ``benchmarks/llamacpp_build.py``, AMD EPYC, 2 threads), and
+    typing is mostly decoding. ``Llama`` offers no argument for it, so the default model
+    parameters are adjusted while the model loads."""
     from engine.cpu import cpu_flags
 
-    if enabled or (enabled is None and "avx512f" not in cpu_flags()):
+    if enabled or (enabled is None and "amx_tile" not in cpu_flags()):
         yield
         return
     import llama_cpp
