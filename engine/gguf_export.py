@@ -38,6 +38,18 @@ _KEEP_F32 = ("position_embd.weight",)  # small, and read by row: exact is cheap
 _BUFFERS = (".attn.masked_bias", ".attn.bias", ".rotary_emb.inv_freq")
 
 
+def _rotary_decoder(config) -> dict:
+    """The hyper-parameters GGUF records alike for Starcoder2 and Qwen2 (grouped-query, rotary)."""
+    return {
+        "context_length": config.max_position_embeddings,
+        "embedding_length": config.hidden_size,
+        "feed_forward_length": config.intermediate_size,
+        "block_count": config.num_hidden_layers,
+        "head_count": config.num_attention_heads,
+        "head_count_kv": config.num_key_value_heads,
+    }
+
+
 def _architecture(config) -> tuple[str, dict]:
     """llama.cpp's architecture name and the hyper-parameters GGUF records, from an HF config."""
     if config.model_type == "gpt_bigcode" and getattr(config, "multi_query", True):
@@ -52,24 +64,14 @@ def _architecture(config) -> tuple[str, dict]:
         }
     if config.model_type == "starcoder2":
         return "starcoder2", {
-            "context_length": config.max_position_embeddings,
-            "embedding_length": config.hidden_size,
-            "feed_forward_length": config.intermediate_size,
-            "block_count": config.num_hidden_layers,
-            "head_count": config.num_attention_heads,
-            "head_count_kv": config.num_key_value_heads,
+            **_rotary_decoder(config),
             "layer_norm_eps": config.norm_epsilon,
             "rope_freq_base": rope_theta(config),
         }
     if config.model_type == "qwen2":
         # Rotary positions in llama.cpp's NEOX layout, which is Hugging Face's: no permutation.
         return "qwen2", {
-            "context_length": config.max_position_embeddings,
-            "embedding_length": config.hidden_size,
-            "feed_forward_length": config.intermediate_size,
-            "block_count": config.num_hidden_layers,
-            "head_count": config.num_attention_heads,
-            "head_count_kv": config.num_key_value_heads,
+            **_rotary_decoder(config),
             "layer_norm_rms_eps": config.rms_norm_eps,
             "rope_freq_base": rope_theta(config, 1_000_000.0),
         }
