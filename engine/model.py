@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.budget import fit_prompt
@@ -111,8 +111,7 @@ class CodeModel:
     def warm(self) -> float | None:
         """Prepare the backend's kernels for the prompt shapes it will see (the torch backend builds
         oneDNN kernels per shape); returns the seconds it took, None when the backend needs none."""
-        warm_shapes = getattr(self.backend, "warm_shapes", None)
-        return warm_shapes() if warm_shapes is not None else None
+        return self.backend.warm_shapes()
 
     # ------------------------------------------------------------------ raw generation
 
@@ -128,7 +127,7 @@ class CodeModel:
         stop: Sequence[str] = (),
         cancel: CancelToken | None = None,
         heal: bool = True,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Yield text pieces continuing ``prompt``; ends at EOS, at a stop string (not included),
         after ``max_new_tokens`` or within one decoding step of ``cancel.cancel()``."""
         config = GenerationConfig(
@@ -144,9 +143,7 @@ class CodeModel:
         try:
             yield from apply_stops(pieces, config.stop)
         finally:
-            close = getattr(pieces, "close", None)
-            if close is not None:
-                close()  # stops the backend's decoding loop when we stopped early
+            pieces.close()  # stops the backend's decoding loop when we stopped early
 
     def generate(self, prompt: str, **kwargs: Any) -> str:
         """``stream`` joined into one string (same keyword arguments)."""
@@ -313,20 +310,9 @@ class CodeModel:
         )
 
     def _run_many(self, prompt: str, config: GenerationConfig, n: int, cancel: CancelToken) -> list[str]:
-        batch = getattr(self.backend, "generate_batch", None)
-        if batch is not None:
-            outputs = batch([prompt] * n, config)
-            return ["".join(apply_stops([o], config.stop)) for o in outputs]
-        outputs = []
-        for i in range(n):
-            seeded = GenerationConfig(
-                max_new_tokens=config.max_new_tokens,
-                temperature=config.temperature,
-                seed=None if config.seed is None else config.seed + i,
-                stop=config.stop,
-            )
-            outputs.append("".join(apply_stops(self.backend.stream(prompt, seeded, cancel), config.stop)))
-        return outputs
+        """``n`` sampled raw completions of one prompt (batched where the backend batches)."""
+        outputs = self.backend.generate_batch([prompt] * n, config, cancel)
+        return ["".join(apply_stops([o], config.stop)) for o in outputs]
 
     # ------------------------------------------------------------------ chat
 
@@ -674,7 +660,7 @@ def load_model(
         return CodeModel(
             remote,
             name=remote.name,
-            family=str(getattr(remote, "family", "remote")),
+            family=remote.family,
             fim=remote.fim,
             backend_name="http",
             **model_options,
@@ -691,7 +677,7 @@ def load_model(
         quantization=quantization,
     )
     fim = detect_fim_format(local.tokenizer.get_vocab().keys())
-    threads = getattr(local, "threads", threads)
+    threads = local.threads or threads
     log.info("loaded %s (%s, %s backend, %d threads)", source.name, source.family, backend, threads)
     return CodeModel(
         local, name=source.name, family=source.family, fim=fim, backend_name=backend, **model_options

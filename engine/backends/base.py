@@ -1,18 +1,27 @@
-"""The interface every inference backend implements."""
+"""The interface every inference backend implements, with its optional abilities declared.
+
+A backend streams text for a prompt (``stream``) and says what else it can do through methods
+whose defaults here are the plain way: ``generate_batch`` draws several answers one after the
+other, ``warm_shapes`` has nothing to prepare. Backends that can do better override them
+(CTranslate2 batches, the torch backend builds its kernels ahead of the first prompt), so callers
+never probe for an ability.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+import abc
+import dataclasses
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING
 
 from engine.generation import CancelToken, GenerationConfig
+from engine.stopping import apply_stops
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
 
-@runtime_checkable
-class Backend(Protocol):
+class Backend(abc.ABC):
     """Streams generated text for a prompt.
 
     Backends that run the model locally expose its tokenizer (prompt budgeting, token healing);
@@ -23,12 +32,36 @@ class Backend(Protocol):
 
     name: str
     context_window: int
+    threads: int = 0  # CPU threads the backend computes on (0: not its own to choose)
 
     @property
-    def tokenizer(self) -> PreTrainedTokenizerFast | None: ...
+    @abc.abstractmethod
+    def tokenizer(self) -> PreTrainedTokenizerFast | None:
+        """The model's fast tokenizer, or None when the model runs elsewhere."""
 
+    @abc.abstractmethod
     def stream(
         self, prompt: str, config: GenerationConfig, cancel: CancelToken | None = None
-    ) -> Iterator[str]: ...
+    ) -> Generator[str, None, None]:
+        """Yield text pieces continuing ``prompt`` (a generator: closing it stops decoding)."""
 
-    def close(self) -> None: ...
+    def generate_batch(
+        self, prompts: Sequence[str], config: GenerationConfig, cancel: CancelToken | None = None
+    ) -> list[str]:
+        """Whole continuations of several prompts, in order. This default streams them one after
+        the other, the i-th with seed ``config.seed + i`` (equal prompts give different samples),
+        each ending at its first stop string; backends that batch override it."""
+        outputs = []
+        for i, prompt in enumerate(prompts):
+            seeded = dataclasses.replace(config, seed=None if config.seed is None else config.seed + i)
+            outputs.append("".join(apply_stops(self.stream(prompt, seeded, cancel), config.stop)))
+        return outputs
+
+    def warm_shapes(self) -> float | None:
+        """Prepare what the first prompts would otherwise pay for (the torch backend builds its
+        kernels per prompt shape); returns the seconds it took, None when there is nothing to do."""
+        return None
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the model or the connection."""

@@ -228,20 +228,17 @@ class CT2Backend(LocalBackend):
             "sampling_temperature": config.temperature,
         }
 
-    def generate_ids(
+    def decode_ids(
         self,
         ids: list[int],
         config: GenerationConfig,
-        cancel: CancelToken | None = None,
+        cancel: CancelToken,
+        max_new: int,
         *,
-        first_allowed: Sequence[int] | None = None,
-        prompt: Sequence[int] | None = None,
+        first_allowed: Sequence[int] | None,
+        prompt: Sequence[int] | None,
     ) -> Iterator[int]:
-        """Yield generated ids; see ``LocalBackend.generate_ids``."""
-        cancel = cancel or CancelToken()
-        if cancel.cancelled:
-            return
-        max_new = self.budget(len(ids), config.max_new_tokens)
+        """Yield generated ids; see ``LocalBackend.decode_ids``."""
         split = self.static_split(ids if prompt is None else prompt, len(ids))
         if split:
             self._note_static_head(tuple(ids[:split]))
@@ -310,8 +307,11 @@ class CT2Backend(LocalBackend):
         rng = np.random.default_rng(config.seed)
         return sample_from_logits(logits, allowed, config, rng)
 
-    def generate_batch(self, prompts: Sequence[str], config: GenerationConfig) -> list[str]:
-        """Generate continuations of several prompts in one batch (no healing, no streaming)."""
+    def generate_batch(
+        self, prompts: Sequence[str], config: GenerationConfig, cancel: CancelToken | None = None
+    ) -> list[str]:
+        """Generate continuations of several prompts in one batch (no healing, no streaming; a
+        batch runs to its end)."""
         batch = []
         max_new = config.max_new_tokens
         for prompt in prompts:

@@ -106,20 +106,19 @@ class HFBackend(LocalBackend):
         probs = torch.softmax(scores, dim=-1)
         return int(torch.multinomial(probs, 1, generator=rng)[0, 0])
 
-    def generate_ids(
+    def decode_ids(
         self,
         ids: list[int],
         config: GenerationConfig,
-        cancel: CancelToken | None = None,
+        cancel: CancelToken,
+        max_new: int,
         *,
-        first_allowed: Sequence[int] | None = None,
-        prompt: Sequence[int] | None = None,
+        first_allowed: Sequence[int] | None,
+        prompt: Sequence[int] | None,
     ) -> Iterator[int]:
-        """Yield generated ids; see ``LocalBackend.generate_ids``."""
+        """Yield generated ids; see ``LocalBackend.decode_ids``."""
         import torch
 
-        cancel = cancel or CancelToken()
-        max_new = self.budget(len(ids), config.max_new_tokens)
         rng = None
         if not config.greedy:
             rng = torch.Generator(device=self.device)
@@ -144,11 +143,13 @@ class HFBackend(LocalBackend):
                 step_input = torch.tensor([[token]], dtype=torch.long, device=self.device)
                 input_ids = torch.cat([input_ids, step_input], dim=1)
 
-    def generate_batch(self, prompts: Sequence[str], config: GenerationConfig) -> list[str]:
+    def generate_batch(
+        self, prompts: Sequence[str], config: GenerationConfig, cancel: CancelToken | None = None
+    ) -> list[str]:
         """Continuations of several prompts (one after the other: this is the reference backend)."""
         outputs = []
         for prompt in prompts:
-            ids = list(self.generate_ids(self.encode(prompt), config))
+            ids = list(self.generate_ids(self.encode(prompt), config, cancel))
             outputs.append(
                 self._tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
             )

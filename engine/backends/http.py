@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from engine.backends.base import Backend
 from engine.errors import BackendUnavailableError, GenerationError
 from engine.generation import CancelToken, GenerationConfig
 from engine.prompts import FIM_FORMATS, FimFormat
@@ -56,8 +57,8 @@ def _context_window_of(entry: dict[str, Any]) -> int | None:
     return None
 
 
-class HttpBackend:
-    """Implements ``engine.backends.base.Backend`` against a remote OpenAI-compatible server.
+class HttpBackend(Backend):
+    """``engine.backends.base.Backend`` against a remote OpenAI-compatible server.
 
     Args:
         base_url: the server's API root, e.g. ``http://127.0.0.1:8000/v1``.
@@ -176,7 +177,7 @@ class HttpBackend:
 
     def stream(
         self, prompt: str, config: GenerationConfig, cancel: CancelToken | None = None
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Yield text pieces as the server sends them; stop early (closing the stream) on cancel."""
         cancel = cancel or CancelToken()
         if cancel.cancelled:
@@ -204,8 +205,11 @@ class HttpBackend:
                 "check that the server is still running."
             ) from None
 
-    def generate_batch(self, prompts: Sequence[str], config: GenerationConfig) -> list[str]:
-        """Generate for several prompts in one request (the server may batch them); texts in order."""
+    def generate_batch(
+        self, prompts: Sequence[str], config: GenerationConfig, cancel: CancelToken | None = None
+    ) -> list[str]:
+        """Generate for several prompts in one request (the server may batch them); texts in order
+        (one request: it runs to its end)."""
         if not prompts:
             return []
         try:

@@ -138,20 +138,17 @@ class LlamaCppBackend(LocalBackend):
                 f"({str(exc)[:160]}); delete it to have it exported or pulled again."
             ) from None
 
-    def generate_ids(
+    def decode_ids(
         self,
         ids: list[int],
         config: GenerationConfig,
-        cancel: CancelToken | None = None,
+        cancel: CancelToken,
+        max_new: int,
         *,
-        first_allowed: Sequence[int] | None = None,
-        prompt: Sequence[int] | None = None,
+        first_allowed: Sequence[int] | None,
+        prompt: Sequence[int] | None,
     ) -> Iterator[int]:
-        """Yield generated ids; see ``LocalBackend.generate_ids``."""
-        cancel = cancel or CancelToken()
-        if cancel.cancelled:
-            return
-        max_new = self.budget(len(ids), config.max_new_tokens)
+        """Yield generated ids; see ``LocalBackend.decode_ids``."""
         if config.seed is not None:
             self._llm.set_seed(config.seed)
         tokens = self._llm.generate(

@@ -94,23 +94,27 @@ class RoutedBackend(LocalBackend):
                 self._decisions.popitem(last=False)
         return chosen
 
-    def generate_ids(
+    def decode_ids(
         self,
         ids: list[int],
         config: GenerationConfig,
-        cancel: CancelToken | None = None,
+        cancel: CancelToken,
+        max_new: int,
         *,
-        first_allowed: Sequence[int] | None = None,
-        prompt: Sequence[int] | None = None,
+        first_allowed: Sequence[int] | None,
+        prompt: Sequence[int] | None,
     ) -> Iterator[int]:
-        """Yield generated ids from the chosen backend; see ``LocalBackend.generate_ids``."""
+        """Yield generated ids from the chosen backend; see ``LocalBackend.decode_ids`` (the
+        context window is the smaller of the two, so the budget holds for either)."""
         backend = self.choose(ids, config, prompt)
         self.routed[backend.name] += 1
         on_torch = backend is self.prompts
         with self._lock:
             self._in_flight += on_torch
         try:
-            yield from backend.generate_ids(ids, config, cancel, first_allowed=first_allowed, prompt=prompt)
+            yield from backend.decode_ids(
+                ids, config, cancel, max_new, first_allowed=first_allowed, prompt=prompt
+            )
         finally:
             if on_torch:
                 with self._lock:
@@ -118,11 +122,13 @@ class RoutedBackend(LocalBackend):
                     self._idle.notify_all()
                 self._warm_later(list(prompt if prompt is not None else ids))
 
-    def generate_batch(self, prompts: Sequence[str], config: GenerationConfig) -> list[str]:
+    def generate_batch(
+        self, prompts: Sequence[str], config: GenerationConfig, cancel: CancelToken | None = None
+    ) -> list[str]:
         """Several sampled continuations at once (CTranslate2 batches them)."""
-        return self.steps.generate_batch(prompts, config)
+        return self.steps.generate_batch(prompts, config, cancel)
 
-    def warm_shapes(self) -> float:
+    def warm_shapes(self) -> float | None:
         """Prepare the torch backend's prompt shapes (see ``TorchBackend.warm_shapes``)."""
         return self.prompts.warm_shapes()
 

@@ -426,7 +426,7 @@ class TorchBackend(LocalBackend):
         with torch.inference_mode():
             return self._decode(slot, token)
 
-    def warm_shapes(self, max_tokens: int = 2048) -> float:
+    def warm_shapes(self, max_tokens: int = 2048) -> float | None:
         """Run a prompt of every padded length up to ``max_tokens`` once, in a scratch slot, so
         that no request pays for oneDNN building kernels for a new shape (a first prompt at a
         length costs 8-30 ms more on the embedded model). Returns the seconds it took."""
@@ -490,20 +490,19 @@ class TorchBackend(LocalBackend):
 
     # ------------------------------------------------------------------ generation
 
-    def generate_ids(
+    def decode_ids(
         self,
         ids: list[int],
         config: GenerationConfig,
-        cancel: CancelToken | None = None,
+        cancel: CancelToken,
+        max_new: int,
         *,
-        first_allowed: Sequence[int] | None = None,
-        prompt: Sequence[int] | None = None,
+        first_allowed: Sequence[int] | None,
+        prompt: Sequence[int] | None,
     ) -> Iterator[int]:
-        """Yield generated ids; see ``LocalBackend.generate_ids``."""
-        cancel = cancel or CancelToken()
-        if cancel.cancelled or not ids:
+        """Yield generated ids; see ``LocalBackend.decode_ids``."""
+        if not ids:
             return
-        max_new = self.budget(len(ids), config.max_new_tokens)
         rng = np.random.default_rng(config.seed)
         slot = self._acquire(ids)
         try:
