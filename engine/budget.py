@@ -37,7 +37,14 @@ from engine.types import Snippet
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-__all__ = ["FittedPrompt", "cached_counter", "fit_prompt", "forget_encodings", "snippet_text"]
+__all__ = [
+    "FittedPrompt",
+    "cached_counter",
+    "fit_prompt",
+    "forget_encodings",
+    "reachable_text",
+    "snippet_text",
+]
 
 CountTokens = Callable[[str], int]
 CountAll = Callable[[list[str]], list[int]]
@@ -49,6 +56,9 @@ BLOCK_LINES = 16
 # Text further than this many characters per budget token from the cursor is never counted: no
 # tokenizer packs that much text into one token on average, so it could not fit anyway.
 MAX_CHARS_PER_TOKEN = 32
+# Text out of a budget's reach is dropped at a cut that moves in steps of this many characters,
+# so that typing extends the kept prefix exactly as it extends the document (``reachable_text``).
+REACH_CUT_STEP = 4096
 # The cursor's line is priced in steps of this many tokens when the budget is split, so typing on
 # it changes the text kept above and below (the start of an SPM prompt) only once per step, and a
 # backend's cached prompt state (CTranslate2's static prompt, llama.cpp's KV cache) survives the
@@ -81,6 +91,25 @@ class FittedPrompt:
 def snippet_text(snippet: Snippet) -> str:
     """The text a snippet is counted as: its path line, then its code."""
     return f"{snippet.path}\n{snippet.text}"
+
+
+def reachable_text(prefix: str, suffix: str, max_prompt_tokens: int) -> tuple[str, str]:
+    """The text around the cursor that a prompt of ``max_prompt_tokens`` tokens can reach.
+
+    ``fit_prompt`` reads no text more than ``max_prompt_tokens * MAX_CHARS_PER_TOKEN`` characters
+    from the cursor, so the rest is dropped before the text is used as a cache key or fitted: the
+    fitted prompt is the same, and a large document costs no more than a small one. The prefix is
+    cut at a line start that stays put while the user types (it moves in steps of
+    ``REACH_CUT_STEP`` characters): typing then extends the kept prefix exactly as it extends the
+    document, which is what the typed-through cache and the backends' cached prompt heads key on.
+    """
+    reach = max_prompt_tokens * MAX_CHARS_PER_TOKEN + 1  # ``_lines_before`` looks one character further
+    excess = len(prefix) - reach
+    if excess > 0:
+        cut = excess // REACH_CUT_STEP * REACH_CUT_STEP
+        line_start = prefix.find("\n", cut, excess) + 1
+        prefix = prefix[line_start or cut :]
+    return prefix, suffix[:reach]
 
 
 def cached_counter(count: CountTokens, maxsize: int = 2048) -> CountTokens:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from engine.budget import fit_prompt
+from engine.budget import fit_prompt, reachable_text
 from engine.cache import CompletionCache
 from engine.errors import GenerationError
 from engine.generation import CancelToken, GenerationConfig
@@ -42,7 +42,7 @@ CHARS_PER_TOKEN = 3.5  # token estimate when no tokenizer is at hand (remote bac
 DEFAULT_MAX_PROMPT_TOKENS = 1536  # keeps time-to-first-token (which cannot be cancelled) bounded
 PROMPT_FORMAT_TOKENS = 8  # FIM and repository special tokens around the budgeted text (+ slack at the joins)
 MIN_PROMPT_TOKENS = 16  # a prompt budget never goes below this, however small the window
-SAMPLING_TEMPERATURE_FOR_CHOICES = 0.6  # used for n > 1 when the caller asked for greedy
+CHOICE_TEMPERATURE = 0.6  # several choices are sampled at least this hot, or they come out the same
 
 
 class CodeModel:
@@ -224,10 +224,16 @@ class CodeModel:
         types through the suggestion on screen."""
         return prompt_suffix(suffix) if self.elide_closing_rest else suffix
 
+    def reachable(self, prefix: str, suffix: str) -> tuple[str, str]:
+        """The text around the cursor the prompt budget can reach (``engine.budget.reachable_text``):
+        what the cache is keyed on and the prompt is fitted from."""
+        return reachable_text(prefix, suffix, self.max_prompt_tokens)
+
     def cached(self, prefix: str, suffix: str) -> Completion | None:
         """The completion the typed-through cache holds for this cursor context, or None
         (answers without the model)."""
         start = time.perf_counter()
+        prefix, suffix = self.reachable(prefix, suffix)
         key = self._cache_suffix(suffix)
         hit = self.cache.get(prefix, key)
         if hit is not None and key != suffix:
@@ -263,7 +269,8 @@ class CodeModel:
         """A post-processed fill-in-the-middle completion at the cursor between ``prefix`` and ``suffix``.
 
         Served from the typed-through cache when the user typed what was suggested; otherwise the
-        prompt is budgeted, generated, post-processed and cached. ``n > 1`` samples several choices.
+        prompt is budgeted, generated, post-processed and cached. ``n > 1`` samples several choices
+        (at ``CHOICE_TEMPERATURE`` at least).
         """
         start = time.perf_counter()
         if n < 1:
@@ -273,6 +280,7 @@ class CodeModel:
             hit = self.cached(prefix, suffix)
             if hit is not None:
                 return hit
+        prefix, suffix = self.reachable(prefix, suffix)
         resolved = decide_mode(prefix, suffix) if mode == "auto" else mode
         prompt, prompt_tokens = self.build_prompt(
             prefix, suffix, snippets=snippets, repo_name=repo_name, path=path, max_new_tokens=max_new_tokens
@@ -284,7 +292,7 @@ class CodeModel:
         else:
             config = GenerationConfig(
                 max_new_tokens=max_new_tokens,
-                temperature=temperature or SAMPLING_TEMPERATURE_FOR_CHOICES,
+                temperature=max(temperature, CHOICE_TEMPERATURE),
                 seed=seed,
                 stop=self._stop_strings(),
             )

@@ -7,6 +7,7 @@ in blocks) and the tokenizer itself (parts encoded in windows, cuts priced from 
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 import sysconfig
 from pathlib import Path
@@ -14,7 +15,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.budget import CURSOR_LINE_STEP, fit_prompt, snippet_text
+from engine.budget import (
+    CURSOR_LINE_STEP,
+    MAX_CHARS_PER_TOKEN,
+    REACH_CUT_STEP,
+    fit_prompt,
+    reachable_text,
+    snippet_text,
+)
 from engine.types import Snippet
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -393,3 +401,48 @@ def test_typing_on_the_cursor_line_keeps_the_text_around_it_within_a_step(fit, c
         kept.add((fitted.prefix[:cut], fitted.suffix))
     # ~60 keystrokes, ~15 tokens typed: at most two different splits, not one per token.
     assert len(kept) <= 2
+
+
+# ---- the text a budget can reach (what the cache is keyed on and the prompt fitted from)
+
+LONG = "".join(f"value_{i} = compute({i}, scale=2)\n" for i in range(3000))  # ~90k characters
+
+
+def test_a_short_text_is_kept_whole() -> None:
+    assert reachable_text("x = 1\ny = ", "\nz = 2\n", 16) == ("x = 1\ny = ", "\nz = 2\n")
+
+
+def test_a_long_prefix_keeps_at_least_the_budgets_reach_from_a_line_start() -> None:
+    for budget in (16, 64, 1536):
+        reach = budget * MAX_CHARS_PER_TOKEN
+        kept, suffix = reachable_text(LONG, LONG, budget)
+        assert len(kept) > reach and LONG.endswith(kept)
+        assert len(kept) < reach + REACH_CUT_STEP + 40
+        assert LONG[len(LONG) - len(kept) - 1] == "\n"  # starts a line
+        assert LONG.startswith(suffix) and len(suffix) == reach + 1
+
+
+def test_typing_extends_the_kept_prefix_as_it_extends_the_document() -> None:
+    typed = "total = value_1 + value_2\nprint(total)\n"
+    kept = [reachable_text(LONG + typed[:i], "", 256)[0] for i in range(len(typed) + 1)]
+    assert all(after == before + typed[i] for i, (before, after) in enumerate(itertools.pairwise(kept)))
+
+
+def test_a_line_without_breaks_is_cut_at_the_step() -> None:
+    minified = "a=1;" * 30_000
+    kept, _ = reachable_text(minified, "", 64)
+    assert len(kept) > 64 * MAX_CHARS_PER_TOKEN and (len(minified) - len(kept)) % REACH_CUT_STEP == 0
+
+
+def test_the_fitted_prompt_is_the_same_from_the_reachable_text(count, tokenizer) -> None:
+    source = (STDLIB / "textwrap.py").read_text(encoding="utf-8") * 8
+    middle = len(source) // 2
+    prefix, suffix = source[:middle], source[middle:]
+    for budget in (64, 300):
+        kept_prefix, kept_suffix = reachable_text(prefix, suffix, budget)
+        assert len(kept_prefix) < len(prefix) and len(kept_suffix) < len(suffix)
+        for by in (None, tokenizer):
+            whole = fit_prompt(count, prefix, suffix, max_prompt_tokens=budget, tokenizer=by)
+            assert (
+                fit_prompt(count, kept_prefix, kept_suffix, max_prompt_tokens=budget, tokenizer=by) == whole
+            )

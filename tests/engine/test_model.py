@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from engine import CancelToken, Completion, Snippet, load_model
+from engine.backends.base import Backend
 from engine.errors import BackendUnavailableError, ModelNotFoundError
+from engine.model import CodeModel
 from engine.scheduler import CompletionScheduler
 
 PREFIX = (
@@ -216,7 +218,7 @@ def test_prompt_budget_leaves_room_for_new_tokens_in_a_small_window(model) -> No
     assert model.count_tokens(prompt) + 16 <= model.context_window
 
 
-class ScriptedBackend:
+class ScriptedBackend(Backend):
     """A backend answering each request with the next scripted list of pieces (and recording the
     temperature asked for), to drive the engine's chat logic without a model."""
 
@@ -227,9 +229,11 @@ class ScriptedBackend:
     def __init__(self, answers: list[list[str]]) -> None:
         self.answers = list(answers)
         self.temperatures: list[float] = []
+        self.seeds: list[int | None] = []
 
     def stream(self, prompt, config, cancel=None):
         self.temperatures.append(config.temperature)
+        self.seeds.append(config.seed)
         yield from self.answers.pop(0)
 
     def close(self) -> None:
@@ -237,8 +241,6 @@ class ScriptedBackend:
 
 
 def test_an_empty_chat_answer_is_drawn_again_hotter() -> None:
-    from engine.model import CodeModel
-
     question = [{"role": "user", "content": "How do I add an item?"}]
     backend = ScriptedBackend([["\n"], [" "], ["Use ", "append."]])
     model = CodeModel(backend, name="scripted", family="remote", fim=None)
@@ -282,7 +284,6 @@ class LoopingBackend(ScriptedBackend):
 
 
 def test_a_chat_answer_that_falls_into_a_loop_is_stopped_there() -> None:
-    from engine.model import CodeModel
     from engine.postprocess import answer_loops
 
     question = [{"role": "user", "content": "What does this list hold?"}]
@@ -300,8 +301,6 @@ def test_a_chat_answer_that_falls_into_a_loop_is_stopped_there() -> None:
 def test_typing_an_opener_types_through_the_suggestion_before_the_editors_closer() -> None:
     """The suggestion ``max(a, b)`` is on screen; the user types ``max(`` and the editor adds
     ``)`` after the cursor. The rest is served from the cache, fitted to that closer."""
-    from engine.model import CodeModel
-
     backend = ScriptedBackend([["max(a, b)\n"], ["never asked"]])
     model = CodeModel(backend, name="scripted", family="remote", fim=None)
     first = model.complete("x = ", "\n", max_new_tokens=8)
@@ -321,3 +320,34 @@ def test_typing_an_opener_types_through_the_suggestion_before_the_editors_closer
     )
     keyed_on_the_real_suffix.complete("x = ", "\n", max_new_tokens=8)
     assert keyed_on_the_real_suffix.cached("x = max(", ")\n") is None
+
+
+def test_several_choices_are_sampled_hot_enough_each_with_its_own_seed() -> None:
+    """Choices of a backend that does not batch are drawn one after the other, at least
+    ``CHOICE_TEMPERATURE`` hot and with consecutive seeds, so that they differ."""
+    from engine.model import CHOICE_TEMPERATURE
+
+    backend = ScriptedBackend([["a = 1\n"], ["b = 2\n"], ["c = 3\n"]])
+    model = CodeModel(backend, name="scripted", family="remote", fim=None)
+    completion = model.complete("x = 0\n", "", n=3, temperature=0.2, seed=7, mode="single")
+    assert backend.temperatures == [CHOICE_TEMPERATURE] * 3 and backend.seeds == [7, 8, 9]
+    assert completion.choices == ["a = 1", "b = 2", "c = 3"] and completion.text == "a = 1"
+    hotter = ScriptedBackend([["d = 4\n"], ["e = 5\n"]])
+    CodeModel(hotter, name="scripted", family="remote", fim=None).complete(
+        "x = 0\n", "", n=2, temperature=0.9
+    )
+    assert hotter.temperatures == [0.9, 0.9]
+
+
+def test_text_out_of_the_budgets_reach_never_reaches_the_cache_or_the_prompt() -> None:
+    """A long document is cut where typing does not move the cut: typing through the suggestion
+    still hits the cache, and the prompt is what the whole document gives."""
+    long_prefix = "".join(f"value_{i} = compute({i}, scale=2)\n" for i in range(3000)) + "total = "
+    backend = ScriptedBackend([["value_1 + value_2\n"], ["never asked"]])
+    model = CodeModel(backend, name="scripted", family="remote", fim=None, max_prompt_tokens=64)
+    first = model.complete(long_prefix, "\nprint(total)\n", max_new_tokens=8)
+    assert first.text == "value_1 + value_2" and first.prompt_tokens <= 64
+    assert all(len(prefix) < len(long_prefix) for prefix, _suffix in model.cache._entries)
+    through = model.complete(long_prefix + "value_1", "\nprint(total)\n", max_new_tokens=8)
+    assert through.cached and through.text == " + value_2"
+    assert model.build_prompt(long_prefix, "") == model.build_prompt(*model.reachable(long_prefix, ""))
