@@ -18,7 +18,7 @@ replayed:
   types the rest.
 
 Each spot is replayed by two models, one without and one with the warm-up (each its own engine
-and caches, every keystroke through the product's request path and ``CompletionScheduler``), one
+and caches, every keystroke through the product's request path and ``CompletionService``), one
 after the other, so a change in machine load affects both alike. The warm-up runs to its end
 before the first keystroke (how long that takes is reported: a user who types sooner gets part of
 the benefit). Reported: latency of the first two keystrokes, and how many first keystrokes the
@@ -85,20 +85,19 @@ def edits(text: str, line: int) -> dict[str, tuple[str, tuple[int, int], list[st
 
 
 class Replay:
-    """One model and scheduler replaying edits through the language server's request path."""
+    """One completion service replaying edits through the language server's request path."""
 
     def __init__(self, model_path: str | None, warm: bool, max_new_tokens: int) -> None:
         from engine import load_model
-        from engine.scheduler import CompletionScheduler
+        from engine.service import CompletionService
         from lsp_server.settings import CompletionSettings
 
-        self.model = load_model(model_path)
-        # the language server's prompt budget (ModelHost.set_prompt_budget): the window, less the new tokens
-        self.model.max_prompt_tokens = min(
-            CompletionSettings().max_prompt_tokens, self.model.context_window - max_new_tokens
-        )
-        self.scheduler = CompletionScheduler(self.model, prefetch=False)
         self.settings = CompletionSettings(max_new_tokens=max_new_tokens, cross_file_context=False)
+        self.service = CompletionService(load_model(model_path))
+        # the language server's settings (ModelHost.configure), without prefetch
+        self.service.configure(
+            max_prompt_tokens=self.settings.max_prompt_tokens, max_new_tokens=max_new_tokens, prefetch=False
+        )
         self.warm = warm
         self.warm_ms: list[float] = []
         self.prompt_tokens: list[int] = []  # of the requests the model ran
@@ -106,9 +105,9 @@ class Replay:
     def _request(self, text: str, line: int, character: int):
         from lsprotocol import types
 
-        from lsp_server.completion import CompletionRequest
+        from lsp_server.completion import InlineRequest
 
-        return CompletionRequest(
+        return InlineRequest(
             request_id="bench",
             uri="file:///bench.py",
             text=text,
@@ -130,34 +129,28 @@ class Replay:
             warm_completion(
                 self._request(text, line, character),
                 self.settings,
-                warm=lambda prompts: self.scheduler.warm("file:///bench.py", prompts),
+                warm=self.service.warm,
                 run_blocking=self._run_blocking,
             )
         )
-        self.scheduler.wait_idle(timeout=60)
+        self.service.wait_idle(timeout=60)
         self.warm_ms.append((time.perf_counter() - start) * 1000)
 
     def keystroke(self, text: str, line: int, character: int) -> tuple[float, bool]:
         """A completion request after a keystroke; its latency (ms) and whether the cache answered."""
-        from lsp_server.completion import generation_options, prepare_prompt
+        from lsp_server.completion import prepare_request
 
         request = self._request(text, line, character)
         start = time.perf_counter()
-        prompt = asyncio.run(prepare_prompt(request, self.settings, run_blocking=self._run_blocking))
-        assert prompt is not None
-        completion = self.scheduler.submit(
-            "file:///bench.py",
-            prompt.prefix,
-            prompt.suffix,
-            **generation_options(request, self.settings, prompt),
-        ).result(timeout=60)
+        prepared = asyncio.run(prepare_request(request, self.settings, run_blocking=self._run_blocking))
+        assert prepared is not None
+        completion = self.service.submit(prepared.request).result(timeout=60)
         if not completion.cached:
             self.prompt_tokens.append(completion.prompt_tokens)
         return (time.perf_counter() - start) * 1000, completion.cached
 
     def close(self) -> None:
-        self.scheduler.close()
-        self.model.close()
+        self.service.close()
 
 
 def replay(runner: Replay, doc: str, cursor: tuple[int, int], typed: list[str]) -> list[tuple[float, bool]]:
@@ -211,7 +204,7 @@ def main() -> int:
     tokens = statistics.median(runners["off"].prompt_tokens)
     print(
         f"\n{args.spots} spots per scenario, prompts of {tokens:.0f} tokens (median), "
-        f"{args.new_tokens} new tokens at most, model {runners['on'].model.name}"
+        f"{args.new_tokens} new tokens at most, model {runners['on'].service.model_name}"
     )
     print("| scenario | warm-up | 1st keystroke p50 / p95 ms | from cache | 2nd keystroke p50 / p95 ms |")
     print("|---|---|---:|---:|---:|")

@@ -13,7 +13,7 @@ Configurations (each adds one technique to the previous one):
                cached across keystrokes
   +cache       typed-through completion cache: typing what the suggestion shows is answered
                without the model
-  +prefetch    the scheduler's prefetch: after each answer, the completion at the end of the
+  +prefetch    the completion service's prefetch: after each answer, the completion at the end of the
                suggestion is computed in the idle time before the next keystroke (its time is
                reported, not counted as latency)
 
@@ -22,7 +22,7 @@ Configurations (each adds one technique to the previous one):
                the cursor stay in the prompt's suffix (``--auto-close`` sessions only: each pair
                then changes the start of the SPM prompt, and its cached state is lost)
 
-Every request goes through the product's ``CompletionScheduler`` (as in the language server).
+Every request goes through the product's ``CompletionService`` (as in the language server).
 With ``--auto-close`` the typing is replayed as VS Code's default editor does it: an opening
 bracket (or a quote outside a string) inserts its closer after the cursor, and typing that closer
 steps over it; the typing then starts after the method's docstring, where the code is.
@@ -137,29 +137,32 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Session:
-    """One configuration's model, scheduler and counters while the keystrokes are replayed."""
+    """One configuration's model, completion service and counters while the keystrokes are replayed."""
 
     def __init__(self, name: str, model, *, use_cache: bool, prefetch: bool) -> None:
-        from engine.scheduler import CompletionScheduler
+        from engine.service import CompletionService
 
         self.name, self.model, self.use_cache = name, model, use_cache
-        self.scheduler = CompletionScheduler(model, prefetch=prefetch)
+        self.service = CompletionService(model, prefetch=prefetch)
         self.latencies: list[float] = []
         self.model_runs = self.cache_hits = 0
 
     def keystroke(self, prefix: str, suffix: str, new_tokens: int) -> None:
-        """One request through the product's scheduler, then the idle time before the next
-        keystroke, in which the scheduler's prefetch (when on) runs; only the request is timed."""
-        start = time.perf_counter()
-        completion = self.scheduler.submit(
+        """One request through the product's completion service, then the idle time before the next
+        keystroke, in which its prefetch (when on) runs; only the request is timed."""
+        from engine.types import CompletionRequest
+
+        request = CompletionRequest(
             "file:///textwrap.py", prefix, suffix, max_new_tokens=new_tokens, use_cache=self.use_cache
-        ).result()
+        )
+        start = time.perf_counter()
+        completion = self.service.submit(request).result()
         self.latencies.append((time.perf_counter() - start) * 1000)
         if completion.cached:
             self.cache_hits += 1
         else:
             self.model_runs += 1
-        self.scheduler.wait_idle()
+        self.service.wait_idle()
 
     def row(self, marked: list[int]) -> dict:
         """The configuration's results; ``marked``: keystrokes timed apart (auto-closed brackets)."""
@@ -172,10 +175,8 @@ class Session:
             "p95": percentile(self.latencies, 0.95),
             "model_runs": self.model_runs,
             "cache_hits": self.cache_hits,
-            "prefetch_runs": self.scheduler.prefetched,
-            "prefetch_ms": statistics.median(self.scheduler.prefetch_ms)
-            if self.scheduler.prefetch_ms
-            else 0.0,
+            "prefetch_runs": self.service.counters().prefetched,
+            "prefetch_ms": statistics.median(self.service.prefetch_ms) if self.service.prefetch_ms else 0.0,
             "head_reuses": getattr(self.model.backend, "static_prompt_hits", 0),
             "head_mb": getattr(self.model.backend, "_static_bytes", 0) / 2**20,
             "cache_kb": sum(len(p) + len(s) + len(t) for (p, s), t in cache._entries.items()) / 1e3,
@@ -344,8 +345,7 @@ def main() -> int:
             f"| {r['head_mb']:.1f} | {r['cache_kb']:.1f} |{at_brackets}"
         )
     for session in sessions:
-        session.scheduler.close()
-        session.model.close()
+        session.service.close()
     return 0
 
 

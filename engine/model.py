@@ -1,9 +1,10 @@
-"""``CodeModel``: the one object the language server, the CLI and the training code talk to.
+"""``CodeModel``: a loaded model, for the CLI, the OpenAI-compatible server and the training code
+(the language server reaches it through ``engine.service.CompletionService``).
 
-It joins a backend (CTranslate2, transformers or a remote server) to the text side of the engine:
-token-budgeted FIM prompts (``engine.budget``, ``engine.prompts``), post-processing
-(``engine.postprocess``), the typed-through completion cache (``engine.cache``) and stop strings
-(``engine.stopping``).
+It joins a backend (llama.cpp, CTranslate2, torch, transformers or a remote server) to the text
+side of the engine: token-budgeted FIM prompts (``engine.budget``, ``engine.prompts``),
+post-processing (``engine.postprocess``), the typed-through completion cache (``engine.cache``)
+and stop strings (``engine.stopping``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from engine.prompts import (
     prompt_suffix,
 )
 from engine.stopping import apply_stops
-from engine.types import Completion, Snippet
+from engine.types import Completion, CompletionRequest, Snippet
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -315,6 +316,22 @@ class CodeModel:
             generated_tokens=generated,
             cached=False,
             cancelled=cancel.cancelled,
+        )
+
+    def complete_request(self, request: CompletionRequest, cancel: CancelToken | None = None) -> Completion:
+        """``complete`` for a typed request (``engine.types.CompletionRequest``)."""
+        return self.complete(
+            request.prefix,
+            request.suffix,
+            max_new_tokens=request.max_new_tokens,
+            temperature=request.temperature,
+            snippets=request.snippets,
+            repo_name=request.repo_name,
+            path=request.path,
+            cancel=cancel,
+            use_cache=request.use_cache,
+            mode=request.mode,
+            n=request.choices,
         )
 
     def _run_many(self, prompt: str, config: GenerationConfig, n: int, cancel: CancelToken) -> list[str]:

@@ -1,9 +1,11 @@
 """Scheduling of completion requests: the newest request for a document supersedes older ones.
 
-While the user types, every keystroke asks for a completion; only the last one matters. Submitting
-a request for a document cancels that document's previous request: a queued one never runs, a
-running one stops within one decoding step (its ``Completion`` comes back with ``cancelled=True``).
-Requests for different documents run side by side on a small worker pool.
+While the user types, every keystroke asks for a completion; only the last one matters. Each
+document has at most one live request, from ``begin`` (the request arrived; the caller may still
+gather its context) or ``submit`` until its answer. A newer request stops it: one being prepared
+is never submitted (its token is cancelled), a queued one never runs, a running one stops within
+one decoding step (its ``Completion`` comes back with ``cancelled=True``). Requests for different
+documents run side by side on a small worker pool.
 
 A request the typed-through cache can answer is answered at once, without waiting for the pool.
 With ``prefetch`` on, the idle time after an answer computes the completion at the end of the
@@ -15,54 +17,58 @@ that request), so it never delays one by more than its prompt processing and one
 before the first keystroke, so that keystroke finds its prompt's head processed (the lines above
 the cursor do not change while the user types on its line) or its answer in the cache.
 
-    scheduler = CompletionScheduler(model)
-    future = scheduler.submit("file:///a.py", prefix, suffix)
-    completion = future.result()                  # or: await scheduler.complete(...)
+The scheduler is the engine's part of ``engine.service.CompletionService``, which callers use.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from engine.generation import CancelToken
 from engine.model import CodeModel
-from engine.types import Completion
+from engine.types import Completion, CompletionCounters, CompletionRequest
 
 log = logging.getLogger(__name__)
 
 
-# A completion to compute in idle time: prefix, suffix and keyword arguments of ``submit``.
-Prompt = tuple[str, str, dict[str, Any]]
-
-
 @dataclass
-class _Pending:
+class _Live:
+    """A document's live request, prefetch or warm-up."""
+
     request_id: int
     cancel: CancelToken
-    future: Future[Any]
-    prefetch: bool = False  # a prefetch or a warm-up, which any request of the document stops
+    future: Future[Completion] | Future[None] | None = None  # None while the caller prepares it
+    idle: bool = False  # a prefetch or a warm-up, which any request of the document stops
+
+    @property
+    def running(self) -> bool:
+        """Not answered yet (being prepared, queued or generating)."""
+        return self.future is None or not self.future.done()
 
 
 @dataclass(frozen=True)
 class _Job:
-    """One queued completion (or prefetch) of a document."""
+    """One queued completion request."""
 
-    document: str
     request_id: int
+    request: CompletionRequest
     cancel: CancelToken
-    prefix: str
-    suffix: str
-    kwargs: dict[str, Any]
+
+
+def _answered(completion: Completion) -> Future[Completion]:
+    done: Future[Completion] = Future()
+    done.set_result(completion)
+    return done
 
 
 class CompletionScheduler:
-    """Runs ``model.complete`` requests, one live request per document.
+    """Runs completion requests on ``model``, one live request per document.
 
     Args:
         model: the loaded model.
@@ -78,56 +84,88 @@ class CompletionScheduler:
         self.prefetch = prefetch
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stackcoder-complete")
         self._lock = threading.Lock()
-        self._latest: dict[str, _Pending] = {}
+        self._latest: dict[str, _Live] = {}
         self._next_id = 0
-        self.superseded = 0  # requests cancelled by a newer one (for logs and benchmarks)
-        self.model_runs = 0  # requests (not prefetches) the model answered to the end
-        self.stopped_runs = 0  # requests whose model run a newer request stopped
-        self.cache_hits = 0  # requests answered from the completion cache
-        self.prefetched = 0  # prefetches that ran the model to the end
-        self.prefetch_ms: list[float] = []  # their durations (for benchmarks)
-        self.warmed = 0  # warm-ups at a cursor the user moved to that ran the model to the end
+        self.superseded = 0
+        self.model_runs = 0
+        self.stopped_runs = 0
+        self.cache_hits = 0
+        self.prefetched = 0
+        self.prefetch_ms: list[float] = []  # durations of the prefetches that ran (for benchmarks)
+        self.warmed = 0
 
-    def submit(self, document: str, prefix: str, suffix: str = "", **kwargs: Any) -> Future[Completion]:
-        """Queue a completion for ``document`` (keyword arguments as ``CodeModel.complete``),
-        cancelling the document's previous request. Returns a future of the ``Completion``."""
-        cancel = kwargs.pop("cancel", None) or CancelToken()
-        if kwargs.get("use_cache", True) and kwargs.get("n", 1) == 1:
-            hit = self.from_cache(document, prefix, suffix)
-            if hit is not None:
-                done: Future[Completion] = Future()
-                done.set_result(hit)
-                return done
+    # ------------------------------------------------------------------ a document's live request
+
+    def begin(self, document: str) -> CancelToken:
+        """A request for ``document`` arrived: stop the document's previous one and return the
+        new one's token, to ``submit`` it with once its context is gathered (then ``end``)."""
         with self._lock:
             self._next_id += 1
-            request_id = self._next_id
-            previous = self._latest.get(document)
-            if previous is not None:
-                self._supersede(previous, f"request {request_id}")
-            future = self._pool.submit(self._run, _Job(document, request_id, cancel, prefix, suffix, kwargs))
-            self._latest[document] = _Pending(request_id, cancel, future)
-        return future
+            self._replace(document, _Live(self._next_id, CancelToken()), f"request {self._next_id}")
+            return self._latest[document].cancel
 
-    def from_cache(self, document: str, prefix: str, suffix: str = "") -> Completion | None:
-        """The completion cache's answer for this cursor, or None; never runs the model. A hit
-        answers the document's newest keystroke, so its live request stops (a prefetch or warm-up
-        in flight goes on)."""
-        hit = self.model.cached(prefix, suffix)
-        if hit is not None:
-            with self._lock:
-                previous = self._latest.get(document)
-                if previous is not None and not previous.prefetch:
-                    self._supersede(previous, "a cached answer")
-                self.cache_hits += 1
-        return hit
+    def end(self, document: str, cancel: CancelToken) -> None:
+        """The request ``begin`` returned ``cancel`` for is over; a submitted one ends by itself."""
+        with self._lock:
+            live = self._latest.get(document)
+            if live is not None and live.cancel is cancel and live.future is None:
+                del self._latest[document]
 
-    def _supersede(self, previous: _Pending, by: str) -> None:
-        if previous.future.done():
+    def busy(self, document: str) -> bool:
+        """Whether a request of ``document`` (not a prefetch or warm-up) is live: the user is typing."""
+        with self._lock:
+            live = self._latest.get(document)
+            return live is not None and not live.idle and live.running
+
+    def _replace(self, document: str, live: _Live, by: str) -> None:
+        """Make ``live`` the document's live entry, stopping the one before (lock held)."""
+        previous = self._latest.get(document)
+        if previous is not None:
+            self._supersede(previous, by)
+        self._latest[document] = live
+
+    def _supersede(self, previous: _Live, by: str) -> None:
+        if not previous.running:
             return
         previous.cancel.cancel()
-        if not previous.prefetch:
+        if not previous.idle:
             self.superseded += 1
         log.debug("%s supersedes %d", by, previous.request_id)
+
+    # ------------------------------------------------------------------ requests
+
+    def submit(self, request: CompletionRequest, cancel: CancelToken | None = None) -> Future[Completion]:
+        """Queue ``request``, superseding its document's previous request (``cancel``: the token
+        ``begin`` returned, else a new one). Returns a future of the ``Completion``."""
+        cancel = cancel or CancelToken()
+        if request.cacheable:
+            hit = self.from_cache(request, cancel)
+            if hit is not None:
+                return _answered(hit)
+        with self._lock:
+            if cancel.cancelled:  # superseded while its context was gathered
+                return _answered(Completion(text="", model=self.model.name, latency_ms=0.0, cancelled=True))
+            live = self._latest.get(request.document)
+            if live is None or live.cancel is not cancel or live.future is not None:
+                self._next_id += 1
+                live = _Live(self._next_id, cancel)
+                self._replace(request.document, live, f"request {live.request_id}")
+            future = self._pool.submit(self._run, _Job(live.request_id, request, cancel))
+            live.future = future
+        return future
+
+    def from_cache(self, request: CompletionRequest, cancel: CancelToken | None = None) -> Completion | None:
+        """The completion cache's answer for this cursor, or None; never runs the model. A hit
+        answers the document's newest keystroke, so its live request stops (unless it is the one
+        ``cancel`` belongs to; a prefetch or warm-up in flight goes on)."""
+        hit = self.model.cached(request.prefix, request.suffix)
+        if hit is not None:
+            with self._lock:
+                live = self._latest.get(request.document)
+                if live is not None and not live.idle and live.cancel is not cancel:
+                    self._supersede(live, "a cached answer")
+                self.cache_hits += 1
+        return hit
 
     def _run(self, job: _Job) -> Completion:
         start = time.perf_counter()
@@ -135,8 +173,8 @@ class CompletionScheduler:
         try:
             if job.cancel.cancelled:  # superseded while queued: never touch the model
                 return Completion(text="", model=self.model.name, latency_ms=0.0, cancelled=True)
-            # complete() asks the cache again: a prefetch may have filled it while this waited
-            completion = self.model.complete(job.prefix, job.suffix, cancel=job.cancel, **job.kwargs)
+            # the model asks the cache again: a prefetch may have filled it while this waited
+            completion = self.model.complete_request(job.request, job.cancel)
             if job.cancel.cancelled:
                 completion.cancelled = True
             with self._lock:
@@ -149,7 +187,7 @@ class CompletionScheduler:
             log.debug(
                 "request %d for %s done in %.0f ms (cancelled=%s)",
                 job.request_id,
-                job.document,
+                job.request.document,
                 (time.perf_counter() - start) * 1000,
                 completion.cancelled,
             )
@@ -157,76 +195,73 @@ class CompletionScheduler:
         finally:
             with self._lock:
                 if (
-                    self._forget(job)
+                    self._forget(job.request.document, job.request_id)
                     and completion is not None
-                    and self._wants_prefetch(completion, job.kwargs)
+                    and self._wants_prefetch(completion, job.request)
                 ):
-                    self._queue_prefetch(job, job.prefix + completion.text)
+                    after = dataclasses.replace(job.request, prefix=job.request.prefix + completion.text)
+                    self._queue_idle([after], warm=False)
 
-    def _forget(self, job: _Job) -> bool:
-        """Drop ``job`` as its document's live request (lock held); False when a newer one took its place."""
-        pending = self._latest.get(job.document)
-        if pending is None or pending.request_id != job.request_id:
+    def _forget(self, document: str, request_id: int) -> bool:
+        """Drop ``request_id`` as its document's live entry (lock held); False when a newer one
+        took its place."""
+        live = self._latest.get(document)
+        if live is None or live.request_id != request_id:
             return False
-        del self._latest[job.document]
+        del self._latest[document]
         return True
 
-    def _wants_prefetch(self, completion: Completion, kwargs: dict[str, Any]) -> bool:
-        return (
-            self.prefetch
-            and bool(completion.text)
-            and not completion.cancelled
-            and kwargs.get("use_cache", True)
-            and kwargs.get("n", 1) == 1
-        )
+    def _wants_prefetch(self, completion: Completion, request: CompletionRequest) -> bool:
+        return self.prefetch and bool(completion.text) and not completion.cancelled and request.cacheable
 
-    def _queue_prefetch(self, after: _Job, prefix: str) -> None:
-        """Queue the completion at the end of ``after``'s suggestion (lock held)."""
-        self._queue_idle(after.document, [(prefix, after.suffix, after.kwargs)], warm=False)
+    # ------------------------------------------------------------------ idle-time work
 
-    def _queue_idle(self, document: str, prompts: list[Prompt], *, warm: bool) -> None:
-        """Queue a prefetch or warm-up of ``prompts`` for ``document`` as its live job (lock held)."""
-        self._next_id += 1
-        prefix, suffix, kwargs = prompts[0]
-        job = _Job(document, self._next_id, CancelToken(), prefix, suffix, kwargs)
-        future = self._pool.submit(self._run_idle, job, prompts, warm)
-        self._latest[document] = _Pending(job.request_id, job.cancel, future, prefetch=True)
-
-    def warm(self, document: str, prompts: list[Prompt]) -> int:
+    def warm(self, requests: Sequence[CompletionRequest]) -> int:
         """Compute completions a cursor the user moved to may ask for, before the first keystroke.
 
-        ``prompts`` are (prefix, suffix, keyword arguments of ``submit``) triples, most likely
-        first; they run one after the other, with one choice and the cache on. Prompts the cache
-        already answers are left out; nothing is queued while a request of the document is live
-        (the user is typing); a prefetch or an older warm-up of the document is stopped. Returns
-        how many prompts were queued.
+        ``requests`` are for one document, most likely first; they run one after the other, with
+        one choice and the cache on. Requests the cache already answers are left out; nothing is
+        queued while a request of the document is live (the user is typing); a prefetch or an
+        older warm-up of the document is stopped. Returns how many requests were queued.
         """
+        if len({r.document for r in requests}) > 1:
+            raise ValueError("warm takes the requests of one document")
         todo = [
-            (prefix, suffix, {**kwargs, "use_cache": True, "n": 1})
-            for prefix, suffix, kwargs in prompts
-            if self.model.cached(prefix, suffix) is None
+            dataclasses.replace(r, use_cache=True, choices=1)
+            for r in requests
+            if self.model.cached(r.prefix, r.suffix) is None
         ]
         if not todo:
             return 0
         with self._lock:
-            previous = self._latest.get(document)
-            if previous is not None and not previous.future.done():
-                if not previous.prefetch:
+            previous = self._latest.get(todo[0].document)
+            if previous is not None and previous.running:
+                if not previous.idle:
                     return 0
                 previous.cancel.cancel()
-            self._queue_idle(document, todo, warm=True)
+            self._queue_idle(todo, warm=True)
         return len(todo)
 
-    def _run_idle(self, job: _Job, prompts: list[Prompt], warm: bool) -> None:
-        """Run a prefetch or warm-up: each prompt in turn until the job is cancelled."""
+    def _queue_idle(self, requests: list[CompletionRequest], *, warm: bool) -> None:
+        """Queue a prefetch or warm-up of ``requests`` as their document's live entry (lock held)."""
+        self._next_id += 1
+        cancel = CancelToken()
+        document = requests[0].document
+        future = self._pool.submit(self._run_idle, self._next_id, requests, cancel, warm)
+        self._latest[document] = _Live(self._next_id, cancel, future, idle=True)
+
+    def _run_idle(
+        self, request_id: int, requests: list[CompletionRequest], cancel: CancelToken, warm: bool
+    ) -> None:
+        """Run a prefetch or warm-up: each request in turn until it is cancelled."""
         try:
-            for prefix, suffix, kwargs in prompts:
-                if job.cancel.cancelled:
+            for request in requests:
+                if cancel.cancelled:
                     return
                 start = time.perf_counter()
                 # a completion the cache already holds comes back at once, without the model
-                completion = self.model.complete(prefix, suffix, cancel=job.cancel, **kwargs)
-                if completion.cached or completion.cancelled or job.cancel.cancelled:
+                completion = self.model.complete_request(request, cancel)
+                if completion.cached or completion.cancelled or cancel.cancelled:
                     continue
                 with self._lock:
                     if warm:
@@ -235,34 +270,31 @@ class CompletionScheduler:
                         self.prefetched += 1
                         self.prefetch_ms.append((time.perf_counter() - start) * 1000)
         except Exception:
-            log.exception("%s for %s failed", "warm-up" if warm else "prefetch", job.document)
+            log.exception("%s for %s failed", "warm-up" if warm else "prefetch", requests[0].document)
         finally:
             with self._lock:
-                self._forget(job)
+                self._forget(requests[0].document, request_id)
 
-    def counters(self) -> dict[str, int]:
-        """How requests were answered so far: model runs (finished and stopped), cache hits,
-        superseded requests, and prefetches and warm-ups run."""
+    # ------------------------------------------------------------------ state
+
+    def counters(self) -> CompletionCounters:
+        """How requests were answered so far."""
         with self._lock:
-            return {
-                "model_runs": self.model_runs,
-                "stopped_runs": self.stopped_runs,
-                "cache_hits": self.cache_hits,
-                "superseded": self.superseded,
-                "prefetched": self.prefetched,
-                "warmed": self.warmed,
-            }
-
-    async def complete(self, document: str, prefix: str, suffix: str = "", **kwargs: Any) -> Completion:
-        """``submit`` for asyncio callers (the language server)."""
-        return await asyncio.wrap_future(self.submit(document, prefix, suffix, **kwargs))
+            return CompletionCounters(
+                model_runs=self.model_runs,
+                stopped_runs=self.stopped_runs,
+                cache_hits=self.cache_hits,
+                superseded=self.superseded,
+                prefetched=self.prefetched,
+                warmed=self.warmed,
+            )
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no request or prefetch is queued or running; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
-                futures = [p.future for p in self._latest.values()]
+                futures = [live.future for live in self._latest.values() if live.future is not None]
             if not futures:
                 return True
             for future in futures:
@@ -277,14 +309,14 @@ class CompletionScheduler:
     def cancel(self, document: str) -> None:
         """Cancel the document's live request or prefetch, if any (e.g. the document was closed)."""
         with self._lock:
-            pending = self._latest.get(document)
-        if pending is not None:
-            pending.cancel.cancel()
+            live = self._latest.get(document)
+        if live is not None:
+            live.cancel.cancel()
 
     def close(self) -> None:
         """Cancel every live request and stop the workers."""
         with self._lock:
-            pending = list(self._latest.values())
-        for item in pending:
+            live = list(self._latest.values())
+        for item in live:
             item.cancel.cancel()
         self._pool.shutdown(wait=True)

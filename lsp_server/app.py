@@ -82,7 +82,6 @@ class StackCoderServer(LanguageServer):
         # per workspace folder: its license and what is the user's own code (mine.json, git remotes)
         self.projects = ownership.ProjectContexts(lambda key, message: self.tell_once(key, message))
         self.context_index: Any | None = None
-        self.pending: dict[str, Any] = {}  # uri -> CancelToken of the newest completion request
         self.shown: set[str] = set()  # user messages already shown once
         self.offered: OrderedDict[str, Any] = (
             OrderedDict()
@@ -128,8 +127,7 @@ class StackCoderServer(LanguageServer):
             if new.model != old.model:
                 self.spawn(self.load_model())
             elif new.completion != old.completion:
-                self.models.set_prompt_budget(new.completion.max_prompt_tokens, new.completion.max_new_tokens)
-                self.models.set_prefetch(new.completion.prefetch)
+                self.models.configure(new.completion)
             if new.provenance.index_path != old.provenance.index_path or (
                 new.provenance.enabled and not old.provenance.enabled
             ):
@@ -201,10 +199,7 @@ class StackCoderServer(LanguageServer):
         settings = self.settings.model
         try:
             await asyncio.get_running_loop().run_in_executor(None, self.models.load, settings)
-            self.models.set_prompt_budget(
-                self.settings.completion.max_prompt_tokens, self.settings.completion.max_new_tokens
-            )
-            self.models.set_prefetch(self.settings.completion.prefetch)
+            self.models.configure(self.settings.completion)
             message = f"model {self.status.model.name} ready"
             if self.status.model.fallback:
                 self.tell_once(f"fallback:{self.status.model.fallback}", self.status.model.fallback)
@@ -271,8 +266,6 @@ class StackCoderServer(LanguageServer):
 
     def close_all(self) -> bool:
         """Stop every generation and background worker; False if one of them would not stop."""
-        for token in list(self.pending.values()):
-            token.cancel()
         stopped = self.models.close()
         if self.context_index is not None:
             stopped = self.context_index.close() and stopped

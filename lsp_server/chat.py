@@ -1,6 +1,6 @@
 """Chat: answers to a conversation, grounded in the editor's selection, file and workspace (`stackcoder/chat`).
 
-The engine's ``model.chat`` picks the prompt that fits the model (instruct template or a
+The engine's chat (``CompletionService.chat``) picks the prompt that fits the model (instruct template or a
 Tech-Assistant-style few-shot dialogue for base models) and fits it into the context window;
 this module assembles the context: the selection, an excerpt of the current file around it and
 the workspace chunks most related to the question.
@@ -9,14 +9,17 @@ the workspace chunks most related to the question.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from engine.types import ChatRequest
 from lsp_server.protocol import ChatParams
 from lsp_server.settings import ChatSettings
 
-__all__ = ["chat_context", "chat_pieces"]
+__all__ = ["chat_context", "chat_request"]
+
+if TYPE_CHECKING:
+    from lsp_server.workspace_index import WorkspaceIndex
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ def _file_excerpt(file_text: str, selection: str | None) -> str:
     return file_text[start : start + MAX_FILE_CHARS]
 
 
-def chat_context(params: ChatParams, index: Any | None = None) -> str:
+def chat_context(params: ChatParams, index: WorkspaceIndex | None = None) -> str:
     """The context block of a chat prompt: workspace snippets, the current file, the selection."""
     ctx = params.context
     parts: list[str] = []
@@ -64,14 +67,11 @@ def chat_context(params: ChatParams, index: Any | None = None) -> str:
     return "\n\n".join(parts)
 
 
-def chat_pieces(
-    model: Any, params: ChatParams, context: str, settings: ChatSettings, cancel: Any
-) -> Iterator[str]:
-    """Stream the assistant's next message."""
-    return model.chat(
-        params.messages,
+def chat_request(params: ChatParams, context: str, settings: ChatSettings) -> ChatRequest:
+    """The engine's request for the assistant's next message."""
+    return ChatRequest(
+        messages=tuple(params.messages),
         context=context,
         max_new_tokens=settings.max_new_tokens,
         temperature=settings.temperature,
-        cancel=cancel,
     )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
+from engine.types import ChatRequest
 from lsp_server.settings import ChatSettings
 
-__all__ = ["explain_messages", "explain_pieces"]
+__all__ = ["explain_messages", "explain_request"]
 
 MAX_CODE_CHARS = 12_000  # longer selections are cut (the prompt must fit the context window anyway)
 
@@ -26,14 +24,10 @@ def explain_messages(code: str, language_id: str | None) -> list[dict[str, str]]
     ]
 
 
-def explain_pieces(
-    model: Any, code: str, language_id: str | None, settings: ChatSettings, cancel: Any
-) -> Iterator[str]:
-    """Stream the explanation of ``code``."""
-    return model.chat(
-        explain_messages(code, language_id),
-        context="",
+def explain_request(code: str, language_id: str | None, settings: ChatSettings) -> ChatRequest:
+    """The engine's request for an explanation of ``code``."""
+    return ChatRequest(
+        messages=tuple(explain_messages(code, language_id)),
         max_new_tokens=settings.max_new_tokens,
         temperature=settings.temperature,
-        cancel=cancel,
     )

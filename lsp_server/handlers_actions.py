@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -64,18 +65,15 @@ async def on_infill(ls: StackCoderServer, *args: Any) -> dict[str, Any]:
     try:
         uri, rng = protocol.parse_uri_range(list(args))
         text, version, _lang = ls.open_text(uri)
-        model = ls.models.require()
+        service = ls.models.require()
     except ServerError as exc:
         raise request_failed(exc) from exc
     site = infill.infill_site(text, rng, ls.units)
     repo, rel, _path = ls.repo_and_path(uri)
+    request = infill.infill_request(uri, site, ls.settings_for(uri).completion, repo_name=repo, path=rel)
     with ls.models.cancel_token() as cancel:
         try:
-            filled = await ls.models.run(
-                lambda: infill.run_infill(
-                    model, site, ls.settings_for(uri).completion, cancel, repo_name=repo, path=rel
-                )
-            )
+            filled = await ls.models.run(lambda: service.infill(request, cancel).text)
         except asyncio.CancelledError:
             cancel.cancel()
             raise
@@ -141,7 +139,7 @@ def on_hover(ls: StackCoderServer, params: types.HoverParams) -> types.Hover | N
 async def _explain(ls: StackCoderServer, req: protocol.ExplainParams) -> dict[str, str]:
     try:
         text, _version, lang = ls.open_text(req.uri)
-        model = ls.models.require()
+        service = ls.models.require()
     except ServerError as exc:
         raise request_failed(exc) from exc
     from lsp_server.documents import offset_at
@@ -153,7 +151,9 @@ async def _explain(ls: StackCoderServer, req: protocol.ExplainParams) -> dict[st
     with ls.models.cancel_token() as token:
         answer = await stream_answer(
             ls.models.run,
-            lambda cancel: explain.explain_pieces(model, code, lang, ls.settings_for(req.uri).chat, cancel),
+            lambda cancel: service.chat(
+                explain.explain_request(code, lang, ls.settings_for(req.uri).chat), cancel
+            ),
             ls.progress,
             req.partial_result_token,
             token,
@@ -178,7 +178,7 @@ async def on_chat(ls: StackCoderServer, params: Any) -> dict[str, str]:
 
     try:
         req = protocol.parse_chat(protocol.to_plain(params))
-        model = ls.models.require()
+        service = ls.models.require()
     except ServerError as exc:
         raise request_failed(exc) from exc
     chat_settings = ls.settings_for(req.context.uri).chat if req.context.uri else ls.settings.chat
@@ -187,7 +187,7 @@ async def on_chat(ls: StackCoderServer, params: Any) -> dict[str, str]:
         try:
             answer = await stream_answer(
                 ls.models.run,
-                lambda cancel: chat.chat_pieces(model, req, context, chat_settings, cancel),
+                lambda cancel: service.chat(chat.chat_request(req, context, chat_settings), cancel),
                 ls.progress,
                 req.partial_result_token,
                 token,
@@ -271,8 +271,8 @@ async def on_did_insert(ls: StackCoderServer, *args: Any) -> dict[str, Any]:
 def on_status(ls: StackCoderServer, params: Any) -> dict[str, Any]:
     """`stackcoder/status`: what is loaded and recent latencies (plus the workspace index's state)."""
     result = ls.status.to_json()
-    scheduler = ls.models.scheduler
-    result["engine"] = scheduler.counters() if scheduler is not None else None
+    service = ls.models.service
+    result["engine"] = dataclasses.asdict(service.counters()) if service is not None else None
     index = ls.context_index
     result["context"] = (
         {"files": index.file_count, "chunks": index.chunk_count, "ready": index.ready, "error": index.error}

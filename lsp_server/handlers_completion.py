@@ -1,16 +1,23 @@
-"""Inline completion (FIM ghost text) and the accept command that follows it."""
+"""Inline completion (FIM ghost text) and the accept command that follows it.
+
+Where a keystroke goes: ``on_inline_completion`` → ``_inline_completion`` starts the document's
+request on the engine's ``CompletionService`` (``begin``: the document's older request stops) →
+``lsp_server.completion.run_completion`` (the document at the cursor → an
+``engine.types.CompletionRequest`` → ``CompletionService.complete`` → provenance check) → the
+LSP answer. ``engine.service`` follows the request on into the engine.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from typing import Any
 
 from lsprotocol import types
 
 from engine.generation import CancelToken
-from engine.types import Completion
+from engine.service import CompletionService
+from engine.types import Completion, CompletionRequest
 from lsp_server import completion, ownership, protocol, provenance
 from lsp_server.app import MAX_TRACKED_ACCEPTS, StackCoderServer, publish_findings, request_failed, server
 from lsp_server.errors import InvalidParamsError
@@ -40,10 +47,15 @@ async def on_cached_completion(ls: StackCoderServer, params: Any) -> types.Inlin
     return await _inline_completion(ls, parsed, cache_only=True)
 
 
-async def _from_cache(scheduler: Any, uri: str, prefix: str, suffix: str, **options: Any) -> Completion:
-    """The cache's completion, or a cancelled empty one when it holds none."""
-    hit = scheduler.from_cache(uri, prefix, suffix) if options.get("n", 1) == 1 else None
-    return hit or Completion(text="", model=scheduler.model.name, latency_ms=0.0, cancelled=True)
+def _cache_only(service: CompletionService) -> completion.Generate:
+    """A ``generate`` that asks the service's cache alone: a cancelled empty completion when the
+    cache holds nothing for the cursor."""
+
+    async def from_cache(request: CompletionRequest, cancel: CancelToken) -> Completion:
+        hit = service.from_cache(request)
+        return hit or Completion(text="", model=service.model_name, latency_ms=0.0, cancelled=True)
+
+    return from_cache
 
 
 async def _inline_completion(
@@ -55,17 +67,11 @@ async def _inline_completion(
     settings = ls.settings_for(uri)
     if doc is None or not settings.completion.enabled:
         return types.InlineCompletionList(items=[])
-    scheduler = ls.models.scheduler
-    if scheduler is None:
+    service = ls.models.service
+    if service is None:
         return types.InlineCompletionList(items=[])
-    if cache_only:  # answered at once: nothing to cancel, nothing for a newer request to stop
-        cancel: Any = CancelToken()
-    else:
-        cancel = ls.models.open_token()
-        previous = ls.pending.get(uri)
-        if previous is not None:
-            previous.cancel()
-        ls.pending[uri] = cancel
+    # a cache-only answer is immediate: nothing to supersede, nothing for a newer request to stop
+    cancel = CancelToken() if cache_only else service.begin(uri)
     selected = params.context.selected_completion_info
     req = _request(
         ls,
@@ -81,17 +87,13 @@ async def _inline_completion(
     # read for the document's folder: its own code left out, license fit added
     query = ownership.reviewed(ls, uri) if ls.provenance.index is not None else None
     loop = asyncio.get_running_loop()
-    if cache_only:
-        generate = functools.partial(_from_cache, scheduler, uri)
-    else:
-        generate = functools.partial(scheduler.complete, uri)
     try:
         outcome = await completion.run_completion(
             req,
             settings.completion,
             settings.provenance,
             cancel=cancel,
-            generate=generate,
+            generate=_cache_only(service) if cache_only else service.complete,
             run_blocking=lambda fn: loop.run_in_executor(None, fn),
             index=index,
             attribution_query=query,
@@ -105,9 +107,7 @@ async def _inline_completion(
         return types.InlineCompletionList(items=[])
     finally:
         if not cache_only:
-            ls.models.release(cancel)
-            if ls.pending.get(uri) is cancel:
-                del ls.pending[uri]
+            service.end(uri, cancel)
     if outcome.cancelled:
         return types.InlineCompletionList(items=[])
     elapsed = (asyncio.get_running_loop().time() - start) * 1000
@@ -143,10 +143,10 @@ def _request(
     *,
     invoked: bool = False,
     selected: types.SelectedCompletionInfo | None = None,
-) -> completion.CompletionRequest:
-    """A completion request at ``position`` of the document ``uri`` whose text is ``text``."""
+) -> completion.InlineRequest:
+    """An inline request at ``position`` of the document ``uri`` whose text is ``text``."""
     repo, rel, path = ls.repo_and_path(uri)
-    return completion.CompletionRequest(
+    return completion.InlineRequest(
         request_id=request_id,
         uri=uri,
         text=text,
@@ -172,10 +172,10 @@ async def on_warm_cursor(ls: StackCoderServer, params: Any) -> None:
         return
     doc = ls.document(cursor.uri)
     settings = ls.settings_for(cursor.uri).completion
-    scheduler = ls.models.scheduler
-    if doc is None or scheduler is None or not (settings.enabled and settings.warm_on_cursor_move):
+    service = ls.models.service
+    if doc is None or service is None or not (settings.enabled and settings.warm_on_cursor_move):
         return
-    if cursor.uri in ls.pending:  # the user is typing: the keystroke's own request is on its way
+    if service.busy(cursor.uri):  # the user is typing: the keystroke's own request is on its way
         return
     req = _request(ls, "warm", cursor.uri, doc.source, cursor.position)
     index = ls.context_index if settings.cross_file_context else None
@@ -185,7 +185,7 @@ async def on_warm_cursor(ls: StackCoderServer, params: Any) -> None:
         queued = await completion.warm_completion(
             req,
             settings,
-            warm=functools.partial(scheduler.warm, cursor.uri),
+            warm=service.warm,
             run_blocking=lambda fn: loop.run_in_executor(None, fn),
             index=index,
         )

@@ -70,7 +70,7 @@ def on_change(ls: StackCoderServer, params: types.DidChangeTextDocumentParams) -
 def on_close(ls: StackCoderServer, params: types.DidCloseTextDocumentParams) -> None:
     """Forget per-document state."""
     uri = params.text_document.uri
-    token = ls.pending.pop(uri, None)
-    if token is not None:
-        token.cancel()
+    service = ls.models.service
+    if service is not None:
+        service.cancel(uri)
     ls.provenance.findings.pop(uri, None)

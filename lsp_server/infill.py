@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from lsprotocol import types
 
+from engine.types import CompletionRequest
 from lsp_server.documents import UTF16, CodeUnits, offset_at, position_at
 from lsp_server.settings import CompletionSettings
 
-__all__ = ["FILL_MARKER", "InfillSite", "infill_site", "run_infill"]
+__all__ = ["FILL_MARKER", "InfillSite", "infill_edit", "infill_request", "infill_site"]
 
 FILL_MARKER = "<FILL_HERE>"
 INFILL_MIN_TOKENS = 128  # an infill usually spans several lines
@@ -40,21 +40,26 @@ def infill_site(text: str, selection: types.Range, units: CodeUnits = UTF16) -> 
     )
 
 
-def run_infill(
-    model: Any, site: InfillSite, settings: CompletionSettings, cancel: Any, **context: Any
-) -> str:
-    """The text that fills the hole (blocking)."""
-    completion = model.complete(
-        site.prefix,
-        site.suffix,
+def infill_request(
+    uri: str,
+    site: InfillSite,
+    settings: CompletionSettings,
+    *,
+    repo_name: str | None = None,
+    path: str | None = None,
+) -> CompletionRequest:
+    """The engine's request that fills the hole: several lines, never from the cache."""
+    return CompletionRequest(
+        document=uri,
+        prefix=site.prefix,
+        suffix=site.suffix,
+        repo_name=repo_name,
+        path=path,
         max_new_tokens=max(settings.max_new_tokens, INFILL_MIN_TOKENS),
         temperature=settings.temperature,
-        cancel=cancel,
-        use_cache=False,
         mode="multi",
-        **context,
+        use_cache=False,
     )
-    return completion.text
 
 
 def infill_edit(uri: str, version: int | None, site: InfillSite, text: str) -> types.WorkspaceEdit:

@@ -1,10 +1,10 @@
-"""The code model inside the server: loaded off the event loop, used by one generation at a time.
+"""The engine inside the server: its ``CompletionService``, loaded off the event loop.
 
-Generation runs on one worker thread per kind of work (the completion scheduler's for ghost
-text, the host's for chat, explain and infill; two CPU cores are better spent on one request than
-split between two), so a request that was superseded while it waited is dropped before it
-starts. A model that cannot be loaded leaves the host empty with a one-sentence error; every
-feature asks :meth:`ModelHost.require` and degrades instead of failing the server.
+Generation runs on one worker thread per kind of work: the service's for ghost text (where a
+newer request of a document supersedes the older one), the host's for chat, explain and infill
+(two CPU cores are better spent on one request than split between more). A model that cannot be
+loaded leaves the host empty with a one-sentence error; every feature asks
+:meth:`ModelHost.require` and degrades instead of failing the server.
 """
 
 from __future__ import annotations
@@ -16,13 +16,17 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from lsp_server.errors import ModelUnavailableError
 from lsp_server.imports import import_heavy, import_transformers, native_init
-from lsp_server.settings import ModelSettings
+from lsp_server.settings import CompletionSettings, ModelSettings
 from lsp_server.stall import report_if_stalled
 from lsp_server.status import ComponentState
+
+if TYPE_CHECKING:
+    from engine.generation import CancelToken
+    from engine.service import CompletionService
 
 __all__ = ["ModelHost"]
 
@@ -34,17 +38,16 @@ LOAD_STALL_S = 120.0
 
 
 class ModelHost:
-    """Holds the engine model, its load state and the generation thread."""
+    """Holds the engine's completion service, its load state and the thread for user commands."""
 
     def __init__(self, state: ComponentState) -> None:
         self.state = state
-        self.model: Any | None = None
-        self.scheduler: Any | None = None  # engine.scheduler.CompletionScheduler of the model
+        self.service: CompletionService | None = None
         self.settings: ModelSettings | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
         self._load_lock = threading.Lock()
-        self._live: set[Any] = set()  # CancelTokens of generations in flight
-        self._running: set[Future[Any]] = set()
+        self._live: set[CancelToken] = set()  # tokens of the commands' generations in flight
+        self._running: set[Future[object]] = set()
         self._closed = False
 
     def _describe(self, settings: ModelSettings) -> str:
@@ -52,29 +55,32 @@ class ModelHost:
             return settings.url or settings.path or "(no url)"
         return settings.path or "(default)"
 
-    def _load_local(self, settings: ModelSettings) -> Any:
+    def _load_local(self, settings: ModelSettings) -> CompletionService:
         """Load the model of ``settings.path``, or the default model: the catalog's, falling back to
         the embedded one (saying why in ``state.fallback``) when it is not pulled or cannot load."""
-        from engine import load_model
         from engine.catalog import default_model, fallback_model
         from engine.errors import EngineError
+        from engine.service import CompletionService
+
+        def load(reference: str) -> CompletionService:
+            return CompletionService.load(reference, backend=settings.backend, threads=settings.threads)
 
         if settings.path:
-            return load_model(settings.path, backend=settings.backend, threads=settings.threads)
+            return load(settings.path)
         chosen = default_model()
         self.state.path = chosen.reference
         if chosen.fallback_reason is None:
             try:
-                return load_model(chosen.reference, backend=settings.backend, threads=settings.threads)
+                return load(chosen.reference)
             except EngineError as exc:
                 log.warning("the default model %s cannot be loaded: %s", chosen.reference, exc)
                 chosen = fallback_model(f"the default model {chosen.reference} cannot be loaded ({exc})")
         self.state.fallback = chosen.fallback_reason
         self.state.path = chosen.reference
         log.warning("%s", chosen.fallback_reason)
-        return load_model(chosen.reference, backend=settings.backend, threads=settings.threads)
+        return load(chosen.reference)
 
-    def load(self, settings: ModelSettings) -> Any:
+    def load(self, settings: ModelSettings) -> CompletionService:
         """Load (or reload) the model for ``settings``; blocking, call it from a worker thread.
 
         Records success or the error in ``state``; raises the engine's error on failure.
@@ -91,70 +97,61 @@ class ModelHost:
                 with report_if_stalled(f"loading the model {target or 'embedded'}", LOAD_STALL_S):
                     with native_init():
                         self.state.path = self._describe(settings)
-                        from engine import load_model
-                        from engine.scheduler import CompletionScheduler
+                        from engine.service import CompletionService
 
                         if remote:
                             import_heavy("engine.backends.http")
                         else:
                             import_transformers()
-                            model = self._load_local(settings)
+                            service = self._load_local(settings)
                     if remote:  # its server may be slow to answer: nobody waits on the lock for it
-                        model = load_model(target, backend=settings.backend, threads=settings.threads)
-                    warmed = model.warm()  # the torch backend: no first prompt builds kernels
-                    if warmed is not None:
-                        log.info("prompt shapes warmed in %.2f s", warmed)
+                        service = CompletionService.load(
+                            target, backend=settings.backend, threads=settings.threads
+                        )
             except Exception as exc:
                 self.state.error = str(exc) or exc.__class__.__name__
-                old, old_scheduler = self.model, self.scheduler
-                self.model = self.scheduler = None
-                if old_scheduler is not None:
-                    old_scheduler.close()
+                old, self.service = self.service, None
                 if old is not None:
                     self._close(old)
                 raise
-            old, old_scheduler = self.model, self.scheduler
-            self.model, self.scheduler = model, CompletionScheduler(model)
-            if old_scheduler is not None:
-                old_scheduler.close()
+            old, self.service = self.service, service
             if old is not None:
                 self._close(old)
             self.state.loaded = True
-            self.state.name = getattr(model, "name", None)
-            self.state.backend = getattr(model, "backend_name", settings.backend)  # what "auto" chose
+            self.state.name = service.model_name
+            self.state.backend = service.backend_name  # what "auto" chose
             log.info("model %s loaded from %s (%s)", self.state.name, self.state.path, self.state.backend)
-            return model
+            return service
 
-    def set_prompt_budget(self, max_prompt_tokens: int, max_new_tokens: int) -> None:
-        """Budget completion prompts to ``max_prompt_tokens``, within the model's context window."""
-        model = self.model
-        if model is not None:
-            model.set_prompt_budget(max_prompt_tokens, max_new_tokens)
-
-    def set_prefetch(self, enabled: bool) -> None:
-        """Whether the idle time after a completion computes the one after the suggestion."""
-        if self.scheduler is not None:
-            self.scheduler.prefetch = enabled
+    def configure(self, settings: CompletionSettings) -> None:
+        """Apply the completion settings (prompt budget, prefetch) to the loaded service."""
+        service = self.service
+        if service is not None:
+            service.configure(
+                max_prompt_tokens=settings.max_prompt_tokens,
+                max_new_tokens=settings.max_new_tokens,
+                prefetch=settings.prefetch,
+            )
 
     @staticmethod
-    def _close(model: Any) -> None:
+    def _close(service: CompletionService) -> None:
         try:
-            model.close()
+            service.close()
         except Exception:
             log.exception("closing the previous model failed")
 
-    def require(self) -> Any:
-        """The loaded model, or ModelUnavailableError saying why there is none."""
-        model = self.model
-        if model is None:
+    def require(self) -> CompletionService:
+        """The loaded service, or ModelUnavailableError saying why there is none."""
+        service = self.service
+        if service is None:
             why = self.state.error or "it is still loading"
             raise ModelUnavailableError(
                 f"The code model is not available ({why}); check stackcoder.model.path, and "
                 "`stackcoder models list` for the default model."
             )
-        return model
+        return service
 
-    def open_token(self) -> Any:
+    def open_token(self) -> CancelToken:
         """A CancelToken for one generation, cancelled by :meth:`close` until it is released."""
         from engine.generation import CancelToken
 
@@ -164,12 +161,12 @@ class ModelHost:
         self._live.add(token)
         return token
 
-    def release(self, token: Any) -> None:
+    def release(self, token: CancelToken) -> None:
         """Forget a token whose generation has ended."""
         self._live.discard(token)
 
     @contextmanager
-    def cancel_token(self) -> Iterator[Any]:
+    def cancel_token(self) -> Iterator[CancelToken]:
         """``open_token`` ... ``release`` around one generation."""
         token = self.open_token()
         try:
@@ -177,9 +174,9 @@ class ModelHost:
         finally:
             self.release(token)
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` on the generation thread and await its result."""
-        future = self._executor.submit(fn, *args)
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` on the generation thread and await its result."""
+        future = self._executor.submit(fn)
         self._running.add(future)
         future.add_done_callback(self._running.discard)
         return await asyncio.wrap_future(future)
@@ -196,13 +193,13 @@ class ModelHost:
             token.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
         _done, running = concurrent.futures.wait(list(self._running), timeout=timeout)
-        if self.scheduler is not None:
-            self.scheduler.close()  # cancels its requests and joins its worker
-            self.scheduler = None
+        service = self.service
+        if service is not None:
+            service.stop_completions()  # cancels its requests and joins its worker
         if running:
             log.warning("%d generation(s) did not stop within %.0f s", len(running), timeout)
             return False
-        if self.model is not None:
-            self._close(self.model)
-            self.model = None
+        if service is not None:
+            self._close(service)
+            self.service = None
         return True

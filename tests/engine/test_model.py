@@ -1,4 +1,4 @@
-"""The CodeModel facade (load_model, complete, stream, chat) and the completion scheduler."""
+"""The CodeModel facade (load_model, complete, stream, chat) and the completion service on it."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import CancelToken, Completion, Snippet, load_model
+from engine import CancelToken, Completion, CompletionRequest, Snippet, load_model
 from engine.backends.base import Backend
 from engine.errors import BackendUnavailableError, ModelNotFoundError
 from engine.model import CodeModel
-from engine.scheduler import CompletionScheduler
+from engine.service import CompletionService
 
 PREFIX = (
     "import os\n\n\ndef read_config(path):\n    with open(path) as handle:\n        data = handle.read()\n"
@@ -177,29 +177,67 @@ def test_bad_backend_and_path(tmp_path: Path) -> None:
         load_model(tmp_path / "missing")
 
 
-def test_scheduler_newest_request_supersedes(model) -> None:
-    scheduler = CompletionScheduler(model, workers=1)
+def _service(model) -> CompletionService:
+    """A service on the shared module model (closing it would close the model)."""
+    return CompletionService(model, workers=1)
+
+
+def test_the_newest_request_of_a_document_supersedes_the_older(model) -> None:
+    service = _service(model)
     try:
-        older = scheduler.submit(
-            "file:///a.py", PREFIX, SUFFIX, max_new_tokens=400, mode="multi", use_cache=False
+        older = service.submit(
+            CompletionRequest(
+                "file:///a.py", PREFIX, SUFFIX, max_new_tokens=400, mode="multi", use_cache=False
+            )
         )
-        newer = scheduler.submit("file:///a.py", PREFIX + "    ", SUFFIX, max_new_tokens=8, use_cache=False)
-        other = scheduler.submit("file:///b.py", PREFIX, SUFFIX, max_new_tokens=8, use_cache=False)
+        newer = service.submit(
+            CompletionRequest("file:///a.py", PREFIX + "    ", SUFFIX, max_new_tokens=8, use_cache=False)
+        )
+        other = service.submit(
+            CompletionRequest("file:///b.py", PREFIX, SUFFIX, max_new_tokens=8, use_cache=False)
+        )
         assert older.result(timeout=60).cancelled
         assert not newer.result(timeout=60).cancelled
         assert not other.result(timeout=60).cancelled
-        assert scheduler.superseded == 1
+        assert service.counters().superseded == 1
     finally:
-        scheduler.close()
+        service.stop_completions()
 
 
-async def test_scheduler_async(model) -> None:
-    scheduler = CompletionScheduler(model)
+def test_a_request_superseded_while_its_context_is_gathered_never_runs(model) -> None:
+    """``begin`` stops the document's older request even before that one was submitted."""
+    service = _service(model)
     try:
-        completion = await scheduler.complete("file:///c.py", PREFIX, SUFFIX, max_new_tokens=4)
+        older = service.begin("file:///d.py")
+        newer = service.begin("file:///d.py")
+        assert older.cancelled and not newer.cancelled and service.busy("file:///d.py")
+        stale = service.submit(CompletionRequest("file:///d.py", PREFIX, SUFFIX, use_cache=False), older)
+        assert stale.result(timeout=1).cancelled
+        fresh = service.submit(
+            CompletionRequest("file:///d.py", PREFIX, SUFFIX, max_new_tokens=4, use_cache=False), newer
+        )
+        assert not fresh.result(timeout=60).cancelled
+        service.end("file:///d.py", newer)
+        assert not service.busy("file:///d.py")
+        counters = service.counters()
+        assert counters.superseded == 1 and counters.model_runs == 1
+        # a request that ends without being submitted (nothing to complete) frees its document
+        abandoned = service.begin("file:///d.py")
+        service.end("file:///d.py", abandoned)
+        assert not service.busy("file:///d.py")
+    finally:
+        service.stop_completions()
+
+
+async def test_the_service_answers_asyncio_callers(model) -> None:
+    service = _service(model)
+    try:
+        completion = await service.complete(
+            CompletionRequest("file:///c.py", PREFIX, SUFFIX, max_new_tokens=4)
+        )
         assert isinstance(completion, Completion)
     finally:
-        scheduler.close()
+        service.stop_completions()
 
 
 def test_prompt_budget_leaves_room_for_new_tokens_in_a_small_window(model) -> None:

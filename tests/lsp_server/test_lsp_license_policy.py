@@ -10,8 +10,10 @@ from lsprotocol import types
 
 from attribution.report import Match, Report
 from attribution.review import ProjectContext, review_report
+from engine.generation import CancelToken
+from engine.types import Completion, CompletionRequest
 from lsp_server import ownership
-from lsp_server.completion import CompletionRequest, run_completion
+from lsp_server.completion import InlineRequest, run_completion
 from lsp_server.settings import CompletionSettings, ProvenanceSettings, parse_settings
 
 PREFIX = "def merge(a, b):\n    "
@@ -35,13 +37,13 @@ def _report(license_id: str) -> Report:
 
 
 async def _complete(policy: str, license_id: str):
-    async def generate(prefix, suffix, **kwargs):
-        return SimpleNamespace(text=SUGGESTION, choices=[SUGGESTION], cached=False, cancelled=False)
+    async def generate(request: CompletionRequest, cancel: CancelToken) -> Completion:
+        return Completion(text=SUGGESTION, model="scripted", latency_ms=0.0, choices=[SUGGESTION])
 
     async def run_blocking(fn):
         return fn()
 
-    request = CompletionRequest(
+    request = InlineRequest(
         request_id="1",
         uri="file:///ws/a.py",
         text=PREFIX,
@@ -52,7 +54,7 @@ async def _complete(policy: str, license_id: str):
         request,
         CompletionSettings(),
         ProvenanceSettings(policy=policy),
-        cancel=SimpleNamespace(cancelled=False),
+        cancel=CancelToken(),
         generate=generate,
         run_blocking=run_blocking,
         attribution_query=lambda text: _report(license_id),

@@ -148,7 +148,7 @@ def test_a_slow_remote_model_keeps_nobody_waiting() -> None:
             waited = time.monotonic() - waited
         loading.join(30)
         assert waited < 0.5, f"the lock was held for {waited:.1f} s while the remote server answered"
-        assert models.state.loaded and models.model is not None
+        assert models.state.loaded and models.service is not None
     finally:
         models.close()
         server.shutdown()
