@@ -54,17 +54,15 @@ class CompletionService:
     @classmethod
     def load(cls, reference: str | None, *, backend: str = "auto", threads: int = 0) -> CompletionService:
         """Load a model (a path, a catalog name or a server URL for ``backend="http"``; None: the
-        catalog's default) on ``backend`` (``auto`` picks one for the model and the CPU) and
-        prepare its kernels. Raises ``EngineError`` saying what is wrong."""
-        model = load_model(reference, backend=backend, threads=threads)
-        try:
-            warmed = model.warm()  # the torch backend: no first prompt builds kernels
-        except BaseException:
-            model.close()
-            raise
-        if warmed is not None:
-            log.info("prompt shapes warmed in %.2f s", warmed)
-        return cls(model)
+        catalog's default) on ``backend`` (``auto`` picks one for the model and the CPU).
+        Raises ``EngineError`` saying what is wrong."""
+        return cls(load_model(reference, backend=backend, threads=threads))
+
+    def prepare_kernels(self) -> float | None:
+        """Build the backend's kernels for the prompt shapes it will see (the torch backend), so
+        that no first prompt pays for it; returns the seconds it took, None when there was nothing
+        to build."""
+        return self.model.warm()
 
     @property
     def model_name(self) -> str:

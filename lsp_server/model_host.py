@@ -108,6 +108,13 @@ class ModelHost:
                         service = CompletionService.load(
                             target, backend=settings.backend, threads=settings.threads
                         )
+                    try:
+                        warmed = service.prepare_kernels()  # the torch backend: no first prompt builds them
+                    except BaseException:
+                        service.close()
+                        raise
+                    if warmed is not None:
+                        log.info("prompt shapes warmed in %.2f s", warmed)
             except Exception as exc:
                 self.state.error = str(exc) or exc.__class__.__name__
                 old, self.service = self.service, None

@@ -61,12 +61,12 @@ def test_model_index_and_embedder_load_one_at_a_time(
 ) -> None:
     import transformers
 
-    import engine
+    import engine.service
     from attribution.index import Index
     from lsp_server.embeddings import HFMeanPoolEmbedder, minilm_path
 
     spans = Spans()
-    monkeypatch.setattr(engine, "load_model", spans.wrap("model", engine.load_model))
+    monkeypatch.setattr(engine.service, "load_model", spans.wrap("model", engine.service.load_model))
     monkeypatch.setattr(Index, "open", spans.wrap("index", Index.open))
     monkeypatch.setattr(
         transformers.AutoModel,
