@@ -1,14 +1,21 @@
-"""Completions while a chat answer streams, per backend of the embedded model, in one run.
+"""Ghost text while a chat answer streams, through the product's ``CompletionService``, in one run.
 
-A user who asked the chat panel something keeps typing: a completion every ~130 ms while a
-1,000-token answer streams. For each backend: a completion alone (the same prompt five times,
-its state cached after the first), the median completion during the answer, and the answer's
-duration alone and with the completions beside it. CTranslate2 alone is the baseline; ``auto``
-must keep both the completions and the answer at its pace; the torch backend alone shows why
-``auto`` never gives it long generations (its Python decoding loop does not run well beside
-another request).
+A user asks the chat panel about a selection (a ~300-token question) and goes on typing while the
+answer streams: a keystroke every ``--interval`` seconds, each asking for a completion (the cache
+off, so every keystroke runs the model, as typing new code does). Configurations:
 
-    .venv/bin/python benchmarks/chat_and_completions.py
+  alone               completions with no chat, and the chat answer with no typing
+  one runtime         chat on the completion model's runtime (the two take turns: a completion
+                      waits for the answer, and each evicts the other's prompt state)
+  two runtimes        chat on a runtime of its own, both computing at once on the same cores
+  two runtimes + gate the product: chat on its own runtime, pausing between tokens and prompt
+                      chunks while a completion runs (``engine.priority``)
+
+Reported: completion latency (median, p95) per keystroke, and the answer's first-token time and
+streaming rate.
+
+    .venv/bin/python benchmarks/chat_and_completions.py            # the default model
+    .venv/bin/python benchmarks/chat_and_completions.py --model models/stackcoder-mini
 """
 
 from __future__ import annotations
@@ -18,71 +25,170 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from engine import load_model  # noqa: E402
-from engine.generation import GenerationConfig  # noqa: E402
+from engine import default_model, load_model  # noqa: E402
+from engine.cpu import instruction_sets  # noqa: E402
+from engine.generation import CancelToken  # noqa: E402
+from engine.model import CodeModel  # noqa: E402
+from engine.service import CompletionService  # noqa: E402
+from engine.types import ChatRequest, CompletionRequest  # noqa: E402
 
-MODEL = REPO / "models" / "stackcoder-mini"
+SOURCE = REPO / "benchmarks" / "data" / "ledger.py"
+QUESTION = "What does this function do, and is there a bug in it? Answer briefly."
+TYPED = "        total = sum(entry.amount for entry in entries if entry.account == account)\n"
 
 
-def measure(backend_name: str, model_path: str, chat_tokens: int) -> dict[str, float]:
-    model = load_model(model_path, backend=backend_name)
-    backend = model.backend
-    backend.stop_ids = ()  # both requests run their full length
-    text = Path(__file__).read_text() * 20
-    completion_ids = backend.encode(text)[:700]
-    chat_ids = backend.encode("Explain this code:\n" + text[:200])
+@dataclass
+class Run:
+    completion_ms: list[float] = field(default_factory=list)
+    first_token_s: float = 0.0
+    answer_tokens: int = 0
+    answer_s: float = 0.0
 
-    def complete() -> float:
-        start = time.perf_counter()
-        list(backend.generate_ids(completion_ids, GenerationConfig(max_new_tokens=24)))
-        return (time.perf_counter() - start) * 1000
+    @property
+    def rate(self) -> float:
+        return self.answer_tokens / self.answer_s if self.answer_s else 0.0
 
-    def chat(durations: list[float]) -> None:
-        start = time.perf_counter()
-        list(backend.generate_ids(chat_ids, GenerationConfig(max_new_tokens=chat_tokens)))
-        durations.append((time.perf_counter() - start) * 1000)
 
-    alone = statistics.median(complete() for _ in range(5))
-    chat_alone: list[float] = []
-    chat(chat_alone)
-    beside: list[float] = []
-    answer = threading.Thread(target=chat, args=(beside,))
-    answer.start()
-    during = []
-    while answer.is_alive():
-        during.append(complete())
-        time.sleep(0.1)
-    answer.join()
-    model.close()
-    return {
-        "alone": alone,
-        "during": statistics.median(during),
-        "n": len(during),
-        "chat_alone": chat_alone[0],
-        "chat_beside": beside[0],
-    }
+def chat_request(source: str) -> ChatRequest:
+    selection = source[:1100]
+    return ChatRequest(
+        messages=({"role": "user", "content": QUESTION},),
+        context=selection,
+        max_new_tokens=160,
+        temperature=0.0,
+    )
+
+
+def type_keystrokes(service: CompletionService, source: str, n: int, interval: float, run: Run) -> None:
+    """Type ``TYPED`` into the middle of ``source`` one character every ``interval`` seconds."""
+    cut = source.index("\n", len(source) // 2) + 1
+    prefix, suffix = source[:cut], source[cut:]
+    for i in range(n):
+        started = time.perf_counter()
+        request = CompletionRequest(
+            "file:///ledger.py", prefix + TYPED[: i + 1], suffix, max_new_tokens=16, use_cache=False
+        )
+        service.submit(request).result(timeout=120)
+        run.completion_ms.append((time.perf_counter() - started) * 1000)
+        time.sleep(max(0.0, interval - (time.perf_counter() - started)))
+
+
+def answer(pieces: Iterator[str], model: CodeModel, run: Run) -> None:
+    started = time.perf_counter()
+    text = ""
+    for piece in pieces:
+        if not text:
+            run.first_token_s = time.perf_counter() - started
+        text += piece
+    run.answer_s = time.perf_counter() - started - run.first_token_s
+    run.answer_tokens = model.count_tokens(text)
+
+
+def measure(
+    service: CompletionService,
+    chat: Callable[[ChatRequest], Iterator[str]] | None,
+    chat_model: CodeModel,
+    source: str,
+    keystrokes: int,
+    interval: float,
+) -> Run:
+    run = Run()
+    reader = None
+    if chat is not None:
+        reader = threading.Thread(target=answer, args=(chat(chat_request(source)), chat_model, run))
+        reader.start()
+        time.sleep(0.5)  # the question's prompt is being evaluated when typing starts
+    type_keystrokes(service, source, keystrokes, interval, run)
+    if reader is not None:
+        reader.join()
+    return run
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=str(MODEL), help="model folder (default: the embedded model)")
-    parser.add_argument("--chat-tokens", type=int, default=1000, help="tokens of the chat answer")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="catalog name or path (default: the default model)")
+    parser.add_argument("--keystrokes", type=int, default=16)
+    parser.add_argument("--interval", type=float, default=0.3, help="seconds between keystrokes")
     args = parser.parse_args()
+    reference = args.model or default_model().reference
+    source = SOURCE.read_text()
+
+    completion_model = load_model(reference)
+    chat_model = load_model(reference)
+    rows: list[tuple[str, Run]] = []
+
+    shared = CompletionService(completion_model)
+    alone = measure(shared, None, chat_model, source, args.keystrokes, args.interval)
+    chat_alone = Run()
+    answer(shared.chat(chat_request(source), CancelToken()), completion_model, chat_alone)
+    alone.first_token_s, alone.answer_tokens, alone.answer_s = (
+        chat_alone.first_token_s,
+        chat_alone.answer_tokens,
+        chat_alone.answer_s,
+    )
+    rows.append(("alone (each on its own)", alone))
+    rows.append(
+        (
+            "one runtime",
+            measure(
+                shared,
+                lambda r: shared.chat(r, CancelToken()),
+                completion_model,
+                source,
+                args.keystrokes,
+                args.interval,
+            ),
+        )
+    )
+    shared.stop_completions()
+
+    def ungated(request: ChatRequest) -> Iterator[str]:
+        return chat_model.chat(
+            request.messages,
+            context=request.context,
+            max_new_tokens=request.max_new_tokens,
+            temperature=request.temperature,
+        )
+
+    two = CompletionService(completion_model, chat_loader=lambda: chat_model)
+    rows.append(("two runtimes", measure(two, ungated, chat_model, source, args.keystrokes, args.interval)))
+    two.prepare_chat()  # the chat runtime now pauses at the gate's pause points
+    rows.append(
+        (
+            "two runtimes + gate (product)",
+            measure(
+                two,
+                lambda r: two.chat(r, CancelToken()),
+                chat_model,
+                source,
+                args.keystrokes,
+                args.interval,
+            ),
+        )
+    )
     print(
-        "| backend | completion alone ms | completion during the answer ms | answer alone ms | answer with completions ms |"
+        f"\nmodel {completion_model.name} ({completion_model.backend_name}); CPU: {instruction_sets()}; "
+        f"{args.keystrokes} keystrokes every {args.interval:.2f} s, 16 new tokens each; "
+        f"chat question {completion_model.count_tokens(QUESTION + chat_request(source).context)} tokens"
+    )
+    print(
+        "| configuration | completion median ms | completion p95 ms | answer first token s | answer tok/s |"
     )
     print("|---|---:|---:|---:|---:|")
-    for name in ("ct2", "auto", "torch"):
-        r = measure(name, args.model, args.chat_tokens)
+    for label, run in rows:
+        ms = sorted(run.completion_ms)
+        p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
         print(
-            f"| {name} | {r['alone']:.1f} | {r['during']:.1f} (n={r['n']}) | {r['chat_alone']:.0f} "
-            f"| {r['chat_beside']:.0f} |"
+            f"| {label} | {statistics.median(ms):,.0f} | {p95:,.0f} | {run.first_token_s:.2f} | {run.rate:.1f} |"
         )
+    two.close()
     return 0
 
 

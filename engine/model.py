@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.budget import fit_prompt, reachable_text
@@ -355,7 +355,7 @@ class CodeModel:
         max_new_tokens: int = 512,
         temperature: float = 0.2,
         cancel: CancelToken | None = None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Stream the assistant's answer to ``messages`` (the prompt follows the model's chat style),
         dropping the oldest turns, then the end of ``context``, until it fits the context window.
         An answer that falls into a loop (``answer_loops``) ends there."""

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from engine.generation import CancelToken
 from engine.model import CodeModel
+from engine.priority import ForegroundGate
 from engine.types import Completion, CompletionCounters, CompletionRequest
 
 log = logging.getLogger(__name__)
@@ -75,12 +76,22 @@ class CompletionScheduler:
         workers: requests running at the same time (for different documents).
         prefetch: after each answered request, complete the text ahead of the suggestion in the
             idle time (single-choice requests with the cache on).
+        gate: held while the model runs a request, prefetch or warm-up, so that a chat answer
+            sharing the CPU waits (``engine.priority``).
     """
 
-    def __init__(self, model: CodeModel, *, workers: int = 1, prefetch: bool = True) -> None:
+    def __init__(
+        self,
+        model: CodeModel,
+        *,
+        workers: int = 1,
+        prefetch: bool = True,
+        gate: ForegroundGate | None = None,
+    ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.model = model
+        self._gate = gate or ForegroundGate()
         self.prefetch = prefetch
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stackcoder-complete")
         self._lock = threading.Lock()
@@ -174,7 +185,8 @@ class CompletionScheduler:
             if job.cancel.cancelled:  # superseded while queued: never touch the model
                 return Completion(text="", model=self.model.name, latency_ms=0.0, cancelled=True)
             # the model asks the cache again: a prefetch may have filled it while this waited
-            completion = self.model.complete_request(job.request, job.cancel)
+            with self._gate.foreground():
+                completion = self.model.complete_request(job.request, job.cancel)
             if job.cancel.cancelled:
                 completion.cancelled = True
             with self._lock:
@@ -260,7 +272,8 @@ class CompletionScheduler:
                     return
                 start = time.perf_counter()
                 # a completion the cache already holds comes back at once, without the model
-                completion = self.model.complete_request(request, cancel)
+                with self._gate.foreground():
+                    completion = self.model.complete_request(request, cancel)
                 if completion.cached or completion.cancelled or cancel.cancelled:
                     continue
                 with self._lock:

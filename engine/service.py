@@ -18,18 +18,22 @@ A keystroke, followed from the editor to the runtime:
 The service owns what the server must not decide: which backend runs the model, the prompt
 budget, the caches, superseding, and the idle-time work (prefetch, warm-up at a resting cursor).
 User commands (infill, chat) run on the caller's thread, beside completions, and are never
-superseded.
+superseded. Chat runs on a runtime of its own (the completion model's file loaded again, or
+another model), so an answer never evicts the prompt state typing builds up; it pauses while a
+completion runs (``engine.priority``), so ghost text keeps its speed while an answer streams.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future
 
 from engine.generation import CancelToken
 from engine.model import CodeModel, load_model
+from engine.priority import ForegroundGate
 from engine.scheduler import CompletionScheduler
 from engine.types import ChatRequest, Completion, CompletionCounters, CompletionRequest
 
@@ -43,20 +47,48 @@ class CompletionService:
 
     Args:
         model: the loaded model; the service closes it.
+        chat_loader: loads the model chat and explain run on (a runtime of their own, loaded on
+            first use or by ``prepare_chat``); None: they share ``model``.
         workers: completion requests running at the same time (for different documents).
         prefetch: compute the completion after each suggestion in the idle time.
     """
 
-    def __init__(self, model: CodeModel, *, workers: int = 1, prefetch: bool = True) -> None:
+    def __init__(
+        self,
+        model: CodeModel,
+        *,
+        chat_loader: Callable[[], CodeModel] | None = None,
+        workers: int = 1,
+        prefetch: bool = True,
+    ) -> None:
         self.model = model
-        self._scheduler = CompletionScheduler(model, workers=workers, prefetch=prefetch)
+        self.gate = ForegroundGate()
+        self._scheduler = CompletionScheduler(model, workers=workers, prefetch=prefetch, gate=self.gate)
+        self._chat_loader = chat_loader
+        self._chat_model: CodeModel | None = None
+        self._chat_lock = threading.Lock()
 
     @classmethod
-    def load(cls, reference: str | None, *, backend: str = "auto", threads: int = 0) -> CompletionService:
+    def load(
+        cls,
+        reference: str | None,
+        *,
+        backend: str = "auto",
+        threads: int = 0,
+        chat_reference: str | None = None,
+    ) -> CompletionService:
         """Load a model (a path, a catalog name or a server URL for ``backend="http"``; None: the
         catalog's default) on ``backend`` (``auto`` picks one for the model and the CPU).
-        Raises ``EngineError`` saying what is wrong."""
-        return cls(load_model(reference, backend=backend, threads=threads))
+        Chat and explain run on ``chat_reference`` (None: the same model, on a runtime of its own;
+        a remote server is shared). Raises ``EngineError`` saying what is wrong."""
+        model = load_model(reference, backend=backend, threads=threads)
+        chat_loader: Callable[[], CodeModel] | None = None
+        if chat_reference is not None or backend != "http":
+
+            def chat_loader() -> CodeModel:
+                return load_model(chat_reference or reference, backend=backend, threads=threads)
+
+        return cls(model, chat_loader=chat_loader)
 
     def prepare_kernels(self) -> float | None:
         """Build the backend's kernels for the prompt shapes it will see (the torch backend), so
@@ -137,17 +169,44 @@ class CompletionService:
     def infill(self, request: CompletionRequest, cancel: CancelToken) -> Completion:
         """Complete ``request`` now, on the caller's thread (a command, not a keystroke: nothing
         supersedes it); blocking."""
-        return self.model.complete_request(request, cancel)
+        with self.gate.foreground():
+            return self.model.complete_request(request, cancel)
 
-    def chat(self, request: ChatRequest, cancel: CancelToken) -> Iterator[str]:
-        """Stream the answer to a conversation (``CodeModel.chat`` fits it to the context window)."""
-        return self.model.chat(
+    def prepare_chat(self) -> CodeModel:
+        """The model chat runs on, loaded now if it was not (raises ``EngineError`` if it cannot
+        be); blocking: call it off the event loop, e.g. in the idle time after ``load``."""
+        with self._chat_lock:
+            if self._chat_model is None:
+                if self._chat_loader is None:
+                    self._chat_model = self.model
+                else:
+                    self._chat_model = self._chat_loader()
+                    # a long chat prompt pauses between chunks while a completion runs
+                    self._chat_model.backend.set_pause_point(self.gate.wait_turn)
+            return self._chat_model
+
+    @property
+    def chat_model_name(self) -> str | None:
+        """The name of the model chat runs on, None until it is loaded."""
+        model = self._chat_model
+        return None if model is None else model.name
+
+    def chat(self, request: ChatRequest, cancel: CancelToken) -> Generator[str, None, None]:
+        """Stream the answer to a conversation (``CodeModel.chat`` fits it to the context window);
+        on a runtime of its own, each next piece waits while a completion runs."""
+        model = self.prepare_chat()
+        pieces = model.chat(
             request.messages,
             context=request.context,
             max_new_tokens=request.max_new_tokens,
             temperature=request.temperature,
             cancel=cancel,
         )
+        if model is self.model:
+            # one runtime: completions wait for it (``LocalBackend`` runs one generation at a
+            # time), so pausing here would hold the runtime while waiting for them
+            return pieces
+        return self.gate.background(pieces, cancel)
 
     # ------------------------------------------------------------------ shutting down
 
@@ -156,6 +215,10 @@ class CompletionService:
         self._scheduler.close()
 
     def close(self) -> None:
-        """``stop_completions``, then release the model."""
+        """``stop_completions``, then release the models."""
         self.stop_completions()
+        with self._chat_lock:
+            chat, self._chat_model = self._chat_model, None
+        if chat is not None and chat is not self.model:
+            chat.close()
         self.model.close()

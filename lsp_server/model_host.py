@@ -63,7 +63,12 @@ class ModelHost:
         from engine.service import CompletionService
 
         def load(reference: str) -> CompletionService:
-            return CompletionService.load(reference, backend=settings.backend, threads=settings.threads)
+            return CompletionService.load(
+                reference,
+                backend=settings.backend,
+                threads=settings.threads,
+                chat_reference=settings.chat_path,
+            )
 
         if settings.path:
             return load(settings.path)
@@ -106,7 +111,10 @@ class ModelHost:
                             service = self._load_local(settings)
                     if remote:  # its server may be slow to answer: nobody waits on the lock for it
                         service = CompletionService.load(
-                            target, backend=settings.backend, threads=settings.threads
+                            target,
+                            backend=settings.backend,
+                            threads=settings.threads,
+                            chat_reference=settings.chat_path,
                         )
                     try:
                         warmed = service.prepare_kernels()  # the torch backend: no first prompt builds them
@@ -128,7 +136,19 @@ class ModelHost:
             self.state.name = service.model_name
             self.state.backend = service.backend_name  # what "auto" chose
             log.info("model %s loaded from %s (%s)", self.state.name, self.state.path, self.state.backend)
+            # the chat runtime loads on the commands' thread now, before the first question
+            self._executor.submit(self._prepare_chat, service)
             return service
+
+    @staticmethod
+    def _prepare_chat(service: CompletionService) -> None:
+        from engine.errors import EngineError
+
+        try:
+            service.prepare_chat()
+            log.info("chat runs on %s", service.chat_model_name)
+        except EngineError as exc:  # said again to the user who asks a question
+            log.warning("the chat model cannot be loaded: %s", exc)
 
     def configure(self, settings: CompletionSettings) -> None:
         """Apply the completion settings (prompt budget, prefetch) to the loaded service."""

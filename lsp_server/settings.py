@@ -83,6 +83,8 @@ class ModelSettings:
     backend: str = _choice("backend", "auto", BACKENDS)
     threads: int = _setting("threads", 0, _int_at_least(0), "an integer >= 0 (0 = all cores)")
     url: str | None = _setting("url", None, _optional_str, "a URL or null")
+    # chat and explain: another model, or None for the completion model on a runtime of its own
+    chat_path: str | None = _setting("chatPath", None, _optional_str, "a model name, a path or null")
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,17 @@
 
 A backend streams text for a prompt (``stream``) and says what else it can do through methods
 whose defaults here are the plain way: ``generate_batch`` draws several answers one after the
-other, ``warm_shapes`` has nothing to prepare. Backends that can do better override them
-(CTranslate2 batches, the torch backend builds its kernels ahead of the first prompt), so callers
-never probe for an ability.
+other, ``warm_shapes`` has nothing to prepare, ``set_pause_point`` is ignored (the runtime cannot
+stop inside a prompt). Backends that can do better override them (CTranslate2 batches, the torch
+backend builds its kernels ahead of the first prompt, llama.cpp evaluates long prompts in chunks
+it can pause between), so callers never probe for an ability.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING
 
 from engine.generation import CancelToken, GenerationConfig
@@ -61,6 +62,12 @@ class Backend(abc.ABC):
         """Prepare what the first prompts would otherwise pay for (the torch backend builds its
         kernels per prompt shape); returns the seconds it took, None when there is nothing to do."""
         return None
+
+    def set_pause_point(self, wait: Callable[[CancelToken], None] | None) -> None:
+        """Call ``wait(cancel)`` between chunks of a long prompt, so that more urgent work on the
+        same CPU cores can run first (``engine.priority``); None: never pause. This default
+        ignores it: the runtime evaluates a prompt in one call."""
+        del wait
 
     @abc.abstractmethod
     def close(self) -> None:

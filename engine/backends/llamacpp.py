@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
 __all__ = ["LlamaCppBackend", "llama_cpp_available"]
+
+# Prompt tokens evaluated between two pause points when one is set: ~0.3-0.6 s of a 1.5B model's
+# prompt pass on two cores, the longest a completion waits for a chat answer's prompt.
+PAUSABLE_CHUNK_TOKENS = 32
 
 
 _PARAMS_LOCK = threading.Lock()
@@ -137,6 +141,33 @@ class LlamaCppBackend(LocalBackend):
                 f"llama.cpp cannot load {gguf_path}{f' with the adapter {lora_path}' if lora_path else ''} "
                 f"({str(exc)[:160]}); delete it to have it exported or pulled again."
             ) from None
+        self._pause_point: Callable[[CancelToken], None] | None = None
+        # One generation at a time: a command (infill) may run beside the completion worker, and
+        # the context's KV cache is one sequence. A plain lock, not a reentrant one: a generator
+        # may be resumed or closed on another thread than the one that started it.
+        self._runtime_lock = threading.Lock()
+
+    def set_pause_point(self, wait: Callable[[CancelToken], None] | None) -> None:
+        """Evaluate the new part of each prompt in chunks of ``PAUSABLE_CHUNK_TOKENS``, calling
+        ``wait(cancel)`` before each (None: in one call, the fastest way)."""
+        self._pause_point = wait
+
+    def _evaluate_pausably(self, ids: list[int], cancel: CancelToken) -> None:
+        """Bring the KV cache to ``ids`` but their last token, chunk by chunk with a pause point
+        before each; ``Llama.generate`` then finds the prompt cached and evaluates one token."""
+        llm, wait = self._llm, self._pause_point
+        assert wait is not None
+        cached = 0
+        for have, want in zip(llm.input_ids[: llm.n_tokens].tolist(), ids[:-1], strict=False):
+            if have != want:
+                break
+            cached += 1
+        llm.n_tokens = cached  # ``eval`` drops the KV cache past this
+        for start in range(cached, len(ids) - 1, PAUSABLE_CHUNK_TOKENS):
+            wait(cancel)
+            if cancel.cancelled:
+                return
+            llm.eval(ids[start : min(start + PAUSABLE_CHUNK_TOKENS, len(ids) - 1)])
 
     def decode_ids(
         self,
@@ -149,8 +180,23 @@ class LlamaCppBackend(LocalBackend):
         prompt: Sequence[int] | None,
     ) -> Iterator[int]:
         """Yield generated ids; see ``LocalBackend.decode_ids``."""
+        with self._runtime_lock:
+            yield from self._decode_ids_alone(ids, config, cancel, max_new, first_allowed)
+
+    def _decode_ids_alone(
+        self,
+        ids: list[int],
+        config: GenerationConfig,
+        cancel: CancelToken,
+        max_new: int,
+        first_allowed: Sequence[int] | None,
+    ) -> Iterator[int]:
         if config.seed is not None:
             self._llm.set_seed(config.seed)
+        if self._pause_point is not None:
+            self._evaluate_pausably(ids, cancel)
+            if cancel.cancelled:
+                return
         tokens = self._llm.generate(
             ids,
             top_k=1 if config.greedy else (config.top_k or 0),

@@ -157,3 +157,53 @@ def test_load_model_completes_with_the_llamacpp_backend(
         assert completion.generated_tokens > 0
     exported = list((engine_cache_dir / "gguf").glob("*.q8_0.gguf"))
     assert len(exported) == 1
+
+
+def test_a_pausable_prompt_pauses_between_chunks_and_decodes_the_same_tokens(pair) -> None:
+    import math
+
+    from engine.backends.llamacpp import PAUSABLE_CHUNK_TOKENS
+
+    llama, _hf = pair
+    ids = llama.encode(PROMPTS[0] * 8)
+    assert len(ids) > 3 * PAUSABLE_CHUNK_TOKENS
+    config = GenerationConfig(max_new_tokens=8)
+    llama.forget_prompt()
+    plain = list(llama.generate_ids(ids, config))
+    pauses: list[CancelToken] = []
+    llama.set_pause_point(pauses.append)
+    try:
+        llama.forget_prompt()
+        paused = list(llama.generate_ids(ids, config))
+        assert paused == plain and plain
+        assert len(pauses) == math.ceil((len(ids) - 1) / PAUSABLE_CHUNK_TOKENS)
+        # a longer prompt after it: only its new tokens are evaluated, in chunks
+        more = ids + llama.encode(PROMPTS[1])
+        pauses.clear()
+        list(llama.generate_ids(more, config))
+        assert len(pauses) == math.ceil((len(more) - 1 - len(ids)) / PAUSABLE_CHUNK_TOKENS)
+        # cancelled at a pause point: nothing is generated
+        llama.set_pause_point(lambda cancel: cancel.cancel())
+        llama.forget_prompt()
+        assert list(llama.generate_ids(ids, config, CancelToken())) == []
+    finally:
+        llama.set_pause_point(None)
+
+
+def test_two_threads_generating_on_one_runtime_take_turns(pair) -> None:
+    import threading
+
+    llama, _hf = pair
+    config = GenerationConfig(max_new_tokens=12)
+    first, second = (llama.encode(p) for p in PROMPTS)
+    expected = [list(llama.generate_ids(first, config)), list(llama.generate_ids(second, config))]
+    results: list[list[int]] = []
+    running = llama.generate_ids(first, config)
+    head = next(running)  # a generation suspended mid-answer holds the runtime
+    other = threading.Thread(target=lambda: results.append(list(llama.generate_ids(second, config))))
+    other.start()
+    other.join(0.5)
+    assert other.is_alive() and not results  # it waits for the runtime instead of sharing it
+    assert [head, *running] == expected[0]
+    other.join(30)
+    assert results == [expected[1]]

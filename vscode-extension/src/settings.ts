@@ -11,7 +11,7 @@ export type Backend = (typeof BACKENDS)[number];
 export type ProvenancePolicy = (typeof POLICIES)[number];
 
 export interface ServerSettings {
-  model: { path: string | null; backend: Backend; threads: number; url: string | null };
+  model: { path: string | null; backend: Backend; threads: number; url: string | null; chatPath: string | null };
   completion: {
     enabled: boolean;
     maxNewTokens: number;
@@ -29,7 +29,7 @@ export interface ServerSettings {
 }
 
 export const DEFAULT_SETTINGS: ServerSettings = {
-  model: { path: null, backend: "auto", threads: 0, url: null },
+  model: { path: null, backend: "auto", threads: 0, url: null, chatPath: null },
   completion: {
     enabled: true,
     maxNewTokens: 64,
@@ -109,6 +109,7 @@ export function readServerSettings(read: SettingReader): ServerSettings {
       backend: oneOf(read, "model.backend", BACKENDS, d.model.backend),
       threads: numberIn(read, "model.threads", 0, 1024, d.model.threads, true),
       url: optionalPath(read, "model.url"),
+      chatPath: optionalPath(read, "model.chatPath"),
     },
     completion: {
       enabled: bool(read, "completion.enabled", d.completion.enabled),
@@ -148,7 +149,7 @@ export const SERVER_SETTING_KEYS: readonly string[] = Object.entries(DEFAULT_SET
  * Settings that choose what runs or where text is sent: scoped `machine` in package.json and read
  * from the user's settings only, so that a workspace's `.vscode/settings.json` never sets them.
  */
-export const MACHINE_KEYS: readonly string[] = ["server.path", "server.extraArgs", "model.path", "model.backend", "model.url"];
+export const MACHINE_KEYS: readonly string[] = ["server.path", "server.extraArgs", "model.path", "model.backend", "model.url", "model.chatPath"];
 
 /** What `WorkspaceConfiguration.inspect` reports for one key (the levels used here). */
 export interface SettingLevels {
