@@ -56,8 +56,10 @@ class Run:
         return self.answer_tokens / self.answer_s if self.answer_s else 0.0
 
 
-def chat_request(source: str) -> ChatRequest:
-    selection = source[:1100]
+def chat_request(source: str, variant: int) -> ChatRequest:
+    """The question about the file's head; each ``variant`` starts differently, so that no
+    configuration finds its prompt cached by an earlier one."""
+    selection = f"# ledger.py, revision {variant}\n" + source[:1100]
     return ChatRequest(
         messages=({"role": "user", "content": QUESTION},),
         context=selection,
@@ -66,16 +68,20 @@ def chat_request(source: str) -> ChatRequest:
     )
 
 
-def type_keystrokes(service: CompletionService, source: str, n: int, interval: float, run: Run) -> None:
-    """Type ``TYPED`` into the middle of ``source`` one character every ``interval`` seconds."""
+def keystroke(source: str, typed: int) -> CompletionRequest:
+    """The request after ``typed`` characters of ``TYPED`` in the middle of ``source``."""
     cut = source.index("\n", len(source) // 2) + 1
-    prefix, suffix = source[:cut], source[cut:]
+    return CompletionRequest(
+        "file:///ledger.py", source[:cut] + TYPED[:typed], source[cut:], max_new_tokens=16, use_cache=False
+    )
+
+
+def type_keystrokes(service: CompletionService, source: str, n: int, interval: float, run: Run) -> None:
+    """Type ``TYPED`` into the middle of ``source``, a character every ``interval`` seconds (or
+    as soon as the previous suggestion came, when it took longer)."""
     for i in range(n):
         started = time.perf_counter()
-        request = CompletionRequest(
-            "file:///ledger.py", prefix + TYPED[: i + 1], suffix, max_new_tokens=16, use_cache=False
-        )
-        service.submit(request).result(timeout=120)
+        service.submit(keystroke(source, i + 1)).result(timeout=120)
         run.completion_ms.append((time.perf_counter() - started) * 1000)
         time.sleep(max(0.0, interval - (time.perf_counter() - started)))
 
@@ -98,11 +104,15 @@ def measure(
     source: str,
     keystrokes: int,
     interval: float,
+    variant: int,
 ) -> Run:
+    """One configuration: the completion runtime's state is warm at the cursor (the user was
+    typing there), the question is new to the chat runtime."""
+    service.submit(keystroke(source, 0)).result(timeout=300)
     run = Run()
     reader = None
     if chat is not None:
-        reader = threading.Thread(target=answer, args=(chat(chat_request(source)), chat_model, run))
+        reader = threading.Thread(target=answer, args=(chat(chat_request(source, variant)), chat_model, run))
         reader.start()
         time.sleep(0.5)  # the question's prompt is being evaluated when typing starts
     type_keystrokes(service, source, keystrokes, interval, run)
@@ -124,15 +134,17 @@ def main() -> int:
     chat_model = load_model(reference)
     rows: list[tuple[str, Run]] = []
 
+    def ungated(request: ChatRequest) -> Iterator[str]:
+        return chat_model.chat(
+            request.messages,
+            context=request.context,
+            max_new_tokens=request.max_new_tokens,
+            temperature=request.temperature,
+        )
+
     shared = CompletionService(completion_model)
-    alone = measure(shared, None, chat_model, source, args.keystrokes, args.interval)
-    chat_alone = Run()
-    answer(shared.chat(chat_request(source), CancelToken()), completion_model, chat_alone)
-    alone.first_token_s, alone.answer_tokens, alone.answer_s = (
-        chat_alone.first_token_s,
-        chat_alone.answer_tokens,
-        chat_alone.answer_s,
-    )
+    alone = measure(shared, None, chat_model, source, args.keystrokes, args.interval, 0)
+    answer(ungated(chat_request(source, 0)), chat_model, alone)  # the chat runtime, nothing beside it
     rows.append(("alone (each on its own)", alone))
     rows.append(
         (
@@ -144,21 +156,16 @@ def main() -> int:
                 source,
                 args.keystrokes,
                 args.interval,
+                1,
             ),
         )
     )
     shared.stop_completions()
 
-    def ungated(request: ChatRequest) -> Iterator[str]:
-        return chat_model.chat(
-            request.messages,
-            context=request.context,
-            max_new_tokens=request.max_new_tokens,
-            temperature=request.temperature,
-        )
-
     two = CompletionService(completion_model, chat_loader=lambda: chat_model)
-    rows.append(("two runtimes", measure(two, ungated, chat_model, source, args.keystrokes, args.interval)))
+    rows.append(
+        ("two runtimes", measure(two, ungated, chat_model, source, args.keystrokes, args.interval, 2))
+    )
     two.prepare_chat()  # the chat runtime now pauses at the gate's pause points
     rows.append(
         (
@@ -170,13 +177,14 @@ def main() -> int:
                 source,
                 args.keystrokes,
                 args.interval,
+                3,
             ),
         )
     )
     print(
         f"\nmodel {completion_model.name} ({completion_model.backend_name}); CPU: {instruction_sets()}; "
         f"{args.keystrokes} keystrokes every {args.interval:.2f} s, 16 new tokens each; "
-        f"chat question {completion_model.count_tokens(QUESTION + chat_request(source).context)} tokens"
+        f"chat question {completion_model.count_tokens(QUESTION + chat_request(source, 0).context)} tokens"
     )
     print(
         "| configuration | completion median ms | completion p95 ms | answer first token s | answer tok/s |"

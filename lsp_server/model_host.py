@@ -137,15 +137,17 @@ class ModelHost:
             self.state.backend = service.backend_name  # what "auto" chose
             log.info("model %s loaded from %s (%s)", self.state.name, self.state.path, self.state.backend)
             # the chat runtime loads on the commands' thread now, before the first question
+            self.state.chat = None
             self._executor.submit(self._prepare_chat, service)
             return service
 
-    @staticmethod
-    def _prepare_chat(service: CompletionService) -> None:
+    def _prepare_chat(self, service: CompletionService) -> None:
         from engine.errors import EngineError
 
         try:
             service.prepare_chat()
+            if service is self.service:
+                self.state.chat = service.chat_model_name
             log.info("chat runs on %s", service.chat_model_name)
         except EngineError as exc:  # said again to the user who asks a question
             log.warning("the chat model cannot be loaded: %s", exc)

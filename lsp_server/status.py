@@ -54,6 +54,7 @@ class ComponentState:
     name: str | None = None
     backend: str | None = None
     fallback: str | None = None  # why a fallback was loaded instead of the default
+    chat: str | None = None  # the model chat and explain run on, once loaded (models only)
 
 
 @dataclass
@@ -83,6 +84,7 @@ class ServerStatus:
                 "loaded": self.model.loaded,
                 "error": self.model.error,
                 "fallback": self.model.fallback,
+                "chat": self.model.chat,
             },
             "index": {"path": self.index.path, "loaded": self.index.loaded, "error": self.index.error},
             "latency_ms": self.latency.summary(),

@@ -80,6 +80,9 @@ async def test_chat_answers_about_the_selection(client: LanguageClient) -> None:
     result = await request(client, "stackcoder/chat", params)
     assert "false" in result["text"].lower(), result["text"]
     assert "".join(v["text"] for v in client.partials.get("real-chat", [])) == result["text"]
+    # chat ran on a runtime of its own: the same model, loaded a second time
+    status = await request(client, "stackcoder/status", {})
+    assert status["model"]["chat"] == status["model"]["name"], status
 
 
 async def test_explain_describes_the_selected_code(client: LanguageClient) -> None:
