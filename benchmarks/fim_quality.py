@@ -35,6 +35,15 @@ def raw_completion(model, prefix: str, suffix: str, max_new_tokens: int) -> str:
 
 
 def heldout_files(folder: Path, limit: int) -> list[tuple[str, str]]:
+    """(name, text) of Python files: the held-out split of a corpus from `stackcoder train corpus`
+    (its repositories never trained on), or any folder of .py files."""
+    if (folder / "heldout").is_dir():
+        from training.corpus import read_corpus
+
+        records = [r for r in read_corpus(folder, "heldout") if r["max_stars_repo_path"].endswith(".py")]
+        return [(f"{r['max_stars_repo_name']}/{r['max_stars_repo_path']}", r["content"]) for r in records][
+            :limit
+        ]
     files = []
     for path in sorted(folder.rglob("*.py"))[:limit]:
         try:
@@ -50,7 +59,10 @@ def main() -> int:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--n", type=int, default=60, help="holes per set (default 60)")
     parser.add_argument(
-        "--heldout", type=Path, default=None, help="a folder of Python files for a second set"
+        "--heldout",
+        type=Path,
+        default=None,
+        help="a corpus folder (its heldout/ split) or a folder of Python files, for a second set",
     )
     parser.add_argument("--order", action="append", choices=("psm", "spm"), help="product FIM orders to run")
     parser.add_argument("--max-new-tokens", type=int, default=48)

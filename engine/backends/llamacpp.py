@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,9 +26,12 @@ if TYPE_CHECKING:
 
 __all__ = ["LlamaCppBackend", "llama_cpp_available"]
 
-# Prompt tokens evaluated between two pause points when one is set: ~0.3-0.6 s of a 1.5B model's
-# prompt pass on two cores, the longest a completion waits for a chat answer's prompt.
-PAUSABLE_CHUNK_TOKENS = 32
+# With a pause point set, a prompt is evaluated in chunks sized to take about this long (the
+# longest a completion waits for a chat answer's prompt), measured as they run: a 1.5B model's
+# prompt pass runs ~25 tokens/s on two AVX2 cores and ~150 with AVX-512.
+PAUSE_EVERY_S = 0.2
+FIRST_CHUNK_TOKENS = 8
+MAX_CHUNK_TOKENS = 128
 
 
 _PARAMS_LOCK = threading.Lock()
@@ -142,14 +146,16 @@ class LlamaCppBackend(LocalBackend):
                 f"({str(exc)[:160]}); delete it to have it exported or pulled again."
             ) from None
         self._pause_point: Callable[[CancelToken], None] | None = None
+        self._chunk_tokens = FIRST_CHUNK_TOKENS  # the next pausable chunk, from the last one's speed
+        self.prompt_chunks: list[int] = []  # sizes of the last pausable prompt's chunks
         # One generation at a time: a command (infill) may run beside the completion worker, and
         # the context's KV cache is one sequence. A plain lock, not a reentrant one: a generator
         # may be resumed or closed on another thread than the one that started it.
         self._runtime_lock = threading.Lock()
 
     def set_pause_point(self, wait: Callable[[CancelToken], None] | None) -> None:
-        """Evaluate the new part of each prompt in chunks of ``PAUSABLE_CHUNK_TOKENS``, calling
-        ``wait(cancel)`` before each (None: in one call, the fastest way)."""
+        """Evaluate the new part of each prompt in chunks of about ``PAUSE_EVERY_S`` seconds,
+        calling ``wait(cancel)`` before each (None: in one call, the fastest way)."""
         self._pause_point = wait
 
     def _evaluate_pausably(self, ids: list[int], cancel: CancelToken) -> None:
@@ -163,11 +169,19 @@ class LlamaCppBackend(LocalBackend):
                 break
             cached += 1
         llm.n_tokens = cached  # ``eval`` drops the KV cache past this
-        for start in range(cached, len(ids) - 1, PAUSABLE_CHUNK_TOKENS):
+        self.prompt_chunks = []
+        start, size = cached, self._chunk_tokens
+        while start < len(ids) - 1:
             wait(cancel)
             if cancel.cancelled:
                 return
-            llm.eval(ids[start : min(start + PAUSABLE_CHUNK_TOKENS, len(ids) - 1)])
+            chunk = ids[start : min(start + size, len(ids) - 1)]
+            began = time.perf_counter()
+            llm.eval(chunk)
+            rate = len(chunk) / max(time.perf_counter() - began, 1e-6)
+            size = self._chunk_tokens = max(1, min(MAX_CHUNK_TOKENS, int(rate * PAUSE_EVERY_S)))
+            self.prompt_chunks.append(len(chunk))
+            start += len(chunk)
 
     def decode_ids(
         self,

@@ -160,13 +160,11 @@ def test_load_model_completes_with_the_llamacpp_backend(
 
 
 def test_a_pausable_prompt_pauses_between_chunks_and_decodes_the_same_tokens(pair) -> None:
-    import math
-
-    from engine.backends.llamacpp import PAUSABLE_CHUNK_TOKENS
+    from engine.backends.llamacpp import FIRST_CHUNK_TOKENS
 
     llama, _hf = pair
     ids = llama.encode(PROMPTS[0] * 8)
-    assert len(ids) > 3 * PAUSABLE_CHUNK_TOKENS
+    assert len(ids) > 3 * FIRST_CHUNK_TOKENS
     config = GenerationConfig(max_new_tokens=8)
     llama.forget_prompt()
     plain = list(llama.generate_ids(ids, config))
@@ -176,12 +174,14 @@ def test_a_pausable_prompt_pauses_between_chunks_and_decodes_the_same_tokens(pai
         llama.forget_prompt()
         paused = list(llama.generate_ids(ids, config))
         assert paused == plain and plain
-        assert len(pauses) == math.ceil((len(ids) - 1) / PAUSABLE_CHUNK_TOKENS)
-        # a longer prompt after it: only its new tokens are evaluated, in chunks
+        # a pause before each chunk, and the chunks cover the prompt but its last token
+        assert len(pauses) == len(llama.prompt_chunks) >= 2
+        assert sum(llama.prompt_chunks) == len(ids) - 1
+        # a longer prompt after it: only its new tokens are evaluated
         more = ids + llama.encode(PROMPTS[1])
         pauses.clear()
-        list(llama.generate_ids(more, config))
-        assert len(pauses) == math.ceil((len(more) - 1 - len(ids)) / PAUSABLE_CHUNK_TOKENS)
+        assert list(llama.generate_ids(more, config))
+        assert sum(llama.prompt_chunks) == len(more) - 1 - len(ids)
         # cancelled at a pause point: nothing is generated
         llama.set_pause_point(lambda cancel: cancel.cancel())
         llama.forget_prompt()
