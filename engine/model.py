@@ -234,7 +234,10 @@ class CodeModel:
         """The completion the typed-through cache holds for this cursor context, or None
         (answers without the model)."""
         start = time.perf_counter()
-        prefix, suffix = self.reachable(prefix, suffix)
+        return self._cached_within_reach(*self.reachable(prefix, suffix), start)
+
+    def _cached_within_reach(self, prefix: str, suffix: str, start: float) -> Completion | None:
+        """``cached`` for text already bounded by ``reachable``."""
         key = self._cache_suffix(suffix)
         hit = self.cache.get(prefix, key)
         if hit is not None and key != suffix:
@@ -277,11 +280,11 @@ class CodeModel:
         if n < 1:
             raise ValueError("n must be at least 1")
         cancel = cancel or CancelToken()
+        prefix, suffix = self.reachable(prefix, suffix)
         if use_cache and n == 1:
-            hit = self.cached(prefix, suffix)
+            hit = self._cached_within_reach(prefix, suffix, start)
             if hit is not None:
                 return hit
-        prefix, suffix = self.reachable(prefix, suffix)
         resolved = decide_mode(prefix, suffix) if mode == "auto" else mode
         prompt, prompt_tokens = self.build_prompt(
             prefix, suffix, snippets=snippets, repo_name=repo_name, path=path, max_new_tokens=max_new_tokens

@@ -195,43 +195,33 @@ class LlamaCppBackend(LocalBackend):
     ) -> Iterator[int]:
         """Yield generated ids; see ``LocalBackend.decode_ids``."""
         with self._runtime_lock:
-            yield from self._decode_ids_alone(ids, config, cancel, max_new, first_allowed)
-
-    def _decode_ids_alone(
-        self,
-        ids: list[int],
-        config: GenerationConfig,
-        cancel: CancelToken,
-        max_new: int,
-        first_allowed: Sequence[int] | None,
-    ) -> Iterator[int]:
-        if config.seed is not None:
-            self._llm.set_seed(config.seed)
-        if self._pause_point is not None:
-            self._evaluate_pausably(ids, cancel)
-            if cancel.cancelled:
-                return
-        tokens = self._llm.generate(
-            ids,
-            top_k=1 if config.greedy else (config.top_k or 0),
-            top_p=1.0 if config.greedy else config.top_p,
-            temp=0.0 if config.greedy else config.temperature,
-            repeat_penalty=1.0,
-            reset=True,  # keeps the cached KV of the longest common prefix
-            # Only a healed step pays for a Python pass over the logits.
-            logits_processor=None if first_allowed is None else _first_step_only(first_allowed),
-        )
-        produced = 0
-        try:
-            for token in tokens:
-                if cancel.cancelled or token in self.stop_ids:
+            if config.seed is not None:
+                self._llm.set_seed(config.seed)
+            if self._pause_point is not None:
+                self._evaluate_pausably(ids, cancel)
+                if cancel.cancelled:
                     return
-                yield int(token)
-                produced += 1
-                if produced >= max_new:
-                    return
-        finally:
-            tokens.close()
+            tokens = self._llm.generate(
+                ids,
+                top_k=1 if config.greedy else (config.top_k or 0),
+                top_p=1.0 if config.greedy else config.top_p,
+                temp=0.0 if config.greedy else config.temperature,
+                repeat_penalty=1.0,
+                reset=True,  # keeps the cached KV of the longest common prefix
+                # Only a healed step pays for a Python pass over the logits.
+                logits_processor=None if first_allowed is None else _first_step_only(first_allowed),
+            )
+            produced = 0
+            try:
+                for token in tokens:
+                    if cancel.cancelled or token in self.stop_ids:
+                        return
+                    yield int(token)
+                    produced += 1
+                    if produced >= max_new:
+                        return
+            finally:
+                tokens.close()
 
     def forget_prompt(self) -> None:
         """Drop the cached KV state, so the next request evaluates its whole prompt."""
