@@ -34,6 +34,18 @@ def raw_completion(model, prefix: str, suffix: str, max_new_tokens: int) -> str:
     return text.split("\n")[0]
 
 
+def within_budget(model, prefix: str, suffix: str, budget: int | None) -> tuple[str, str]:
+    """The raw path's window: the last three quarters of ``budget`` tokens of the prefix and the
+    first quarter of the suffix, cut at token boundaries (None: the whole file)."""
+    if budget is None:
+        return prefix, suffix
+    tokenizer = model.tokenizer
+    before, after = tokenizer.encode(prefix), tokenizer.encode(suffix)
+    keep_after = min(len(after), budget // 4)
+    keep_before = min(len(before), budget - keep_after)
+    return tokenizer.decode(before[len(before) - keep_before :]), tokenizer.decode(after[:keep_after])
+
+
 def heldout_files(folder: Path, limit: int) -> list[tuple[str, str]]:
     """(name, text) of Python files: the held-out split of a corpus from `stackcoder train corpus`
     (its repositories never trained on), or any folder of .py files."""
@@ -66,6 +78,14 @@ def main() -> int:
     )
     parser.add_argument("--order", action="append", choices=("psm", "spm"), help="product FIM orders to run")
     parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        default=None,
+        help="prompt budget of the product and of the raw path's window (default: the product's; raw: whole file)",
+    )
+    parser.add_argument("--sets", default="humaneval,heldout", help="hole sets to run (default: both)")
+    parser.add_argument("--no-raw", action="store_true", help="skip the raw model (product rows only)")
     parser.add_argument("--json", type=Path, default=None, help="write per-hole results here")
     args = parser.parse_args()
 
@@ -75,20 +95,27 @@ def main() -> int:
 
     name = args.model or default_model().reference
     model = load_model(name, backend=args.backend)
-    sets: dict[str, list[FimCase]] = {"humaneval": humaneval_fim_cases()[: args.n]}
-    if args.heldout:
+    if args.max_prompt_tokens:
+        model.max_prompt_tokens = args.max_prompt_tokens
+    wanted = set(args.sets.split(","))
+    sets: dict[str, list[FimCase]] = {}
+    if "humaneval" in wanted:
+        sets["humaneval"] = humaneval_fim_cases()[: args.n]
+    if args.heldout and "heldout" in wanted:
         sets["heldout"] = heldout_fim_cases(heldout_files(args.heldout, 400), args.n)
     orders = args.order or ["psm", "spm"]
     norm = " ".join
 
     rows, details = [], []
     for set_name, cases in sets.items():
-        configs = [("raw", None)] + [(f"product ({o})", o) for o in orders]
+        configs = [] if args.no_raw else [("raw", None)]
+        configs += [(f"product ({o})", o) for o in orders]
         for label, order in configs:
             hits, started = 0, time.perf_counter()
             for case in cases:
                 if order is None:
-                    got = raw_completion(model, case.prefix, case.suffix, args.max_new_tokens)
+                    prefix, suffix = within_budget(model, case.prefix, case.suffix, args.max_prompt_tokens)
+                    got = raw_completion(model, prefix, suffix, args.max_new_tokens)
                 else:
                     model.fim_order = order
                     got = model.complete(
@@ -114,7 +141,12 @@ def main() -> int:
             rows.append((set_name, label, hits, len(cases), 1000 * elapsed / len(cases)))
             print(f"  {set_name:9} {label:15} {hits}/{len(cases)}", file=sys.stderr, flush=True)
 
-    print(f"\nmodel {model.name} ({model.backend_name}); CPU instruction sets: {instruction_sets()}")
+    budget = f"prompt budget {model.max_prompt_tokens} tokens" + (
+        " (raw too)" if args.max_prompt_tokens else ""
+    )
+    print(
+        f"\nmodel {model.name} ({model.backend_name}), {budget}; CPU instruction sets: {instruction_sets()}"
+    )
     print(f"{'holes':10} {'path':16} {'exact match':>12} {'ms/hole':>9}")
     for set_name, label, hits, n, ms in rows:
         print(f"{set_name:10} {label:16} {hits:>4}/{n:<4} {hits / n:5.2f} {ms:9.0f}")

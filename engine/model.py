@@ -110,8 +110,9 @@ class CodeModel:
         return self.max_prompt_tokens
 
     def warm(self) -> float | None:
-        """Prepare the backend's kernels for the prompt shapes it will see (the torch backend builds
-        oneDNN kernels per shape); returns the seconds it took, None when the backend needs none."""
+        """Prepare the backend for the prompts it will see (the torch backend builds oneDNN kernels
+        per shape, llama.cpp measures whether drafts pay); returns the seconds it took, None when
+        the backend needs nothing."""
         return self.backend.warm_shapes()
 
     # ------------------------------------------------------------------ raw generation

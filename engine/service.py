@@ -91,9 +91,10 @@ class CompletionService:
         return cls(model, chat_loader=chat_loader)
 
     def prepare_kernels(self) -> float | None:
-        """Build the backend's kernels for the prompt shapes it will see (the torch backend), so
-        that no first prompt pays for it; returns the seconds it took, None when there was nothing
-        to build."""
+        """Prepare the backend for the prompts it will see, so that no first prompt pays for it:
+        the torch backend builds its kernels per prompt shape, llama.cpp measures whether
+        speculative drafts pay on this CPU; returns the seconds it took, None when there was
+        nothing to do."""
         return self.model.warm()
 
     @property

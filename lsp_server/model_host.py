@@ -117,12 +117,12 @@ class ModelHost:
                             chat_reference=settings.chat_path,
                         )
                     try:
-                        warmed = service.prepare_kernels()  # the torch backend: no first prompt builds them
+                        warmed = service.prepare_kernels()  # kernels built, drafts measured: not on a first prompt
                     except BaseException:
                         service.close()
                         raise
                     if warmed is not None:
-                        log.info("prompt shapes warmed in %.2f s", warmed)
+                        log.info("backend prepared in %.2f s", warmed)
             except Exception as exc:
                 self.state.error = str(exc) or exc.__class__.__name__
                 old, self.service = self.service, None

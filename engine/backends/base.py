@@ -60,7 +60,8 @@ class Backend(abc.ABC):
 
     def warm_shapes(self) -> float | None:
         """Prepare what the first prompts would otherwise pay for (the torch backend builds its
-        kernels per prompt shape); returns the seconds it took, None when there is nothing to do."""
+        kernels per prompt shape, llama.cpp measures its passes to choose a draft length);
+        returns the seconds it took, None when there is nothing to do."""
         return None
 
     def set_pause_point(self, wait: Callable[[CancelToken], None] | None) -> None:

@@ -14,10 +14,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.backends.tokens import LocalBackend
+from engine.drafts import DRAFT_LENGTHS, best_draft_length, lookup_draft
 from engine.errors import BackendUnavailableError, CorruptModelError
 from engine.generation import CancelToken, GenerationConfig
 
@@ -32,6 +34,11 @@ __all__ = ["LlamaCppBackend", "llama_cpp_available"]
 PAUSE_EVERY_S = 0.2
 FIRST_CHUNK_TOKENS = 8
 MAX_CHUNK_TOKENS = 128
+
+# Passes timed per size when ``warm_shapes`` measures whether drafts pay on this CPU, and the
+# code they run on (any text does: the cost of a pass hardly depends on its tokens).
+CALIBRATION_REPEATS = 3
+CALIBRATION_TEXT = "def mean(values):\n    total = 0\n    for value in values:\n        total += value\n    return total / len(values)\n"
 
 
 _PARAMS_LOCK = threading.Lock()
@@ -91,6 +98,31 @@ def _first_step_only(allowed: Sequence[int]):
     return LogitsProcessorList([mask])
 
 
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    shared = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return shared
+
+
+@dataclass
+class DraftCounters:
+    """How speculative decoding fared: passes that checked a draft, drafted and accepted tokens."""
+
+    passes: int = 0
+    drafted: int = 0
+    accepted: int = 0
+
+    def record(self, drafted: int, accepted: int) -> None:
+        """Count one model pass that checked ``drafted`` tokens and kept ``accepted``."""
+        self.passes += 1
+        self.drafted += drafted
+        self.accepted += accepted
+
+
 def llama_cpp_available() -> bool:
     """Whether llama-cpp-python is installed."""
     try:
@@ -116,6 +148,7 @@ class LlamaCppBackend(LocalBackend):
         flash_attention: bool = True,
         repack: bool | None = None,
         lora_path: Path | None = None,
+        draft_tokens: int | None = None,
     ) -> None:
         super().__init__(tokenizer, context_window)
         try:
@@ -152,6 +185,12 @@ class LlamaCppBackend(LocalBackend):
         # the context's KV cache is one sequence. A plain lock, not a reentrant one: a generator
         # may be resumed or closed on another thread than the one that started it.
         self._runtime_lock = threading.Lock()
+        # Drafted tokens checked per greedy pass (``engine.drafts``); 0: plain decoding. None:
+        # plain until ``warm_shapes`` has measured what a pass over several tokens costs here.
+        self.draft_tokens = draft_tokens or 0
+        self._measure_drafts = draft_tokens is None
+        self.pass_seconds: dict[int, float] = {}  # what that measurement found
+        self.drafts = DraftCounters()
 
     def set_pause_point(self, wait: Callable[[CancelToken], None] | None) -> None:
         """Evaluate the new part of each prompt in chunks of about ``PAUSE_EVERY_S`` seconds,
@@ -163,11 +202,7 @@ class LlamaCppBackend(LocalBackend):
         before each; ``Llama.generate`` then finds the prompt cached and evaluates one token."""
         llm, wait = self._llm, self._pause_point
         assert wait is not None
-        cached = 0
-        for have, want in zip(llm.input_ids[: llm.n_tokens].tolist(), ids[:-1], strict=False):
-            if have != want:
-                break
-            cached += 1
+        cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), ids[:-1])
         llm.n_tokens = cached  # ``eval`` drops the KV cache past this
         self.prompt_chunks = []
         start, size = cached, self._chunk_tokens
@@ -193,8 +228,12 @@ class LlamaCppBackend(LocalBackend):
         first_allowed: Sequence[int] | None,
         prompt: Sequence[int] | None,
     ) -> Iterator[int]:
-        """Yield generated ids; see ``LocalBackend.decode_ids``."""
+        """Yield generated ids; see ``LocalBackend.decode_ids``. Greedy requests decode with
+        drafts (``draft_tokens``); sampled ones through llama-cpp-python's sampler."""
         with self._runtime_lock:
+            if config.greedy and self.draft_tokens > 0:
+                yield from self._decode_greedy(ids, cancel, max_new, first_allowed)
+                return
             if config.seed is not None:
                 self._llm.set_seed(config.seed)
             if self._pause_point is not None:
@@ -203,9 +242,9 @@ class LlamaCppBackend(LocalBackend):
                     return
             tokens = self._llm.generate(
                 ids,
-                top_k=1 if config.greedy else (config.top_k or 0),
-                top_p=1.0 if config.greedy else config.top_p,
-                temp=0.0 if config.greedy else config.temperature,
+                top_k=config.top_k or 0,
+                top_p=config.top_p,
+                temp=config.temperature,
                 repeat_penalty=1.0,
                 reset=True,  # keeps the cached KV of the longest common prefix
                 # Only a healed step pays for a Python pass over the logits.
@@ -222,6 +261,116 @@ class LlamaCppBackend(LocalBackend):
                         return
             finally:
                 tokens.close()
+
+    def _bring_prompt(self, ids: list[int], cancel: CancelToken) -> None:
+        """Evaluate ``ids`` after their longest prefix already in the KV cache (at least the last
+        token, whose logits come next), in pausable chunks when a pause point is set."""
+        llm = self._llm
+        if self._pause_point is not None:
+            self._evaluate_pausably(ids, cancel)
+            if cancel.cancelled:
+                return
+            llm.eval(ids[-1:])
+        else:
+            llm.n_tokens = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), ids[:-1])
+            llm.eval(ids[llm.n_tokens :])
+        llm._requires_eval = True  # the logits are no longer ``generate``'s to reuse
+
+    def _decode_greedy(
+        self, ids: list[int], cancel: CancelToken, max_new: int, first_allowed: Sequence[int] | None
+    ) -> Iterator[int]:
+        """Greedy decoding with prompt-lookup drafts: each pass evaluates the last token and a
+        draft of the next ones, keeps the draft up to its first token the model would not have
+        chosen, and answers that position with the model's own choice. The KV cache, the
+        context's tokens and ``n_tokens`` agree whenever a token is yielded."""
+        import numpy as np
+
+        llm = self._llm
+        self._bring_prompt(ids, cancel)
+        if cancel.cancelled:
+            return
+        allowed = None if first_allowed is None else np.asarray(list(first_allowed), dtype=np.int64)
+        token = self._choose(-1, allowed)
+        history = np.empty(len(ids) + max_new + self.draft_tokens + 1, dtype=np.int64)
+        history[: len(ids)] = ids
+        length, produced = len(ids), 0
+        while True:
+            if cancel.cancelled or token in self.stop_ids:
+                return
+            yield token
+            produced += 1
+            history[length] = token
+            length += 1
+            if produced >= max_new:
+                return
+            draft = lookup_draft(history[:length], min(self.draft_tokens, max_new - produced))
+            start = llm.n_tokens
+            llm._batch.set_batch(batch=[token, *draft], n_past=start, logits_all=True)
+            llm._ctx.decode(llm._batch)
+            llm.input_ids[start : start + 1 + len(draft)] = [token, *draft]
+            llm.n_tokens = start + 1 + len(draft)
+            kept, choice = 0, self._choose(0, None)
+            while kept < len(draft) and choice == draft[kept]:
+                kept += 1
+                choice = self._choose(kept, None)
+            self.drafts.record(len(draft), kept)
+            self._drop_after(start + 1 + kept)
+            for accepted in draft[:kept]:
+                if cancel.cancelled or accepted in self.stop_ids:
+                    return
+                yield accepted
+                produced += 1
+                history[length] = accepted
+                length += 1
+                if produced >= max_new:
+                    return
+            token = choice
+
+    def _choose(self, index: int, allowed) -> int:
+        """The most likely next token after the current batch's ``index``-th position (-1: its
+        last), among ``allowed`` when given."""
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(self._llm._ctx.get_logits_ith(index), shape=(self._llm._n_vocab,))
+        if allowed is None:
+            return int(np.argmax(logits))
+        return int(allowed[int(np.argmax(logits[allowed]))])
+
+    def _drop_after(self, keep: int) -> None:
+        """Forget the KV state of positions from ``keep`` on (a rejected draft's tail)."""
+        llm = self._llm
+        if llm.n_tokens > keep:
+            llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+            llm.n_tokens = keep
+
+    def warm_shapes(self) -> float | None:
+        """Measure what one pass over 1, 3, 5 and 9 tokens costs on this CPU and decode greedy
+        requests with the draft length that pays most (``engine.drafts.best_draft_length``: none
+        on two AVX2 cores, where a pass costs nearly one step per token); seconds it took."""
+        if not self._measure_drafts:
+            return None
+        import statistics
+
+        began = time.perf_counter()
+        llm = self._llm
+        ids = self.encode(CALIBRATION_TEXT)
+        sizes = [1, *(k + 1 for k in DRAFT_LENGTHS)]
+        timings: dict[int, list[float]] = {n: [] for n in sizes}
+        with self._runtime_lock:
+            self._bring_prompt(ids[: len(ids) - max(sizes)], CancelToken())
+            base = llm.n_tokens
+            for _ in range(CALIBRATION_REPEATS):
+                for n in sizes:
+                    started = time.perf_counter()
+                    llm._batch.set_batch(batch=ids[base : base + n], n_past=base, logits_all=True)
+                    llm._ctx.decode(llm._batch)
+                    timings[n].append(time.perf_counter() - started)
+                    llm._ctx.kv_cache_seq_rm(-1, base, -1)
+            llm.n_tokens = base
+        self.pass_seconds = {n: statistics.median(values) for n, values in timings.items()}
+        self.draft_tokens = best_draft_length(self.pass_seconds)
+        self._measure_drafts = False
+        return time.perf_counter() - began
 
     def forget_prompt(self) -> None:
         """Drop the cached KV state, so the next request evaluates its whole prompt."""

@@ -207,3 +207,60 @@ def test_two_threads_generating_on_one_runtime_take_turns(pair) -> None:
     assert [head, *running] == expected[0]
     other.join(30)
     assert results == [expected[1]]
+
+
+def test_drafted_greedy_decoding_gives_the_plain_tokens_in_fewer_passes(pair) -> None:
+    llama, _hf = pair
+    # code that repeats itself: the continuation is in the prompt, so drafts get accepted
+    ids = llama.encode(PROMPTS[0] * 6)
+    config = GenerationConfig(max_new_tokens=40)
+    saved = llama.draft_tokens
+    try:
+        llama.draft_tokens = 0
+        llama.forget_prompt()
+        plain = list(llama.generate_ids(ids, config))
+        llama.draft_tokens = 4
+        before = (llama.drafts.passes, llama.drafts.drafted, llama.drafts.accepted)
+        llama.forget_prompt()
+        drafted = list(llama.generate_ids(ids, config))
+        passes, proposed, accepted = (
+            now - then
+            for now, then in zip(
+                (llama.drafts.passes, llama.drafts.drafted, llama.drafts.accepted), before, strict=True
+            )
+        )
+        assert drafted == plain and len(plain) == 40
+        assert accepted > 0 and proposed >= accepted
+        assert passes + 1 < len(plain)  # the first token comes from the prompt's pass
+        # the KV state left behind is consistent: a request sharing the prefix decodes the same
+        llama.draft_tokens = 0
+        assert list(llama.generate_ids(ids, config)) == plain
+    finally:
+        llama.draft_tokens = saved
+
+
+def test_warming_measures_passes_and_chooses_a_draft_length_from_them(tiny_gptbigcode_dir: Path) -> None:
+    from engine.drafts import DRAFT_LENGTHS, best_draft_length
+
+    llama = LlamaCppBackend(
+        gguf_file_for(tiny_gptbigcode_dir, "f32"), load_tokenizer(tiny_gptbigcode_dir), 1024, threads=1
+    )
+    try:
+        assert llama.draft_tokens == 0  # plain until measured
+        assert llama.warm_shapes() is not None
+        assert sorted(llama.pass_seconds) == [1, *(k + 1 for k in DRAFT_LENGTHS)]
+        assert all(seconds > 0 for seconds in llama.pass_seconds.values())
+        assert llama.draft_tokens == best_draft_length(llama.pass_seconds)
+        assert llama.warm_shapes() is None  # measured once
+        # the measurement leaves a usable runtime behind
+        ids = llama.encode(PROMPTS[0])
+        assert list(llama.generate_ids(ids, GenerationConfig(max_new_tokens=6)))
+    finally:
+        llama.close()
+    chosen = LlamaCppBackend(
+        gguf_file_for(tiny_gptbigcode_dir, "f32"), llama.tokenizer, 1024, threads=1, draft_tokens=2
+    )
+    try:
+        assert chosen.warm_shapes() is None and chosen.draft_tokens == 2
+    finally:
+        chosen.close()
