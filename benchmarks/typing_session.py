@@ -48,6 +48,7 @@ between requests, so each keystroke evaluates only the tokens after it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -164,6 +165,51 @@ class Session:
             self.model_runs += 1
         self.service.wait_idle()
 
+    def replay_paced(
+        self, texts: list[tuple[str, str]], new_tokens: int, pace_s: float, line_pause_s: float
+    ) -> list[tuple[float | None, bool]]:
+        """Type in real time: a keystroke every ``pace_s`` seconds (``line_pause_s`` after a
+        newline), each request superseding the one before, as an editor sends them. For each
+        keystroke: milliseconds until its suggestion (None if superseded first) and whether it
+        came before the next keystroke."""
+        from engine.types import CompletionRequest
+
+        moments, at = [], 0.0
+        for i, (prefix, _suffix) in enumerate(texts):
+            moments.append(at)
+            at += line_pause_s if prefix.endswith("\n") and i + 1 < len(texts) else pace_s
+        answered: list[float | None] = [None] * len(texts)
+        futures = []
+        start = time.perf_counter()
+        for i, (prefix, suffix) in enumerate(texts):
+            time.sleep(max(0.0, start + moments[i] - time.perf_counter()))
+            sent = time.perf_counter()
+            request = CompletionRequest(
+                "file:///typed.py", prefix, suffix, max_new_tokens=new_tokens, use_cache=self.use_cache
+            )
+            future = self.service.submit(request)
+
+            def done(future, i=i, sent=sent) -> None:
+                if not future.cancelled() and future.exception() is None and not future.result().cancelled:
+                    answered[i] = (time.perf_counter() - sent) * 1000
+                    if future.result().cached:
+                        self.cache_hits += 1
+                    else:
+                        self.model_runs += 1
+
+            future.add_done_callback(done)
+            futures.append(future)
+        for future in futures:
+            with contextlib.suppress(Exception):
+                future.result()
+        self.service.wait_idle()
+        results = []
+        for i, latency in enumerate(answered):
+            gap = (moments[i + 1] - moments[i]) * 1000 if i + 1 < len(texts) else float("inf")
+            results.append((latency, latency is not None and latency <= gap))
+        self.latencies = [latency for latency, _ in results if latency is not None]
+        return results
+
     def row(self, marked: list[int]) -> dict:
         """The configuration's results; ``marked``: keystrokes timed apart (auto-closed brackets)."""
         cache = self.model.cache
@@ -255,6 +301,40 @@ CONFIGS = (
 )
 
 
+def report_paced(sessions: list[Session], states, before: str, after: str, args) -> int:
+    """Replay the session in real time for each configuration in turn; print what a user sees."""
+    texts = [(before + typed, pending + after) for typed, pending in states]
+    line_ends = [i for i, (prefix, _) in enumerate(texts) if prefix.endswith("\n")]
+    print(
+        f"\n{len(texts)} keystrokes typed in real time, one every {args.pace_ms:.0f} ms and "
+        f"{args.line_pause_ms:.0f} ms after each of the {len(line_ends)} newlines; requests supersede "
+        f"each other; a completion of up to {args.new_tokens} tokens, prompts budgeted to "
+        f"{args.max_prompt_tokens} tokens, {args.threads} threads\n"
+    )
+    print(
+        "| configuration | shown before the next key | answered | median ms | p95 ms "
+        "| shown in the pause after Enter | median ms after Enter | model runs | cache hits |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for session in sessions:
+        results = session.replay_paced(texts, args.new_tokens, args.pace_ms / 1000, args.line_pause_ms / 1000)
+        shown = sum(ok for _, ok in results)
+        latencies = [latency for latency, _ in results if latency is not None]
+        after_enter = [results[i] for i in line_ends if i + 1 < len(results)]
+        enter_ms = [latency for latency, _ in after_enter if latency is not None]
+        print(
+            f"| {session.name} | {shown}/{len(results)} | {len(latencies)} "
+            f"| {statistics.median(latencies) if latencies else float('nan'):.0f} "
+            f"| {percentile(latencies, 0.95) if latencies else float('nan'):.0f} "
+            f"| {sum(ok for _, ok in after_enter)}/{len(after_enter)} "
+            f"| {statistics.median(enter_ms) if enter_ms else float('nan'):.0f} "
+            f"| {session.model_runs} | {session.cache_hits} |",
+            flush=True,
+        )
+        session.service.close()
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -273,6 +353,14 @@ def main() -> int:
     parser.add_argument("--new-tokens", type=int, default=24)
     parser.add_argument("--max-prompt-tokens", type=int, default=512)
     parser.add_argument("--only", default=None, help="comma-separated configurations to run")
+    parser.add_argument(
+        "--pace-ms",
+        type=float,
+        default=None,
+        help="type in real time, a keystroke every PACE ms, each request superseding the last "
+        "(default: each keystroke waits for its answer and the idle work after it)",
+    )
+    parser.add_argument("--line-pause-ms", type=float, default=1000.0, help="with --pace-ms: the pause after Enter")
     parser.add_argument(
         "--auto-close",
         action="store_true",
@@ -313,6 +401,8 @@ def main() -> int:
         )
         model.complete(before, after, max_new_tokens=4, use_cache=False)  # warm-up
         sessions.append(Session(name, model, use_cache=options["use_cache"], prefetch=options["prefetch"]))
+    if args.pace_ms is not None:
+        return report_paced(sessions, states, before, after, args)
     # Interleaved: every keystroke is answered by each configuration in turn, so a change in
     # machine load hits all of them alike.
     for typed, pending in tqdm(states, desc="keystrokes", unit="key"):
