@@ -30,6 +30,12 @@ steps over it; the typing then starts after the method's docstring, where the co
 Every keystroke is answered by each configuration in turn (one model per configuration), so a
 change in machine load affects them alike and the ratios stay fair on a busy machine.
 
+With ``--pace-ms`` the session is typed in real time instead, as a user types: a keystroke every
+PACE milliseconds and a pause after each Enter (``--line-pause-ms``), every request superseding the
+one before it; each configuration types the whole session in turn. Reported: how many keystrokes
+had their suggestion before the next keystroke, how many were answered at all, the latency of
+those answered, and how many suggestions came within the pause after Enter.
+
 The model defaults to a random-weight tiny_starcoder_py shape (int8); pass ``--model`` for a trained
 one (random weights never predict the typed text, so the cache and prefetch show their cost but
 no hits there).
