@@ -366,7 +366,9 @@ def main() -> int:
         help="type in real time, a keystroke every PACE ms, each request superseding the last "
         "(default: each keystroke waits for its answer and the idle work after it)",
     )
-    parser.add_argument("--line-pause-ms", type=float, default=1000.0, help="with --pace-ms: the pause after Enter")
+    parser.add_argument(
+        "--line-pause-ms", type=float, default=1000.0, help="with --pace-ms: the pause after Enter"
+    )
     parser.add_argument(
         "--auto-close",
         action="store_true",
