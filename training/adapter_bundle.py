@@ -23,7 +23,7 @@ from training.errors import ExportError
 if TYPE_CHECKING:
     from training.lora import BaseModel
 
-__all__ = ["ADAPTER_DIR", "LORA_GGUF", "export_adapter", "is_adapter_run", "write_adapter_bundle"]
+__all__ = ["ADAPTER_DIR", "LORA_GGUF", "MANIFEST", "export_adapter", "is_adapter_run", "write_adapter_bundle"]
 
 MANIFEST = "stackcoder.json"
 ADAPTER_DIR = "adapter"

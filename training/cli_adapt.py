@@ -76,6 +76,11 @@ def _add_adapt(stages: argparse._SubParsersAction) -> None:
         help="decay the learning rate over this many minutes of training instead of --max-steps",
     )
     p.add_argument("--name", help="model name in the bundle (default: <base>-<task>)")
+    p.add_argument(
+        "--init-adapter",
+        help="start a new run from the LoRA matrices of this adapter bundle or adapt run (same base, rank and "
+        "targets; a fresh optimizer and schedule): continues training an adapter whose checkpoint is gone",
+    )
     p.set_defaults(handler=_run_adapt)
 
 

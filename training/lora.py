@@ -297,6 +297,43 @@ def _restore(checkpoint: Path, model, optimizer) -> dict:
     return state
 
 
+def _init_from_adapter(source: Path, model, base: BaseModel) -> None:
+    """Load the LoRA matrices of an adapter bundle, adapt run or checkpoint into ``model``."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from training.adapter_bundle import ADAPTER_DIR, MANIFEST
+
+    candidates = [source / ADAPTER_DIR, source / "checkpoint" / ADAPTER_DIR, source / "bundle" / ADAPTER_DIR]
+    found = next(
+        (c / "adapter_model.safetensors" for c in candidates if (c / "adapter_model.safetensors").is_file()),
+        None,
+    )
+    if found is None:
+        raise CheckpointError(
+            f"--init-adapter {source} holds no adapter (adapter/adapter_model.safetensors); pass an adapter bundle "
+            "or the folder of an adapt run."
+        )
+    manifest = source / MANIFEST
+    if manifest.is_file():
+        named = json.loads(manifest.read_text(encoding="utf-8")).get("base", {})
+        if named.get("sha256") and named.get("sha256") != base.reference.get("sha256"):
+            raise CheckpointError(
+                f"--init-adapter {source} adapts another base (sha256 {named.get('sha256')}); pass the adapter of "
+                f"{base.name}."
+            )
+    try:
+        weights = load_file(str(found))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"--init-adapter {found} cannot be read ({exc}).") from None
+    result = set_peft_model_state_dict(model, weights)
+    if getattr(result, "unexpected_keys", None):
+        raise CheckpointError(
+            f"--init-adapter {source} holds other LoRA matrices than this run's; use its --lora-rank and "
+            "--lora-targets."
+        )
+
+
 def _check_same_run(state: dict, cfg: AdaptConfig, base: BaseModel, checkpoint: Path) -> None:
     saved = state.get("config", {})
     for key in ("task", "lora_rank", "lora_alpha", "seq_len"):
@@ -351,6 +388,10 @@ def adapt(cfg: AdaptConfig, *, progress: bool = True) -> dict[str, Any]:
             batches.load_state_dict(streams[ddp.rank])
         if ddp.main:
             log.info("resumed from %s at step %d (%d tokens)", checkpoint, step, tokens_seen)
+    elif cfg.init_adapter:
+        _init_from_adapter(Path(cfg.init_adapter), model, base)
+        if ddp.main:
+            log.info("LoRA matrices initialised from %s", cfg.init_adapter)
     trainable = sum(p.numel() for p in params)
     train_model = model
     if ddp.enabled:

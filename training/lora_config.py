@@ -52,6 +52,7 @@ class AdaptConfig:
     threads: int = 0  # torch intra-op threads (0 = library default)
     dtype: str = "auto"  # one of DTYPES (autocast; the base and the LoRA weights stay float32)
     name: str | None = None  # model name in the bundle (default: <base>-<task>)
+    init_adapter: str | None = None  # a new run starts from this adapter's LoRA matrices (bundle or run)
 
     def validate(self) -> None:
         """Raise ConfigError naming the flag to fix."""

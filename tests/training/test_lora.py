@@ -264,3 +264,42 @@ def test_targets_that_the_model_lacks_are_named(tiny_gptbigcode_dir: Path, tmp_p
         build_lora_model(tiny_gptbigcode_dir, AdaptConfig(base="", out=str(tmp_path)))
     model = build_lora_model(tiny_gptbigcode_dir, AdaptConfig(base="", out="", lora_targets=("c_attn",)))
     assert model.get_nb_trainable_parameters()[0] > 0
+
+
+def test_a_new_run_starts_from_an_earlier_adapter(
+    fim_run, qwen_gguf: Path, training_corpus_dir: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    from training.errors import CheckpointError
+    from training.lora import _init_from_adapter, build_lora_model, resolve_base
+
+    out, fresh = fim_run
+    cfg = _config(qwen_gguf, training_corpus_dir, tmp_path / "next", init_adapter=str(out / "bundle"))
+    base = resolve_base(cfg.base)
+    model = build_lora_model(base.hf_dir, cfg)
+    saved = load_file(str(out / "bundle" / "adapter" / "adapter_model.safetensors"))
+    name = next(k for k in saved if "lora_B" in k)
+    live = dict(model.named_parameters())
+    match = next(
+        k for k in live if k.replace(".default", "").endswith(name.split("base_model.model.", 1)[-1])
+    )
+    assert not torch.equal(live[match].detach(), saved[name].float())  # fresh: B starts at zero
+    _init_from_adapter(out / "bundle", model, base)
+    assert torch.allclose(dict(model.named_parameters())[match].detach(), saved[name].float())
+    # a run from it continues where that one ended: on the same first batches, a lower loss
+    summary = adapt(replace(cfg, max_steps=5), progress=False)
+    assert summary["step"] == 5
+    assert summary["first_loss"] < fresh["first_loss"]
+    # an adapter of another base is refused
+    other = tmp_path / "other"
+    import shutil
+
+    shutil.copytree(out / "bundle", other)
+    manifest = json.loads((other / "stackcoder.json").read_text())
+    manifest["base"]["sha256"] = "f" * 64
+    (other / "stackcoder.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="another base"):
+        _init_from_adapter(other, model, base)
+    with pytest.raises(CheckpointError, match="holds no adapter"):
+        _init_from_adapter(tmp_path, model, base)
