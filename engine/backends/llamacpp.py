@@ -35,6 +35,14 @@ PAUSE_EVERY_S = 0.2
 FIRST_CHUNK_TOKENS = 8
 MAX_CHUNK_TOKENS = 128
 
+# Prompt states kept in memory besides the live one (other documents, earlier cursor places): a
+# state is saved when a new prompt would drop at least SAVE_AT_LEAST of its tokens, and restored
+# when it shares at least RESTORE_GAIN more tokens with a new prompt than the live state does.
+# A 1.5B Qwen2.5-Coder state is ~28 KB a token (~44 MB for 1,536 tokens).
+SAVED_PROMPTS = 4
+SAVE_AT_LEAST = 128
+RESTORE_GAIN = 16
+
 # Passes timed per size when ``warm_shapes`` measures whether drafts pay on this CPU, and the
 # code they run on (any text does: the cost of a pass hardly depends on its tokens).
 CALIBRATION_REPEATS = 3
@@ -109,6 +117,14 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 @dataclass
+class SavedPrompt:
+    """A copy of the KV state of one prompt: its tokens and llama.cpp's sequence data."""
+
+    tokens: list[int]
+    data: bytes
+
+
+@dataclass
 class DraftCounters:
     """How speculative decoding fared: passes that checked a draft, drafted and accepted tokens."""
 
@@ -149,6 +165,7 @@ class LlamaCppBackend(LocalBackend):
         repack: bool | None = None,
         lora_path: Path | None = None,
         draft_tokens: int | None = None,
+        saved_prompt_limit: int = SAVED_PROMPTS,
     ) -> None:
         super().__init__(tokenizer, context_window)
         try:
@@ -190,6 +207,9 @@ class LlamaCppBackend(LocalBackend):
         self.draft_tokens = draft_tokens or 0
         self._measure_drafts = draft_tokens is None
         self.pass_seconds: dict[int, float] = {}  # what that measurement found
+        self.saved_prompts: list[SavedPrompt] = []  # most recently used first
+        self.saved_prompt_limit = saved_prompt_limit  # 0: the live state only
+        self.restored_prompts = 0  # requests that began from a saved state
         self.drafts = DraftCounters()
 
     def set_pause_point(self, wait: Callable[[CancelToken], None] | None) -> None:
@@ -231,6 +251,7 @@ class LlamaCppBackend(LocalBackend):
         """Yield generated ids; see ``LocalBackend.decode_ids``. Greedy requests decode with
         drafts (``draft_tokens``); sampled ones through llama-cpp-python's sampler."""
         with self._runtime_lock:
+            self._switch_prompt(ids)
             if config.greedy and self.draft_tokens > 0:
                 yield from self._decode_greedy(ids, cancel, max_new, first_allowed)
                 return
@@ -261,6 +282,61 @@ class LlamaCppBackend(LocalBackend):
                         return
             finally:
                 tokens.close()
+
+    def _switch_prompt(self, ids: list[int]) -> None:
+        """Before ``ids`` overwrite the live KV state: keep it if much of it would be lost (the
+        user moved to another document or place), and begin from a saved state instead when
+        one shares a longer head with ``ids`` (the user came back)."""
+        llm = self._llm
+        live = llm.input_ids[: llm.n_tokens].tolist()
+        shared = _common_prefix(live, ids)
+        best, best_shared = None, shared + RESTORE_GAIN - 1
+        for saved in self.saved_prompts:
+            overlap = _common_prefix(saved.tokens, ids)
+            if overlap > best_shared:
+                best, best_shared = saved, overlap
+        if len(live) - shared >= SAVE_AT_LEAST and self.saved_prompt_limit > 0:
+            self._save(live)
+        if best is not None:
+            self._restore(best)
+
+    def _save(self, tokens: list[int]) -> None:
+        """Copy the live KV state (of ``tokens``) into ``saved_prompts``, most recent first."""
+        import ctypes
+
+        import llama_cpp
+
+        ctx = self._llm._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        if not written:
+            return
+        # a state whose tokens all lead this one's is of no more use
+        kept = [
+            s
+            for s in self.saved_prompts
+            if not (len(s.tokens) <= len(tokens) and tokens[: len(s.tokens)] == s.tokens)
+        ]
+        self.saved_prompts = [SavedPrompt(tokens, bytes(buffer)[:written]), *kept][: self.saved_prompt_limit]
+
+    def _restore(self, saved: SavedPrompt) -> None:
+        """Make ``saved`` the live KV state (it leaves ``saved_prompts``)."""
+        import ctypes
+
+        import llama_cpp
+
+        llm = self._llm
+        llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+        data = (ctypes.c_uint8 * len(saved.data)).from_buffer_copy(saved.data)
+        self.saved_prompts = [s for s in self.saved_prompts if s is not saved]
+        if llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, data, len(saved.data), 0) != len(saved.data):
+            llm.n_tokens = 0  # nothing usable was restored: evaluate from the start
+            return
+        llm.input_ids[: len(saved.tokens)] = saved.tokens
+        llm.n_tokens = len(saved.tokens)
+        llm._requires_eval = True
+        self.restored_prompts += 1
 
     def _bring_prompt(self, ids: list[int], cancel: CancelToken) -> None:
         """Evaluate ``ids`` after their longest prefix already in the KV cache (at least the last
@@ -373,8 +449,9 @@ class LlamaCppBackend(LocalBackend):
         return time.perf_counter() - began
 
     def forget_prompt(self) -> None:
-        """Drop the cached KV state, so the next request evaluates its whole prompt."""
+        """Drop the cached KV state and the saved ones, so the next request evaluates its whole prompt."""
         self._llm.reset()
+        self.saved_prompts.clear()
 
     def close(self) -> None:
         """Free the model."""

@@ -264,3 +264,34 @@ def test_warming_measures_passes_and_chooses_a_draft_length_from_them(tiny_gptbi
         assert chosen.warm_shapes() is None and chosen.draft_tokens == 2
     finally:
         chosen.close()
+
+
+def test_a_documents_prompt_state_is_kept_for_when_the_user_comes_back(pair) -> None:
+    from engine.backends.llamacpp import SAVE_AT_LEAST
+
+    llama, _hf = pair
+    first, other = llama.encode(PROMPTS[0] * 12), llama.encode(PROMPTS[1] * 12)
+    assert min(len(first), len(other)) > SAVE_AT_LEAST
+    config = GenerationConfig(max_new_tokens=6)
+    llama.forget_prompt()
+    expected = list(llama.generate_ids(first, config))
+    list(llama.generate_ids(other, config))  # another document: the first one's state is kept
+    assert len(llama.saved_prompts) == 1 and llama.saved_prompts[0].tokens[: len(first)] == first
+    llama.set_pause_point(lambda cancel: None)  # records the evaluated prompt chunks
+    try:
+        restored = llama.restored_prompts
+        assert list(llama.generate_ids(first, config)) == expected
+        assert llama.restored_prompts == restored + 1
+        assert sum(llama.prompt_chunks) == 0  # nothing of the prompt evaluated again
+        # the other document's state was kept in turn, and typing there after it reuses it
+        assert [s.tokens[: len(other)] for s in llama.saved_prompts] == [other]
+        typed = other + llama.encode("    return")
+        assert list(llama.generate_ids(typed, config))
+        assert sum(llama.prompt_chunks) == len(typed) - 1 - len(other)
+    finally:
+        llama.set_pause_point(None)
+    # typing at one place never saves: a few tokens of difference are not worth a copy
+    llama.forget_prompt()
+    for end in range(len(first) - 5, len(first)):
+        list(llama.generate_ids(first[:end], config))
+    assert llama.saved_prompts == []
