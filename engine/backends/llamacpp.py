@@ -366,24 +366,26 @@ class LlamaCppBackend(LocalBackend):
         if cancel.cancelled:
             return
         allowed = None if first_allowed is None else np.asarray(list(first_allowed), dtype=np.int64)
-        token = self._choose(-1, allowed)
         history = np.empty(len(ids) + max_new + self.draft_tokens + 1, dtype=np.int64)
         history[: len(ids)] = ids
         length, produced = len(ids), 0
+        # tokens to yield: all but the last are in the KV cache; the last opens the next pass
+        pending = [self._choose(-1, allowed)]
         while True:
-            if cancel.cancelled or token in self.stop_ids:
-                return
-            yield token
-            produced += 1
-            history[length] = token
-            length += 1
-            if produced >= max_new:
-                return
+            for token in pending:
+                if cancel.cancelled or token in self.stop_ids:
+                    return
+                yield token
+                produced += 1
+                history[length] = token
+                length += 1
+                if produced >= max_new:
+                    return
             draft = lookup_draft(history[:length], min(self.draft_tokens, max_new - produced))
             start = llm.n_tokens
-            llm._batch.set_batch(batch=[token, *draft], n_past=start, logits_all=True)
+            llm._batch.set_batch(batch=[pending[-1], *draft], n_past=start, logits_all=True)
             llm._ctx.decode(llm._batch)
-            llm.input_ids[start : start + 1 + len(draft)] = [token, *draft]
+            llm.input_ids[start : start + 1 + len(draft)] = [pending[-1], *draft]
             llm.n_tokens = start + 1 + len(draft)
             kept, choice = 0, self._choose(0, None)
             while kept < len(draft) and choice == draft[kept]:
@@ -391,16 +393,7 @@ class LlamaCppBackend(LocalBackend):
                 choice = self._choose(kept, None)
             self.drafts.record(len(draft), kept)
             self._drop_after(start + 1 + kept)
-            for accepted in draft[:kept]:
-                if cancel.cancelled or accepted in self.stop_ids:
-                    return
-                yield accepted
-                produced += 1
-                history[length] = accepted
-                length += 1
-                if produced >= max_new:
-                    return
-            token = choice
+            pending = [*draft[:kept], choice]
 
     def _choose(self, index: int, allowed) -> int:
         """The most likely next token after the current batch's ``index``-th position (-1: its

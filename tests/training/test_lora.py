@@ -177,17 +177,22 @@ def test_export_writes_loadable_checkpoint_and_gguf(fim_run, tmp_path: Path) -> 
     assert main(["train", "export", str(out), "--out", str(target)]) == 1  # exists: --force needed
 
 
-def test_a_changed_base_is_refused(fim_run, tmp_path: Path) -> None:
+def _bundle_naming_another_base(bundle: Path, copy: Path, sha256: str) -> Path:
+    """A copy of ``bundle`` whose manifest names a base with another sha256."""
     import shutil
 
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "stackcoder.json").read_text())
+    manifest["base"]["sha256"] = sha256
+    (copy / "stackcoder.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_a_changed_base_is_refused(fim_run, tmp_path: Path) -> None:
     from engine.loading import inspect_model
 
     out, _ = fim_run
-    copy = tmp_path / "bundle"
-    shutil.copytree(out / "bundle", copy)
-    manifest = json.loads((copy / "stackcoder.json").read_text())
-    manifest["base"]["sha256"] = "0" * 64
-    (copy / "stackcoder.json").write_text(json.dumps(manifest))
+    copy = _bundle_naming_another_base(out / "bundle", tmp_path / "bundle", "0" * 64)
     with pytest.raises(CorruptModelError, match="trained on a base with sha256 000000000000"):
         inspect_model(copy)
 
@@ -292,13 +297,7 @@ def test_a_new_run_starts_from_an_earlier_adapter(
     assert summary["step"] == 5
     assert summary["first_loss"] < fresh["first_loss"]
     # an adapter of another base is refused
-    other = tmp_path / "other"
-    import shutil
-
-    shutil.copytree(out / "bundle", other)
-    manifest = json.loads((other / "stackcoder.json").read_text())
-    manifest["base"]["sha256"] = "f" * 64
-    (other / "stackcoder.json").write_text(json.dumps(manifest))
+    other = _bundle_naming_another_base(out / "bundle", tmp_path / "other", "f" * 64)
     with pytest.raises(CheckpointError, match="another base"):
         _init_from_adapter(other, model, base)
     with pytest.raises(CheckpointError, match="holds no adapter"):
