@@ -117,7 +117,9 @@ class ModelHost:
                             chat_reference=settings.chat_path,
                         )
                     try:
-                        warmed = service.prepare_kernels()  # kernels built, drafts measured: not on a first prompt
+                        warmed = (
+                            service.prepare_kernels()
+                        )  # kernels built, drafts measured: not on a first prompt
                     except BaseException:
                         service.close()
                         raise
