@@ -84,7 +84,7 @@ def main() -> int:
         states = backend.saved_prompts
         print(
             f"| {label} | {statistics.median(seconds[label]):.2f} | {evaluated[label]} "
-            f"| {len(states)} | {sum(len(s.data) for s in states) / 2**20:.1f} |"
+            f"| {len(states)} | {sum(s.size for s in states) / 2**20:.1f} |"
         )
         model.close()
     return 0

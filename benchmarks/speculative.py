@@ -17,7 +17,6 @@ a near tie may go either way; plain decoding repeated is shown as the baseline f
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,30 +25,6 @@ from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def pass_costs(backend, ids: list[int], sizes: list[int], repeats: int) -> dict[int, float]:
-    """Median seconds of one pass over n tokens after ``ids`` (warm in the KV cache)."""
-    llm = backend._llm
-    backend._bring_prompt(ids, _never())
-    base = llm.n_tokens
-    costs: dict[int, list[float]] = {n: [] for n in sizes}
-    for _ in range(repeats):
-        for n in sizes:
-            batch = ids[-n:] if n <= len(ids) else ids
-            began = time.perf_counter()
-            llm._batch.set_batch(batch=batch, n_past=base, logits_all=True)
-            llm._ctx.decode(llm._batch)
-            costs[n].append(time.perf_counter() - began)
-            llm._ctx.kv_cache_seq_rm(-1, base, -1)
-    llm.n_tokens = base
-    return {n: statistics.median(values) for n, values in costs.items()}
-
-
-def _never():
-    from engine.generation import CancelToken
-
-    return CancelToken()
 
 
 def holes(source: str, count: int) -> list[tuple[str, str]]:
@@ -97,8 +72,10 @@ def main() -> int:
     prefix, suffix = holes(source, 1)[0]
     ids = backend.encode(build_fim_prompt(model.fim, prefix, suffix, order=model.fim_order))
     sizes = sorted({1, 2, 3, *(k + 1 for k in draft_lengths)})
-    costs = pass_costs(backend, ids, sizes, args.repeats)
-    print(f"## One pass over n tokens ({len(ids)} tokens in the KV cache, median of {args.repeats})\n")
+    costs = backend.measure_passes(ids, sizes, args.repeats)
+    print(
+        f"## One pass over n tokens ({len(ids) - max(sizes)} tokens in the KV cache, median of {args.repeats})\n"
+    )
     print("| n | ms | × one step |")
     print("|---:|---:|---:|")
     for n in sizes:

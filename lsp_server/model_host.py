@@ -117,9 +117,8 @@ class ModelHost:
                             chat_reference=settings.chat_path,
                         )
                     try:
-                        warmed = (
-                            service.prepare_kernels()
-                        )  # kernels built, drafts measured: not on a first prompt
+                        # kernels built, drafts measured: no first prompt pays for them
+                        warmed = service.prepare_kernels()
                     except BaseException:
                         service.close()
                         raise

@@ -274,23 +274,30 @@ def _read_state(checkpoint: Path) -> dict:
         ) from None
 
 
-def _restore(checkpoint: Path, model, optimizer) -> dict:
+def _load_lora_matrices(weights_file: Path, model, *, what: str, if_unreadable: str, if_other: str) -> None:
+    """Load LoRA matrices (safetensors) into ``model``; a CheckpointError naming ``what`` and what to
+    do when they cannot be read or are not this model's."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    state = _read_state(checkpoint)
     try:
-        weights = load_file(str(checkpoint / "adapter" / "adapter_model.safetensors"))
+        weights = load_file(str(weights_file))
     except (OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"the checkpoint {checkpoint} cannot be read ({exc}); delete it to start over or restore it."
-        ) from None
+        raise CheckpointError(f"{what} cannot be read ({exc}){if_unreadable}") from None
     result = set_peft_model_state_dict(model, weights)
     if getattr(result, "unexpected_keys", None):
-        raise CheckpointError(
-            f"the checkpoint {checkpoint} holds other LoRA matrices than this run's; use the --lora-rank and "
-            "--lora-targets of the run that wrote it, or another --out."
-        )
+        raise CheckpointError(f"{what} holds other LoRA matrices than this run's; {if_other}")
+
+
+def _restore(checkpoint: Path, model, optimizer) -> dict:
+    state = _read_state(checkpoint)
+    _load_lora_matrices(
+        checkpoint / "adapter" / "adapter_model.safetensors",
+        model,
+        what=f"the checkpoint {checkpoint}",
+        if_unreadable="; delete it to start over or restore it.",
+        if_other="use the --lora-rank and --lora-targets of the run that wrote it, or another --out.",
+    )
     optimizer.load_state_dict(torch.load(checkpoint / OPTIMIZER_FILE, weights_only=True))
     if (checkpoint / RNG_FILE).is_file():
         torch.set_rng_state(torch.load(checkpoint / RNG_FILE, weights_only=True))
@@ -299,9 +306,6 @@ def _restore(checkpoint: Path, model, optimizer) -> dict:
 
 def _init_from_adapter(source: Path, model, base: BaseModel) -> None:
     """Load the LoRA matrices of an adapter bundle, adapt run or checkpoint into ``model``."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
     from training.adapter_bundle import ADAPTER_DIR, MANIFEST
 
     candidates = [source / ADAPTER_DIR, source / "checkpoint" / ADAPTER_DIR, source / "bundle" / ADAPTER_DIR]
@@ -322,16 +326,13 @@ def _init_from_adapter(source: Path, model, base: BaseModel) -> None:
                 f"--init-adapter {source} adapts another base (sha256 {named.get('sha256')}); pass the adapter of "
                 f"{base.name}."
             )
-    try:
-        weights = load_file(str(found))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"--init-adapter {found} cannot be read ({exc}).") from None
-    result = set_peft_model_state_dict(model, weights)
-    if getattr(result, "unexpected_keys", None):
-        raise CheckpointError(
-            f"--init-adapter {source} holds other LoRA matrices than this run's; use its --lora-rank and "
-            "--lora-targets."
-        )
+    _load_lora_matrices(
+        found,
+        model,
+        what=f"--init-adapter {source}",
+        if_unreadable=".",
+        if_other="use its --lora-rank and --lora-targets.",
+    )
 
 
 def _check_same_run(state: dict, cfg: AdaptConfig, base: BaseModel, checkpoint: Path) -> None:

@@ -10,6 +10,7 @@ vocabulary), so prompt budgeting and token healing work as in the other local ba
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import threading
 import time
@@ -121,7 +122,8 @@ class SavedPrompt:
     """A copy of the KV state of one prompt: its tokens and llama.cpp's sequence data."""
 
     tokens: list[int]
-    data: bytes
+    data: ctypes.Array  # llama_state_seq_get_data's bytes, handed back as they are to restore
+    size: int  # bytes of ``data`` in use
 
 
 @dataclass
@@ -263,9 +265,9 @@ class LlamaCppBackend(LocalBackend):
                     return
             tokens = self._llm.generate(
                 ids,
-                top_k=config.top_k or 0,
-                top_p=config.top_p,
-                temp=config.temperature,
+                top_k=1 if config.greedy else (config.top_k or 0),
+                top_p=1.0 if config.greedy else config.top_p,
+                temp=0.0 if config.greedy else config.temperature,
                 repeat_penalty=1.0,
                 reset=True,  # keeps the cached KV of the longest common prefix
                 # Only a healed step pays for a Python pass over the logits.
@@ -302,8 +304,6 @@ class LlamaCppBackend(LocalBackend):
 
     def _save(self, tokens: list[int]) -> None:
         """Copy the live KV state (of ``tokens``) into ``saved_prompts``, most recent first."""
-        import ctypes
-
         import llama_cpp
 
         ctx = self._llm._ctx.ctx
@@ -318,19 +318,16 @@ class LlamaCppBackend(LocalBackend):
             for s in self.saved_prompts
             if not (len(s.tokens) <= len(tokens) and tokens[: len(s.tokens)] == s.tokens)
         ]
-        self.saved_prompts = [SavedPrompt(tokens, bytes(buffer)[:written]), *kept][: self.saved_prompt_limit]
+        self.saved_prompts = [SavedPrompt(tokens, buffer, written), *kept][: self.saved_prompt_limit]
 
     def _restore(self, saved: SavedPrompt) -> None:
         """Make ``saved`` the live KV state (it leaves ``saved_prompts``)."""
-        import ctypes
-
         import llama_cpp
 
         llm = self._llm
         llm._ctx.kv_cache_seq_rm(-1, 0, -1)
-        data = (ctypes.c_uint8 * len(saved.data)).from_buffer_copy(saved.data)
         self.saved_prompts = [s for s in self.saved_prompts if s is not saved]
-        if llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, data, len(saved.data), 0) != len(saved.data):
+        if llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, saved.data, saved.size, 0) != saved.size:
             llm.n_tokens = 0  # nothing usable was restored: evaluate from the start
             return
         llm.input_ids[: len(saved.tokens)] = saved.tokens
@@ -412,23 +409,17 @@ class LlamaCppBackend(LocalBackend):
             llm._ctx.kv_cache_seq_rm(-1, keep, -1)
             llm.n_tokens = keep
 
-    def warm_shapes(self) -> float | None:
-        """Measure what one pass over 1, 3, 5 and 9 tokens costs on this CPU and decode greedy
-        requests with the draft length that pays most (``engine.drafts.best_draft_length``: none
-        on two AVX2 cores, where a pass costs nearly one step per token); seconds it took."""
-        if not self._measure_drafts:
-            return None
+    def measure_passes(self, ids: list[int], sizes: Sequence[int], repeats: int) -> dict[int, float]:
+        """Median seconds of one pass over n tokens (each of ``sizes``) after ``ids`` but their last
+        ``max(sizes)`` tokens (those are the passes' tokens), timed ``repeats`` times each."""
         import statistics
 
-        began = time.perf_counter()
         llm = self._llm
-        ids = self.encode(CALIBRATION_TEXT)
-        sizes = [1, *(k + 1 for k in DRAFT_LENGTHS)]
         timings: dict[int, list[float]] = {n: [] for n in sizes}
         with self._runtime_lock:
             self._bring_prompt(ids[: len(ids) - max(sizes)], CancelToken())
             base = llm.n_tokens
-            for _ in range(CALIBRATION_REPEATS):
+            for _ in range(repeats):
                 for n in sizes:
                     started = time.perf_counter()
                     llm._batch.set_batch(batch=ids[base : base + n], n_past=base, logits_all=True)
@@ -436,7 +427,17 @@ class LlamaCppBackend(LocalBackend):
                     timings[n].append(time.perf_counter() - started)
                     llm._ctx.kv_cache_seq_rm(-1, base, -1)
             llm.n_tokens = base
-        self.pass_seconds = {n: statistics.median(values) for n, values in timings.items()}
+        return {n: statistics.median(values) for n, values in timings.items()}
+
+    def warm_shapes(self) -> float | None:
+        """Measure what one pass over 1, 3, 5 and 9 tokens costs on this CPU and decode greedy
+        requests with the draft length that pays most (``engine.drafts.best_draft_length``: none
+        on two AVX2 cores, where a pass costs nearly one step per token); seconds it took."""
+        if not self._measure_drafts:
+            return None
+        began = time.perf_counter()
+        sizes = [1, *(k + 1 for k in DRAFT_LENGTHS)]
+        self.pass_seconds = self.measure_passes(self.encode(CALIBRATION_TEXT), sizes, CALIBRATION_REPEATS)
         self.draft_tokens = best_draft_length(self.pass_seconds)
         self._measure_drafts = False
         return time.perf_counter() - began
