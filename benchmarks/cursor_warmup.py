@@ -87,13 +87,15 @@ def edits(text: str, line: int) -> dict[str, tuple[str, tuple[int, int], list[st
 class Replay:
     """One completion service replaying edits through the language server's request path."""
 
-    def __init__(self, model_path: str | None, warm: bool, max_new_tokens: int) -> None:
+    def __init__(
+        self, model_path: str | None, warm: bool, max_new_tokens: int, fim_order: str = "auto"
+    ) -> None:
         from engine import load_model
         from engine.service import CompletionService
         from lsp_server.settings import CompletionSettings
 
         self.settings = CompletionSettings(max_new_tokens=max_new_tokens, cross_file_context=False)
-        self.service = CompletionService(load_model(model_path))
+        self.service = CompletionService(load_model(model_path, fim_order=fim_order))
         # the language server's settings (ModelHost.configure), without prefetch
         self.service.configure(
             max_prompt_tokens=self.settings.max_prompt_tokens, max_new_tokens=max_new_tokens, prefetch=False
@@ -101,6 +103,7 @@ class Replay:
         self.warm = warm
         self.warm_ms: list[float] = []
         self.prompt_tokens: list[int] = []  # of the requests the model ran
+        self.orders: list[str] = []  # the FIM prompt each of them ran (``Completion.prompt_order``)
 
     def _request(self, text: str, line: int, character: int):
         from lsprotocol import types
@@ -118,8 +121,9 @@ class Replay:
     async def _run_blocking(self, fn):
         return fn()
 
-    def rest(self, text: str, line: int, character: int) -> None:
-        """The cursor rests at (line, character): warm up (when on) and wait for it to finish."""
+    def rest(self, text: str, line: int, character: int, wait: bool = True) -> None:
+        """The cursor rests at (line, character): warm up (when on) and, with ``wait``, wait for
+        it to finish."""
         if not self.warm:
             return
         from lsp_server.completion import warm_completion
@@ -133,8 +137,9 @@ class Replay:
                 run_blocking=self._run_blocking,
             )
         )
-        self.service.wait_idle(timeout=60)
-        self.warm_ms.append((time.perf_counter() - start) * 1000)
+        if wait:
+            self.service.wait_idle(timeout=600)
+            self.warm_ms.append((time.perf_counter() - start) * 1000)
 
     def keystroke(self, text: str, line: int, character: int) -> tuple[float, bool]:
         """A completion request after a keystroke; its latency (ms) and whether the cache answered."""
@@ -147,6 +152,7 @@ class Replay:
         completion = self.service.submit(prepared.request).result(timeout=60)
         if not completion.cached:
             self.prompt_tokens.append(completion.prompt_tokens)
+            self.orders.append(completion.prompt_order)
         return (time.perf_counter() - start) * 1000, completion.cached
 
     def close(self) -> None:

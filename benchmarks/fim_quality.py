@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -65,6 +66,18 @@ def heldout_files(folder: Path, limit: int) -> list[tuple[str, str]]:
     return files
 
 
+def place_rested_window(model, document: str, cursor: int, seed: str) -> None:
+    """Place the window of a cursor that rested up to a quarter window before or after ``cursor``
+    (the cursor's prefix in the window is then a quarter to three quarters of it)."""
+    from engine.types import CompletionRequest
+    from engine.windows import WINDOW_CHARS_PER_TOKEN
+
+    quarter = model.max_prompt_tokens * WINDOW_CHARS_PER_TOKEN // 4
+    rested = min(max(0, cursor + random.Random(seed).randint(-quarter, quarter)), len(document))
+    model.forget_windows()
+    model.place_window(CompletionRequest("hole", document[:rested], document[rested:]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="catalog name or path (default: the default model)")
@@ -76,8 +89,20 @@ def main() -> int:
         default=None,
         help="a corpus folder (its heldout/ split) or a folder of Python files, for a second set",
     )
-    parser.add_argument("--order", action="append", choices=("psm", "spm"), help="product FIM orders to run")
+    parser.add_argument(
+        "--order",
+        action="append",
+        choices=("psm", "spm", "window"),
+        help="product FIM orders to run (window: the window prompt of a cursor that rested up to a "
+        "quarter window away, engine.windows)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument(
+        "--near-suffix-tokens",
+        type=int,
+        default=None,
+        help="suffix tokens of the window prompt (default: engine.windows.NEAR_SUFFIX_TOKENS)",
+    )
     parser.add_argument(
         "--max-prompt-tokens",
         type=int,
@@ -97,6 +122,8 @@ def main() -> int:
     model = load_model(name, backend=args.backend)
     if args.max_prompt_tokens:
         model.max_prompt_tokens = args.max_prompt_tokens
+    if args.near_suffix_tokens:
+        model.near_suffix_tokens = args.near_suffix_tokens
     wanted = set(args.sets.split(","))
     sets: dict[str, list[FimCase]] = {}
     if "humaneval" in wanted:
@@ -118,6 +145,8 @@ def main() -> int:
                     got = raw_completion(model, prefix, suffix, args.max_new_tokens)
                 else:
                     model.fim_order = order
+                    if order == "window":
+                        place_rested_window(model, case.prefix + case.suffix, len(case.prefix), case.source)
                     got = model.complete(
                         case.prefix,
                         case.suffix,
@@ -144,6 +173,8 @@ def main() -> int:
     budget = f"prompt budget {model.max_prompt_tokens} tokens" + (
         " (raw too)" if args.max_prompt_tokens else ""
     )
+    if "window" in orders:
+        budget += f", window prompts with {model.near_suffix_tokens} suffix tokens"
     print(
         f"\nmodel {model.name} ({model.backend_name}), {budget}; CPU instruction sets: {instruction_sets()}"
     )

@@ -31,6 +31,18 @@ from engine.prompts import (
 )
 from engine.stopping import apply_stops
 from engine.types import Completion, CompletionRequest, Snippet
+from engine.windows import (
+    NEAR_SUFFIX_TOKENS,
+    WINDOW_CHARS_PER_TOKEN,
+    WINDOW_SAVING,
+    WINDOWS_PER_DOCUMENT,
+    find_window,
+    near_suffix,
+    new_window_start,
+    snippet_tokens,
+    window_key,
+    window_text,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -44,6 +56,7 @@ DEFAULT_MAX_PROMPT_TOKENS = 1536  # keeps time-to-first-token (which cannot be c
 PROMPT_FORMAT_TOKENS = 8  # FIM and repository special tokens around the budgeted text (+ slack at the joins)
 MIN_PROMPT_TOKENS = 16  # a prompt budget never goes below this, however small the window
 CHOICE_TEMPERATURE = 0.6  # several choices are sampled at least this hot, or they come out the same
+FIM_ORDERS = ("auto", "spm", "psm", "window")
 
 
 class CodeModel:
@@ -55,8 +68,11 @@ class CodeModel:
         name: the model's name as shown to users.
         family: "gpt_bigcode" | "starcoder2" (or the server's family for remote backends).
         fim: the model's FIM format, None when it has none (completion then continues the prefix).
-        fim_order: "spm" (default: typing only appends to the prompt, which the CTranslate2
-            backend turns into cached prompt state) or "psm".
+        fim_order: "auto" (default): per request, the SPM prompt or the document window's PSM
+            prompt, whichever the backend answers with fewer new tokens (``engine.windows``;
+            SPM for backends that cannot tell); "spm" (typing only appends to the prompt, which
+            backends keep as processed state), "psm", or "window" (always the window prompt:
+            for measuring it).
         max_prompt_tokens: token budget of a completion prompt (prefix + suffix + snippets).
         cache_size: entries of the completion cache.
         elide_closing_rest: leave the cursor line's auto-closed brackets and quotes out of the
@@ -70,7 +86,7 @@ class CodeModel:
         name: str,
         family: str,
         fim: FimFormat | None,
-        fim_order: str = "spm",
+        fim_order: str = "auto",
         max_prompt_tokens: int | None = None,
         cache_size: int = 256,
         backend_name: str | None = None,
@@ -81,7 +97,14 @@ class CodeModel:
         self.name = name
         self.family = family
         self.fim = fim
+        if fim_order not in FIM_ORDERS:
+            raise ValueError(f"unknown FIM order {fim_order!r}; known orders: {', '.join(FIM_ORDERS)}")
         self.fim_order = fim_order
+        # by document path: the snippets its windows were processed with, and the windows' keys
+        # (``warm_window``, ``engine.windows``)
+        self._window_snippets: dict[str | None, tuple[Snippet, ...]] = {}
+        self._windows: dict[str | None, list[str]] = {}
+        self.near_suffix_tokens = NEAR_SUFFIX_TOKENS  # of the suffix a window prompt shows
         self.context_window = backend.context_window
         self.max_prompt_tokens = max_prompt_tokens or min(DEFAULT_MAX_PROMPT_TOKENS, self.context_window // 2)
         self.cache = CompletionCache(cache_size)
@@ -153,6 +176,14 @@ class CodeModel:
 
     # ------------------------------------------------------------------ completion
 
+    def _room(self, max_new_tokens: int) -> int:
+        """The prompt budget for the budgeted text, within the context window."""
+        room = self.context_window - max_new_tokens - PROMPT_FORMAT_TOKENS
+        return max(MIN_PROMPT_TOKENS, min(self.max_prompt_tokens, room))
+
+    def _shown_suffix(self, suffix: str) -> str:
+        return prompt_suffix(suffix) if self.elide_closing_rest and self.fim is not None else suffix
+
     def build_prompt(
         self,
         prefix: str,
@@ -162,21 +193,40 @@ class CodeModel:
         repo_name: str | None = None,
         path: str | None = None,
         max_new_tokens: int = 0,
+        order: str | None = None,
     ) -> tuple[str, int]:
         """The budgeted FIM prompt for a cursor position and its token count (the text parts).
 
         The budget is ``max_prompt_tokens``, lowered so that the prompt, its FIM/repository
-        special tokens and ``max_new_tokens`` fit in the context window.
+        special tokens and ``max_new_tokens`` fit in the context window. ``order`` (default
+        ``fim_order``): "spm", "psm", "window" (``window_prompt``) or "auto" (``choose_prompt``).
         """
-        room = self.context_window - max_new_tokens - PROMPT_FORMAT_TOKENS
-        if self.elide_closing_rest and self.fim is not None:
-            suffix = prompt_suffix(suffix)
+        order = order or self.fim_order
+        if order == "window":
+            return self.window_prompt(
+                prefix,
+                suffix,
+                snippets=snippets,
+                repo_name=repo_name,
+                path=path,
+                max_new_tokens=max_new_tokens,
+            )
+        if order == "auto":
+            prompt, tokens, _ = self.choose_prompt(
+                prefix,
+                suffix,
+                snippets=snippets,
+                repo_name=repo_name,
+                path=path,
+                max_new_tokens=max_new_tokens,
+            )
+            return prompt, tokens
         fitted = fit_prompt(
             self.count_tokens,
             prefix,
-            suffix,
+            self._shown_suffix(suffix),
             snippets,
-            max_prompt_tokens=max(MIN_PROMPT_TOKENS, min(self.max_prompt_tokens, room)),
+            max_prompt_tokens=self._room(max_new_tokens),
             tokenizer=self.tokenizer,
         )
         if self.fim is None:
@@ -185,12 +235,165 @@ class CodeModel:
             self.fim,
             fitted.prefix,
             fitted.suffix,
-            order=self.fim_order,
+            order=order,
             snippets=fitted.snippets,
             repo_name=repo_name,
             path=path,
         )
         return prompt, fitted.prompt_tokens
+
+    def choose_prompt(
+        self,
+        prefix: str,
+        suffix: str = "",
+        *,
+        snippets: Sequence[Snippet] = (),
+        repo_name: str | None = None,
+        path: str | None = None,
+        max_new_tokens: int = 0,
+    ) -> tuple[str, int, str]:
+        """The prompt ``auto`` order runs, its token count and its order ("spm" or "window"):
+        the SPM prompt, unless the backend holds enough of the document window's PSM prompt
+        (``window_prompt``) to evaluate ``WINDOW_SAVING`` fewer tokens of it."""
+        spm, spm_tokens = self.build_prompt(
+            prefix,
+            suffix,
+            snippets=snippets,
+            repo_name=repo_name,
+            path=path,
+            max_new_tokens=max_new_tokens,
+            order="spm",
+        )
+        held = self.backend.held_tokens(spm) if self.fim is not None else None
+        if held is None:
+            return spm, spm_tokens, "spm"
+        window, window_tokens = self.window_prompt(
+            prefix, suffix, snippets=snippets, repo_name=repo_name, path=path, max_new_tokens=max_new_tokens
+        )
+        window_held = self.backend.held_tokens(window) or 0
+        spm_cost = self.count_tokens(spm) - held
+        window_cost = self.count_tokens(window) - window_held
+        if window_cost + WINDOW_SAVING <= spm_cost:
+            return window, window_tokens, "window"
+        return spm, spm_tokens, "spm"
+
+    def _window_parts(
+        self, snippets: Sequence[Snippet], path: str | None, room: int
+    ) -> tuple[tuple[Snippet, ...], int]:
+        """The snippets of ``path``'s window prompts (those its window was processed with, else
+        ``snippets`` fitted to a quarter of the budget) and the characters of its window."""
+        kept = self._window_snippets.get(path)
+        if kept is None:
+            kept = tuple(
+                fit_prompt(
+                    self.count_tokens,
+                    "",
+                    "",
+                    snippets,
+                    max_prompt_tokens=max(1, room // 4),
+                    suffix_share=0.0,
+                    snippet_share=1.0,
+                    tokenizer=self.tokenizer,
+                ).snippets
+            )
+        prefix_tokens = room - self.near_suffix_tokens - snippet_tokens(self.count_tokens, kept)
+        return kept, max(1, prefix_tokens) * WINDOW_CHARS_PER_TOKEN
+
+    def window_prompt(
+        self,
+        prefix: str,
+        suffix: str = "",
+        *,
+        snippets: Sequence[Snippet] = (),
+        repo_name: str | None = None,
+        path: str | None = None,
+        max_new_tokens: int = 0,
+    ) -> tuple[str, int]:
+        """The PSM prompt of the cursor's document window (``engine.windows``): the prefix from
+        the start of the processed window it lies in (else as much as the budget holds), the
+        first ``near_suffix_tokens`` tokens of the suffix; and its token count (the text parts)."""
+        if self.fim is None:
+            raise GenerationError(f"{self.name} has no fill-in-the-middle format: it has no window prompts")
+        room = self._room(max_new_tokens)
+        kept, max_chars = self._window_parts(snippets, path, room)
+        near = near_suffix(
+            self.count_tokens, self._shown_suffix(suffix), self.near_suffix_tokens, self.tokenizer
+        )
+        fitted = fit_prompt(
+            self.count_tokens,
+            prefix[find_window(prefix, self._windows.get(path, ()), max_chars) or 0 :],
+            near,
+            kept,
+            max_prompt_tokens=room,
+            tokenizer=self.tokenizer,
+        )
+        prompt = build_fim_prompt(
+            self.fim,
+            fitted.prefix,
+            fitted.suffix,
+            order="psm",
+            snippets=fitted.snippets,
+            repo_name=repo_name,
+            path=path,
+        )
+        return prompt, fitted.prompt_tokens
+
+    def place_window(self, request: CompletionRequest) -> str:
+        """Place the window of ``request``'s cursor (the one it lies in, else a new one around
+        it), remember it for the window prompts of its document, and return the head they share:
+        the prompt up to its suffix, with the window's text to its end."""
+        if self.fim is None:
+            raise GenerationError(f"{self.name} has no fill-in-the-middle format: it has no window prompts")
+        prefix, suffix = self.reachable(request.prefix, request.suffix)
+        room = self._room(request.max_new_tokens)
+        kept, max_chars = self._window_parts(request.snippets, request.path, room)
+        self._window_snippets[request.path] = kept
+        keys = self._windows.setdefault(request.path, [])
+        start = find_window(prefix, keys, max_chars)
+        text = window_text(
+            prefix + suffix, new_window_start(prefix, max_chars) if start is None else start, max_chars
+        )
+        key = window_key(text)
+        keys[:] = [key, *(k for k in keys if k != key)][:WINDOWS_PER_DOCUMENT]
+        prompt = build_fim_prompt(
+            self.fim,
+            text,
+            "",
+            order="psm",
+            snippets=kept,
+            repo_name=request.repo_name,
+            path=request.path,
+        )
+        return prompt[: prompt.rindex(self.fim.suffix)]
+
+    def forget_windows(self) -> None:
+        """Forget every document's windows (their states stay with the backend until replaced)."""
+        self._windows.clear()
+        self._window_snippets.clear()
+
+    def warm_window(self, request: CompletionRequest, cancel: CancelToken | None = None) -> int:
+        """Process the head that the window prompts of cursors near ``request``'s share
+        (``place_window``), so that a completion at any of them evaluates only its suffix. Only
+        in ``auto`` order, on backends that keep prompt state; returns the tokens evaluated."""
+        if self.fim_order != "auto" or self.fim is None:
+            return 0
+        return self.backend.hold(self.place_window(request), cancel)
+
+    def hold_prompt(self, request: CompletionRequest, order: str, cancel: CancelToken | None = None) -> int:
+        """Process ``request``'s prompt in ``order`` without answering it (the SPM prompt at a
+        resting cursor: the keystrokes after it then evaluate only what was typed); returns the
+        tokens evaluated (0 on backends that keep no prompt state)."""
+        prefix, suffix = self.reachable(request.prefix, request.suffix)
+        prompt, _ = self.build_prompt(
+            prefix,
+            suffix,
+            snippets=request.snippets,
+            repo_name=request.repo_name,
+            path=request.path,
+            max_new_tokens=request.max_new_tokens,
+            order=order,
+        )
+        return self.backend.hold(prompt, cancel)
 
     def _stop_strings(self) -> tuple[str, ...]:
         return self.fim.stop_tokens if self.fim is not None else ()
@@ -287,9 +490,25 @@ class CodeModel:
             if hit is not None:
                 return hit
         resolved = decide_mode(prefix, suffix) if mode == "auto" else mode
-        prompt, prompt_tokens = self.build_prompt(
-            prefix, suffix, snippets=snippets, repo_name=repo_name, path=path, max_new_tokens=max_new_tokens
-        )
+        if self.fim_order == "auto":
+            prompt, prompt_tokens, order = self.choose_prompt(
+                prefix,
+                suffix,
+                snippets=snippets,
+                repo_name=repo_name,
+                path=path,
+                max_new_tokens=max_new_tokens,
+            )
+        else:
+            order = self.fim_order
+            prompt, prompt_tokens = self.build_prompt(
+                prefix,
+                suffix,
+                snippets=snippets,
+                repo_name=repo_name,
+                path=path,
+                max_new_tokens=max_new_tokens,
+            )
         if n == 1:
             config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
             raw, generated = self._run_single(prompt, config, resolved, cancel)
@@ -320,6 +539,7 @@ class CodeModel:
             generated_tokens=generated,
             cached=False,
             cancelled=cancel.cancelled,
+            prompt_order=order if self.fim is not None else "",
         )
 
     def complete_request(self, request: CompletionRequest, cancel: CancelToken | None = None) -> Completion:

@@ -46,6 +46,8 @@ class _Live:
     cancel: CancelToken
     future: Future[Completion] | Future[None] | None = None  # None while the caller prepares it
     idle: bool = False  # a prefetch or a warm-up, which any request of the document stops
+    current: CompletionRequest | None = None  # the completion a prefetch or warm-up is computing
+    finishing: bool = False  # superseded: a prefetch or warm-up that ends after ``current``
 
     @property
     def running(self) -> bool:
@@ -60,6 +62,14 @@ class _Job:
     request_id: int
     request: CompletionRequest
     cancel: CancelToken
+
+
+def _extends(request: CompletionRequest, earlier: CompletionRequest | None) -> bool:
+    """Whether ``request`` is at ``earlier``'s cursor or after text typed there (so that
+    ``earlier``'s completion may answer it through the typed-through cache)."""
+    return (
+        earlier is not None and request.suffix == earlier.suffix and request.prefix.startswith(earlier.prefix)
+    )
 
 
 def _answered(completion: Completion) -> Future[Completion]:
@@ -96,6 +106,9 @@ class CompletionScheduler:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stackcoder-complete")
         self._lock = threading.Lock()
         self._latest: dict[str, _Live] = {}
+        # superseded prefetches and warm-ups finishing their completion, until the request that
+        # superseded them shows whether it can use it
+        self._finishing: dict[str, _Live] = {}
         self._next_id = 0
         self.superseded = 0
         self.model_runs = 0
@@ -132,11 +145,18 @@ class CompletionScheduler:
         """Make ``live`` the document's live entry, stopping the one before (lock held)."""
         previous = self._latest.get(document)
         if previous is not None:
-            self._supersede(previous, by)
+            self._supersede(document, previous, by)
         self._latest[document] = live
 
-    def _supersede(self, previous: _Live, by: str) -> None:
+    def _supersede(self, document: str, previous: _Live, by: str) -> None:
+        """Stop ``previous`` (lock held); a prefetch or warm-up computing a completion finishes
+        that one first, should it answer the superseding request (``submit`` decides)."""
         if not previous.running:
+            return
+        if previous.idle and previous.current is not None:
+            previous.finishing = True
+            self._finishing[document] = previous
+            log.debug("%s lets %d finish its completion", by, previous.request_id)
             return
         previous.cancel.cancel()
         if not previous.idle:
@@ -152,6 +172,10 @@ class CompletionScheduler:
         if request.cacheable:
             hit = self.from_cache(request, cancel)
             if hit is not None:
+                with self._lock:
+                    finishing = self._finishing.pop(request.document, None)
+                if finishing is not None:
+                    finishing.cancel.cancel()
                 return _answered(hit)
         with self._lock:
             if cancel.cancelled:  # superseded while its context was gathered
@@ -161,8 +185,11 @@ class CompletionScheduler:
                 self._next_id += 1
                 live = _Live(self._next_id, cancel)
                 self._replace(request.document, live, f"request {live.request_id}")
+            finishing = self._finishing.pop(request.document, None)
             future = self._pool.submit(self._run, _Job(live.request_id, request, cancel))
             live.future = future
+        if finishing is not None and not (request.cacheable and _extends(request, finishing.current)):
+            finishing.cancel.cancel()  # its completion cannot answer this request
         return future
 
     def from_cache(self, request: CompletionRequest, cancel: CancelToken | None = None) -> Completion | None:
@@ -174,7 +201,7 @@ class CompletionScheduler:
             with self._lock:
                 live = self._latest.get(request.document)
                 if live is not None and not live.idle and live.cancel is not cancel:
-                    self._supersede(live, "a cached answer")
+                    self._supersede(request.document, live, "a cached answer")
                 self.cache_hits += 1
         return hit
 
@@ -257,23 +284,32 @@ class CompletionScheduler:
     def _queue_idle(self, requests: list[CompletionRequest], *, warm: bool) -> None:
         """Queue a prefetch or warm-up of ``requests`` as their document's live entry (lock held)."""
         self._next_id += 1
-        cancel = CancelToken()
-        document = requests[0].document
-        future = self._pool.submit(self._run_idle, self._next_id, requests, cancel, warm)
-        self._latest[document] = _Live(self._next_id, cancel, future, idle=True)
+        live = _Live(self._next_id, CancelToken(), idle=True)
+        live.future = self._pool.submit(self._run_idle, live, requests, warm)
+        self._latest[requests[0].document] = live
 
-    def _run_idle(
-        self, request_id: int, requests: list[CompletionRequest], cancel: CancelToken, warm: bool
-    ) -> None:
-        """Run a prefetch or warm-up: each request in turn until it is cancelled."""
+    def _run_idle(self, live: _Live, requests: list[CompletionRequest], warm: bool) -> None:
+        """Run a prefetch or warm-up: each request in turn until it is cancelled. A warm-up first
+        processes the cursor's document window (``CodeModel.warm_window``), so that its
+        completions and those of places near it evaluate only their suffix, and last the SPM
+        prompt of its most likely request, so that typing there evaluates only what was typed.
+
+        Superseded while computing a completion, it finishes that one (the request that superseded
+        it waits in the queue and may find its answer in the cache) and stops."""
+        cancel = live.cancel
         try:
+            if warm:
+                with self._gate.foreground():
+                    self.model.warm_window(requests[0], cancel)
             for request in requests:
-                if cancel.cancelled:
+                if cancel.cancelled or live.finishing:
                     return
                 start = time.perf_counter()
+                live.current = request
                 # a completion the cache already holds comes back at once, without the model
                 with self._gate.foreground():
                     completion = self.model.complete_request(request, cancel)
+                live.current = None
                 if completion.cached or completion.cancelled or cancel.cancelled:
                     continue
                 with self._lock:
@@ -282,11 +318,15 @@ class CompletionScheduler:
                     else:
                         self.prefetched += 1
                         self.prefetch_ms.append((time.perf_counter() - start) * 1000)
+            if warm and self.model.fim_order == "auto" and not (cancel.cancelled or live.finishing):
+                # speculative, and long: a chat answer streaming meanwhile does not wait for it
+                self.model.hold_prompt(requests[0], "spm", cancel)
         except Exception:
             log.exception("%s for %s failed", "warm-up" if warm else "prefetch", requests[0].document)
         finally:
+            live.current = None
             with self._lock:
-                self._forget(requests[0].document, request_id)
+                self._forget(requests[0].document, live.request_id)
 
     # ------------------------------------------------------------------ state
 
@@ -307,7 +347,8 @@ class CompletionScheduler:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
-                futures = [live.future for live in self._latest.values() if live.future is not None]
+                entries = [*self._latest.values(), *self._finishing.values()]
+                futures = [live.future for live in entries if live.future is not None and live.running]
             if not futures:
                 return True
             for future in futures:
@@ -322,14 +363,15 @@ class CompletionScheduler:
     def cancel(self, document: str) -> None:
         """Cancel the document's live request or prefetch, if any (e.g. the document was closed)."""
         with self._lock:
-            live = self._latest.get(document)
-        if live is not None:
-            live.cancel.cancel()
+            entries = [self._latest.get(document), self._finishing.pop(document, None)]
+        for live in entries:
+            if live is not None:
+                live.cancel.cancel()
 
     def close(self) -> None:
         """Cancel every live request and stop the workers."""
         with self._lock:
-            live = list(self._latest.values())
+            live = [*self._latest.values(), *self._finishing.values()]
         for item in live:
             item.cancel.cancel()
         self._pool.shutdown(wait=True)

@@ -27,6 +27,7 @@ class Completion:
     generated_tokens: int = 0
     cached: bool = False  # served from the completion cache without running the model
     cancelled: bool = False
+    prompt_order: str = ""  # the FIM prompt the model ran: "spm", "psm" or "window" (engine.windows)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,20 @@ class Backend(abc.ABC):
         returns the seconds it took, None when there is nothing to do."""
         return None
 
+    def held_tokens(self, prompt: str) -> int | None:
+        """How many leading tokens of ``prompt`` the backend holds processed (its live prompt
+        state or a saved one): what a request with this prompt would not evaluate again. None
+        (this default) when the backend cannot tell."""
+        del prompt
+        return None
+
+    def hold(self, prompt: str, cancel: CancelToken | None = None) -> int:
+        """Process ``prompt`` without generating, so that requests beginning with it start from
+        its state; returns the tokens evaluated (0 when it was held already, or when the backend
+        keeps no prompt state, as this default). Stops between chunks when ``cancel`` is set."""
+        del prompt, cancel
+        return 0
+
     def set_pause_point(self, wait: Callable[[CancelToken], None] | None) -> None:
         """Call ``wait(cancel)`` between chunks of a long prompt, so that more urgent work on the
         same CPU cores can run first (``engine.priority``); None: never pause. This default

@@ -283,8 +283,10 @@ def test_a_documents_prompt_state_is_kept_for_when_the_user_comes_back(pair) -> 
         assert list(llama.generate_ids(first, config)) == expected
         assert llama.restored_prompts == restored + 1
         assert sum(llama.prompt_chunks) == 0  # nothing of the prompt evaluated again
-        # the other document's state was kept in turn, and typing there after it reuses it
-        assert [s.tokens[: len(other)] for s in llama.saved_prompts] == [other]
+        # the other document's state was kept in turn, and the restored one stays saved (the
+        # request overwrote the live copy's tail); typing in the other document reuses its state
+        assert [s.tokens[: len(other)] for s in llama.saved_prompts[1:]] == [other]
+        assert llama.saved_prompts[0].tokens[: len(first)] == first
         typed = other + llama.encode("    return")
         assert list(llama.generate_ids(typed, config))
         assert sum(llama.prompt_chunks) == len(typed) - 1 - len(other)
@@ -295,3 +297,50 @@ def test_a_documents_prompt_state_is_kept_for_when_the_user_comes_back(pair) -> 
     for end in range(len(first) - 5, len(first)):
         list(llama.generate_ids(first[:end], config))
     assert llama.saved_prompts == []
+
+
+def test_a_held_prompt_is_evaluated_once_and_answers_requests_that_begin_with_it(pair) -> None:
+    llama, _hf = pair
+    head = PROMPTS[0] * 8
+    config = GenerationConfig(max_new_tokens=6)
+    llama.forget_prompt()
+    ids = llama.encode(head + "\n    x =")
+    expected = list(llama.generate_ids(ids, config))
+    llama.forget_prompt()
+    assert llama.held_tokens(head) == 0
+    held = llama.hold(head)
+    assert held == len(llama.encode(head)) and llama.held_tokens(head) == held
+    assert llama.hold(head) == 0  # held already: nothing evaluated again
+    assert llama.held_tokens(head + "\n    x =") >= held - 1
+    llama.set_pause_point(lambda cancel: None)  # records the evaluated prompt chunks
+    try:
+        assert list(llama.generate_ids(ids, config)) == expected  # as if evaluated from scratch
+        assert sum(llama.prompt_chunks) <= len(ids) - held
+    finally:
+        llama.set_pause_point(None)
+
+
+def test_a_cancelled_hold_stops_between_chunks(pair) -> None:
+    llama, _hf = pair
+    llama.forget_prompt()
+    cancel = CancelToken()
+    cancel.cancel()
+    assert llama.hold(PROMPTS[1] * 20, cancel) == 0
+    assert llama.held_tokens(PROMPTS[1] * 20) == 0
+
+
+def test_a_saved_state_that_holds_nearly_all_of_the_live_one_is_not_copied_again(pair) -> None:
+    from engine.backends.llamacpp import SAVE_AT_LEAST
+
+    llama, _hf = pair
+    window = PROMPTS[0] * 12
+    config = GenerationConfig(max_new_tokens=4)
+    llama.forget_prompt()
+    llama.hold(window)
+    # completions at places inside the window: each begins from the window's state, which is
+    # saved once; their own short tails are not worth a copy each
+    ids = llama.encode(window)
+    for cut in (len(ids) // 2, len(ids) // 3, len(ids) // 2 + 3):
+        assert len(ids) - cut >= SAVE_AT_LEAST
+        list(llama.generate_ids(ids[:cut] + llama.encode("pass"), config))
+    assert len(llama.saved_prompts) == 1 and llama.saved_prompts[0].tokens == ids

@@ -111,13 +111,13 @@ def test_a_warm_up_at_a_new_cursor_answers_its_first_keystroke_from_the_cache() 
         service.close()
 
 
-def test_a_keystroke_stops_a_running_warm_up() -> None:
+def test_a_keystroke_elsewhere_stops_a_running_warm_up() -> None:
     backend = PacedBackend(["y = width + height + width + height\n", "z = 2\n"], pace=0.05)
     service = service_for(backend, prefetch=False)
     try:
         assert service.warm([at(PREFIX, 32), at("other", 32)]) == 2
         assert backend.started.wait(timeout=10)
-        answer = service.submit(at(PREFIX + "z")).result(timeout=10)
+        answer = service.submit(at("def volume(w, h, d):\n    ")).result(timeout=10)
         assert answer.text == "z = 2" and not answer.cancelled  # the scripted model's second answer
         assert backend.streamed[0] < len("y = width + height + width + height\n")  # cut short
         assert service.wait_idle(timeout=10)
@@ -125,6 +125,39 @@ def test_a_keystroke_stops_a_running_warm_up() -> None:
         assert counters.warmed == 0 and counters.model_runs == 1
         assert len(backend.prompts) == 2  # the second warm-up prompt never ran
         assert counters.superseded == 0  # a warm-up giving way is not a superseded request
+    finally:
+        service.close()
+
+
+def test_a_keystroke_at_the_warm_cursor_takes_the_running_warm_up_from_the_cache() -> None:
+    backend = PacedBackend(["y = width + height + width + height\n", "z = 2\n"], pace=0.05)
+    service = service_for(backend, prefetch=False)
+    try:
+        assert service.warm([at(PREFIX, 32), at("other", 32)]) == 2
+        assert backend.started.wait(timeout=10)
+        # typed what the warm-up is computing: it finishes, and the keystroke's answer is its rest
+        answer = service.submit(at(PREFIX + "y = ")).result(timeout=10)
+        assert answer.cached and answer.text == "width + height + width + height"
+        assert backend.streamed[0] == len("y = width + height + width + height\n")
+        assert service.wait_idle(timeout=10)
+        assert len(backend.prompts) == 1  # neither the second warm-up nor the keystroke ran the model
+        assert service.counters().warmed == 1 and service.counters().model_runs == 0
+    finally:
+        service.close()
+
+
+def test_a_keystroke_at_the_warm_cursor_typing_something_else_runs_after_the_warm_up() -> None:
+    backend = PacedBackend(["y = width + height + width + height\n", "z = 2\n"], pace=0.05)
+    service = service_for(backend, prefetch=False)
+    try:
+        assert service.warm([at(PREFIX, 32), at("other", 32)]) == 2
+        assert backend.started.wait(timeout=10)
+        answer = service.submit(at(PREFIX + "z")).result(timeout=10)
+        assert answer.text == "z = 2" and not answer.cached
+        assert backend.streamed[0] == len("y = width + height + width + height\n")  # finished first
+        assert service.wait_idle(timeout=10)
+        assert len(backend.prompts) == 2  # the warm-up's first prompt and the keystroke's
+        assert service.counters().model_runs == 1
     finally:
         service.close()
 
