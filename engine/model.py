@@ -57,6 +57,8 @@ PROMPT_FORMAT_TOKENS = 8  # FIM and repository special tokens around the budgete
 MIN_PROMPT_TOKENS = 16  # a prompt budget never goes below this, however small the window
 CHOICE_TEMPERATURE = 0.6  # several choices are sampled at least this hot, or they come out the same
 FIM_ORDERS = ("auto", "spm", "psm", "window")
+# Stands for the question in the prompt whose head ``warm_chat`` processes.
+CHAT_PROBE = "\ue000question\ue000"
 
 
 class CodeModel:
@@ -565,11 +567,26 @@ class CodeModel:
 
     # ------------------------------------------------------------------ chat
 
-    def _chat_prompt(self, messages: Sequence[Mapping[str, Any]], context: str) -> str:
+    def chat_prompt(self, messages: Sequence[Mapping[str, Any]], context: str) -> str:
         """The conversation as a prompt in the model's chat style (its own template when it has one)."""
         if self.chat_style == TEMPLATE_STYLE and self.tokenizer is not None:
             return build_template_chat_prompt(self.tokenizer, messages, context=context)
         return build_chat_prompt(messages, style=self.chat_style, context=context)
+
+    def warm_chat(
+        self, messages: Sequence[Mapping[str, Any]], context: str, cancel: CancelToken | None = None
+    ) -> int:
+        """Process the head of the prompt of the question the user is about to ask: the
+        conversation so far (``messages``) and ``context``, up to where the question will go. The
+        question's answer then evaluates only the question (when its context begins with
+        ``context``). Returns the tokens evaluated (0 on backends that keep no prompt state)."""
+        probe = [*messages, {"role": "user", "content": CHAT_PROBE}]
+        prompt = self.chat_prompt(probe, context)
+        head = prompt[: prompt.index(CHAT_PROBE)]
+        room = self.context_window - self.context_window // 2
+        if self.count_tokens(head) > room:  # the question's prompt would be cut to fit
+            return 0
+        return self.backend.hold(head, cancel)
 
     def chat(
         self,
@@ -587,13 +604,13 @@ class CodeModel:
         if not messages:
             raise ValueError("chat needs at least one message")
         room = self.context_window - min(max_new_tokens, self.context_window // 2)
-        prompt = self._chat_prompt(messages, context)
+        prompt = self.chat_prompt(messages, context)
         prompt_tokens = self.count_tokens(prompt)
         if prompt_tokens > room and len(messages) > 1:
             # How many oldest turns to drop, from each message's tokens counted once (a turn's
             # framing estimated from the prompt without them), then checked on the real prompt.
             sizes = [self.count_tokens(m["content"]) for m in messages]
-            alone = self.count_tokens(self._chat_prompt(messages[-1:], context)) - sizes[-1]
+            alone = self.count_tokens(self.chat_prompt(messages[-1:], context)) - sizes[-1]
             framing = max(0.0, (prompt_tokens - sum(sizes) - alone) / (len(messages) - 1))
             first, estimate = 0, float(prompt_tokens)
             while estimate > room and first < len(messages) - 1:
@@ -601,7 +618,7 @@ class CodeModel:
                 first += 1
 
             def measured(start: int) -> tuple[str, int]:
-                text = self._chat_prompt(messages[start:], context)
+                text = self.chat_prompt(messages[start:], context)
                 return text, self.count_tokens(text)
 
             prompt, prompt_tokens = measured(first)
@@ -616,7 +633,7 @@ class CodeModel:
         lines = context.splitlines(keepends=True)
         while prompt_tokens > room and lines:
             lines = lines[: len(lines) // 2] if len(lines) > 1 else []
-            prompt = self._chat_prompt(messages, "".join(lines))
+            prompt = self.chat_prompt(messages, "".join(lines))
             prompt_tokens = self.count_tokens(prompt)
         if prompt_tokens >= self.context_window:
             raise GenerationError(

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 
 from engine.generation import CancelToken
 from engine.model import CodeModel, load_model
@@ -67,6 +67,8 @@ class CompletionService:
         self._chat_loader = chat_loader
         self._chat_model: CodeModel | None = None
         self._chat_lock = threading.Lock()
+        # the chat warm-up in flight: its thread's future, its token and what it processes
+        self._chat_warm: tuple[Future[int], CancelToken, ChatRequest] | None = None
 
     @classmethod
     def load(
@@ -192,9 +194,46 @@ class CompletionService:
         model = self._chat_model
         return None if model is None else model.name
 
+    def warm_chat(self, request: ChatRequest) -> Future[int]:
+        """Process, in the background, the head of the prompt of the question the user is about
+        to ask: ``request.messages`` (the conversation so far) and ``request.context`` (the
+        editor's, up to where question-dependent context would follow). A warm-up still running
+        stops. A future of the tokens evaluated."""
+        cancel = CancelToken()
+        future: Future[int] = Future()
+        with self._chat_lock:
+            if self._chat_warm is not None:
+                self._chat_warm[1].cancel()
+            self._chat_warm = (future, cancel, request)
+
+        def run() -> None:
+            try:
+                model = self.prepare_chat()
+                future.set_result(model.warm_chat(request.messages, request.context, cancel))
+            except Exception as exc:  # reported to whoever waits; the chat itself says more
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="stackcoder-chat-warm", daemon=True).start()
+        return future
+
+    def _settle_chat_warm(self, request: ChatRequest) -> None:
+        """Stop the chat warm-up unless ``request``'s prompt begins with what it processes."""
+        with self._chat_lock:
+            warm, self._chat_warm = self._chat_warm, None
+        if warm is None:
+            return
+        _future, cancel, warmed = warm
+        same_head = list(request.messages[:-1]) == list(warmed.messages) and request.context.startswith(
+            warmed.context
+        )
+        if not same_head:
+            cancel.cancel()
+
     def chat(self, request: ChatRequest, cancel: CancelToken) -> Generator[str, None, None]:
         """Stream the answer to a conversation (``CodeModel.chat`` fits it to the context window);
-        on a runtime of its own, each next piece waits while a completion runs."""
+        on a runtime of its own, each next piece waits while a completion runs. A chat warm-up
+        of the same head goes on (the answer waits for it on the runtime), any other stops."""
+        self._settle_chat_warm(request)
         model = self.prepare_chat()
         pieces = model.chat(
             request.messages,
@@ -218,6 +257,11 @@ class CompletionService:
     def close(self) -> None:
         """``stop_completions``, then release the models."""
         self.stop_completions()
+        with self._chat_lock:
+            warm, self._chat_warm = self._chat_warm, None
+        if warm is not None:
+            warm[1].cancel()
+            wait([warm[0]], timeout=30)  # the runtime is not closed under a running warm-up
         with self._chat_lock:
             chat, self._chat_model = self._chat_model, None
         if chat is not None and chat is not self.model:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.types import ChatRequest
-from lsp_server.protocol import ChatParams
+from lsp_server.protocol import ChatContext, ChatParams
 from lsp_server.settings import ChatSettings
 
-__all__ = ["chat_context", "chat_request"]
+__all__ = ["chat_context", "chat_context_head", "chat_request"]
 
 if TYPE_CHECKING:
     from lsp_server.workspace_index import WorkspaceIndex
@@ -37,10 +37,25 @@ def _file_excerpt(file_text: str, selection: str | None) -> str:
     return file_text[start : start + MAX_FILE_CHARS]
 
 
-def chat_context(params: ChatParams, index: WorkspaceIndex | None = None) -> str:
-    """The context block of a chat prompt: workspace snippets, the current file, the selection."""
-    ctx = params.context
+def chat_context_head(ctx: ChatContext) -> str:
+    """The part of a chat's context that does not depend on the question: the current file and
+    the selection (what ``stackcoder/warmChat`` processes before the question is asked)."""
     parts: list[str] = []
+    if ctx.file_text:
+        name = Path(ctx.uri).name if ctx.uri else "the current file"
+        parts.append(
+            f"The current file {name} ({ctx.language_id or 'text'}):\n{_file_excerpt(ctx.file_text, ctx.selection)}"
+        )
+    if ctx.selection:
+        parts.append(f"The selected code:\n{ctx.selection[:MAX_SELECTION_CHARS]}")
+    return "\n\n".join(parts)
+
+
+def chat_context(params: ChatParams, index: WorkspaceIndex | None = None) -> str:
+    """The context block of a chat prompt: the current file and the selection
+    (``chat_context_head``), then the workspace snippets most related to the question."""
+    ctx = params.context
+    parts = [head] if (head := chat_context_head(ctx)) else []
     if index is not None:
         question = next((m["content"] for m in reversed(params.messages) if m["role"] == "user"), "")
         query = f"{question}\n{ctx.selection or ''}"
@@ -57,13 +72,6 @@ def chat_context(params: ChatParams, index: WorkspaceIndex | None = None) -> str
                 )
         except Exception:
             log.exception("workspace retrieval for chat failed")
-    if ctx.file_text:
-        name = Path(ctx.uri).name if ctx.uri else "the current file"
-        parts.append(
-            f"The current file {name} ({ctx.language_id or 'text'}):\n{_file_excerpt(ctx.file_text, ctx.selection)}"
-        )
-    if ctx.selection:
-        parts.append(f"The selected code:\n{ctx.selection[:MAX_SELECTION_CHARS]}")
     return "\n\n".join(parts)
 
 

@@ -197,6 +197,29 @@ async def on_chat(ls: StackCoderServer, params: Any) -> dict[str, str]:
     return answer_result(answer)
 
 
+@server.feature(protocol.WARM_CHAT)
+async def on_warm_chat(ls: StackCoderServer, params: Any) -> None:
+    """`stackcoder/warmChat`: the user is about to ask the chat about this context: process the
+    head of that question's prompt (the conversation so far, the file and the selection) now, so
+    that the answer begins after evaluating little more than the question."""
+    try:
+        req = protocol.parse_warm_chat(protocol.to_plain(params))
+    except ServerError as exc:
+        log.warning("ignoring %s: %s", protocol.WARM_CHAT, exc)
+        return
+    service = ls.models.service
+    if service is None:
+        return
+    chat_settings = ls.settings_for(req.context.uri).chat if req.context.uri else ls.settings.chat
+    head = chat.chat_context_head(req.context)
+    future = service.warm_chat(chat.chat_request(req, head, chat_settings))
+    future.add_done_callback(
+        lambda done: log.debug(
+            "chat warm-up: %s", done.exception() or f"{done.result()} prompt tokens processed"
+        )
+    )
+
+
 @server.feature(protocol.ATTRIBUTION)
 async def on_attribution(ls: StackCoderServer, params: Any) -> dict[str, Any]:
     """`stackcoder/attribution`: the attribution report of a text."""

@@ -19,6 +19,7 @@ __all__ = [
     "EXPLAIN",
     "ATTRIBUTION",
     "STATUS",
+    "WARM_CHAT",
     "WARM_CURSOR",
     "CACHED_COMPLETION",
     "CMD_INFILL",
@@ -34,6 +35,7 @@ __all__ = [
     "AcceptedCompletion",
     "CursorParams",
     "parse_chat",
+    "parse_warm_chat",
     "parse_cursor",
     "parse_inline_params",
     "parse_explain",
@@ -53,6 +55,7 @@ STATUS = "stackcoder/status"
 # Notification: the cursor settled at a new place; the server computes the completion there in
 # idle time, so the first keystroke finds its prompt processed.
 WARM_CURSOR = "stackcoder/warmCursor"
+WARM_CHAT = "stackcoder/warmChat"
 # Request with textDocument/inlineCompletion's params and result, answered from the completion
 # cache alone (never the model): the extension asks it at once and waits out its debounce only
 # when nothing is cached.
@@ -190,10 +193,18 @@ def parse_inline_params(params: Any) -> types.InlineCompletionParams:
         ) from None
 
 
-def parse_chat(params: Any) -> ChatParams:
+def parse_warm_chat(params: Any) -> ChatParams:
+    """Validate `stackcoder/warmChat` params: those of `stackcoder/chat` without the question
+    (``messages`` is the conversation so far, possibly empty)."""
+    return parse_chat(params, question=False)
+
+
+def parse_chat(params: Any, *, question: bool = True) -> ChatParams:
     """Validate `stackcoder/chat` params."""
     raw_messages = _field(params, "messages", "params")
-    if not isinstance(raw_messages, list) or not raw_messages:
+    if raw_messages is None and not question:
+        raw_messages = []
+    if not isinstance(raw_messages, list) or (question and not raw_messages):
         raise InvalidParamsError("params.messages must be a non-empty list; send the conversation so far.")
     if len(raw_messages) > MAX_CHAT_MESSAGES:
         raise InvalidParamsError(

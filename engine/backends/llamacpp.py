@@ -365,6 +365,10 @@ class LlamaCppBackend(LocalBackend):
             before = llm.n_tokens = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), ids)
             size = self._chunk_tokens
             while llm.n_tokens < len(ids) and not cancel.cancelled:
+                if self._pause_point is not None:
+                    self._pause_point(cancel)  # more urgent work on the same cores goes first
+                    if cancel.cancelled:
+                        break
                 chunk = ids[llm.n_tokens : llm.n_tokens + size]
                 began = time.perf_counter()
                 llm.eval(chunk)

@@ -49,9 +49,9 @@ def conversation(turns: int, seed: int) -> list[dict[str, str]]:
 
 def fitted_by_dropping_one_at_a_time(model: CodeModel, messages: list[dict[str, str]], room: int) -> str:
     """The prompt the one-turn-at-a-time loop keeps (the reference behaviour)."""
-    while model.count_tokens(model._chat_prompt(messages, "")) > room and len(messages) > 1:
+    while model.count_tokens(model.chat_prompt(messages, "")) > room and len(messages) > 1:
         messages = messages[1:]
-    return model._chat_prompt(messages, "")
+    return model.chat_prompt(messages, "")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_a_long_chat_keeps_the_newest_turns_that_fit_and_tokenises_each_message_
     messages = conversation(121, seed)
     room = model.context_window - 64
     expected = fitted_by_dropping_one_at_a_time(model, messages, room)
-    full = model._chat_prompt(messages, "")
+    full = model.chat_prompt(messages, "")
 
     tokenised: list[int] = []
     count = model.count_tokens

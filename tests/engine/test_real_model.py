@@ -75,7 +75,7 @@ def test_the_model_family_prompt_format_and_chat_template_are_the_models_own(rea
     assert real_model.family == "qwen2" and real_model.backend_name == "llamacpp"
     assert real_model.fim is not None and real_model.fim.name == "qwen2.5-coder"
     assert real_model.chat_style == "template"
-    prompt = real_model._chat_prompt([{"role": "user", "content": "Explain this."}], "def f(): pass\n")
+    prompt = real_model.chat_prompt([{"role": "user", "content": "Explain this."}], "def f(): pass\n")
     assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")
     assert "def f(): pass" in prompt
 

@@ -109,3 +109,29 @@ def test_a_window_prompt_evaluates_only_the_suffix_after_the_held_head(model) ->
     total = model.count_tokens(window)
     held = model.backend.held_tokens(window)
     assert total - held <= model.near_suffix_tokens + 8  # the suffix, its FIM tokens, a token boundary
+
+
+def test_a_chat_warm_up_holds_the_prompt_up_to_where_the_question_goes(model) -> None:
+    from engine.service import CompletionService
+    from engine.types import ChatRequest
+
+    model.backend.forget_prompt()
+    service = CompletionService(model)
+    try:
+        head = "The selected code:\nx = 1"  # the tiny model's few-shot chat prompt takes ~480 tokens
+        history = ({"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."})
+        evaluated = service.warm_chat(ChatRequest(messages=history, context=head)).result(timeout=60)
+        assert evaluated > 0
+        # the question's prompt, with question-dependent context after the head: all but the
+        # question's part is held
+        messages = [*history, {"role": "user", "content": "Which function doubles its value?"}]
+        prompt = model.chat_prompt(messages, head + "\n\nFrom other.py (lines 1-2):\nx = 1")
+        held = model.backend.held_tokens(prompt)
+        assert held >= evaluated - 4  # all but the fence after the context
+        after_head = prompt[prompt.index(head) + len(head) :]
+        assert model.count_tokens(prompt) - held <= model.count_tokens(after_head) + 4
+        # another selection: held only up to where the selections differ
+        other = model.chat_prompt(messages, "The selected code:\nimport os\n")
+        assert model.backend.held_tokens(other) <= model.count_tokens(other[: other.index("import os")])
+    finally:
+        service.stop_completions()

@@ -193,6 +193,8 @@ export const CachedCompletionRequest = new RequestType<InlineCompletionParams, I
 );
 /** Notification: compute the completion at a cursor that settled at a new place. */
 export const WarmCursorNotification = new NotificationType<WarmCursorParams>("stackcoder/warmCursor");
+/** The user is writing a chat question about this context: the server processes its prompt's head. */
+export const WarmChatNotification = new NotificationType<ChatParams>("stackcoder/warmChat");
 
 /** Server-side commands run through `workspace/executeCommand` with arguments `[uri, range]`. */
 export const ServerCommands = {

@@ -12,6 +12,8 @@ test("webview messages are validated", () => {
   assert.equal(parseFromWebview({ type: "eval", code: "x" }), null);
   assert.equal(parseFromWebview("stop"), null);
   assert.deepEqual(parseFromWebview({ type: "stop", extra: 1 }), { type: "stop" });
+  assert.deepEqual(parseFromWebview({ type: "compose", attach: "selection" }), { type: "compose", attach: "selection" });
+  assert.equal(parseFromWebview({ type: "compose", attach: "everything" }), null);
 });
 
 test("history is bounded and the server gets a conversation starting with the user", () => {

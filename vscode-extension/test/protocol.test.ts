@@ -21,6 +21,7 @@ test("custom requests are declared the same on both sides", () => {
     "stackcoder/chat",
     "stackcoder/explain",
     "stackcoder/status",
+    "stackcoder/warmChat",
     "stackcoder/warmCursor",
   ]);
 });

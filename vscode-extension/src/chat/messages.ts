@@ -45,6 +45,8 @@ export function sanitizeMarks(value: unknown): CodeMark[] | undefined {
 export type FromWebview =
   | { type: "ready" }
   | { type: "ask"; text: string; attach: Attach }
+  /** The user began writing a question (or changed what it attaches): warm its prompt up. */
+  | { type: "compose"; attach: Attach }
   | { type: "stop" }
   | { type: "insert"; code: string }
   | { type: "copy"; code: string }
@@ -77,6 +79,9 @@ export function parseFromWebview(value: unknown): FromWebview | null {
       if (typeof value.text !== "string" || value.text.trim() === "") return null;
       if (typeof value.attach !== "string" || !(ATTACH as readonly string[]).includes(value.attach)) return null;
       return { type: "ask", text: value.text, attach: value.attach as Attach };
+    case "compose":
+      if (typeof value.attach !== "string" || !(ATTACH as readonly string[]).includes(value.attach)) return null;
+      return { type: "compose", attach: value.attach as Attach };
     case "insert":
     case "copy":
       if (typeof value.code !== "string") return null;

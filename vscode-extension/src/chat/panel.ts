@@ -15,6 +15,7 @@ import {
   ServerCommands,
   type TextResult,
   TextDeltaProgress,
+  WarmChatNotification,
 } from "../protocol";
 import { blockMarkText, parseReport, worstFit } from "../provenanceFormat";
 import { fencedBlocks, worthChecking } from "./codeBlocks";
@@ -113,6 +114,9 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
       case "ask":
         await this.ask(message.text, message.attach);
         break;
+      case "compose":
+        this.warm(message.attach);
+        break;
       case "stop":
         this.streaming?.cancel.cancel();
         break;
@@ -144,6 +148,17 @@ export class ChatPanel implements vscode.WebviewViewProvider, vscode.Disposable 
       return { context: { ...base, selection: doc.getText(editor.selection) }, label: `selection of ${name}` };
     }
     return { context: { ...base, fileText: doc.getText() }, label: `file ${name}` };
+  }
+
+  /** Tells the server a question about this context is being written, so that it processes the
+   * prompt's head (the history, the file, the selection) before the question is sent. */
+  private warm(attach: Attach): void {
+    const client = this.client();
+    if (!client?.isRunning() || this.streaming) return;
+    const { context } = this.context(attach);
+    // the turns the question will be sent with (the newest ones), without the question
+    const messages = toServerMessages([...this.history, { role: "user", content: "?" }]).slice(0, -1);
+    client.sendNotification(WarmChatNotification, { messages, ...(context ? { context } : {}) }).catch(() => undefined);
   }
 
   /** Sends a question with the history and the attached context; the answer streams in. */

@@ -141,16 +141,31 @@ function receive(message: ToWebview): void {
   }
 }
 
+// Whether the extension was told about the question being written (once per question).
+let composing = false;
+
+function compose(): void {
+  if (composing) return;
+  composing = true;
+  vscode.postMessage({ type: "compose", attach: attach.value as Attach });
+}
+
 function ask(): void {
   const text = input.value.trim();
   if (!text || send.disabled) return;
   vscode.postMessage({ type: "ask", text, attach: attach.value as Attach });
   input.value = "";
+  composing = false;
 }
 
 window.addEventListener("message", (event: MessageEvent<ToWebview>) => receive(event.data));
 send.addEventListener("click", ask);
 stop.addEventListener("click", () => vscode.postMessage({ type: "stop" }));
+input.addEventListener("input", compose);
+attach.addEventListener("change", () => {
+  composing = false;
+  if (input.value.trim()) compose();
+});
 input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) {
     event.preventDefault();
