@@ -242,7 +242,7 @@ def load(
     max_prompt_tokens: int,
     backend: str = "ct2",
     elide_closing_rest: bool = True,
-    fim_order: str = "spm",
+    fim_order: str = "auto",
 ):
     from engine.backends.ct2 import CT2Backend
     from engine.convert import ct2_folder_for
@@ -405,7 +405,7 @@ def main() -> int:
             args.max_prompt_tokens,
             backend,
             elide_closing_rest=options.get("elide_closing_rest", True),
-            fim_order=options.get("fim_order", "spm"),
+            fim_order=options.get("fim_order", "auto"),
         )
         model.complete(before, after, max_new_tokens=4, use_cache=False)  # warm-up
         sessions.append(Session(name, model, use_cache=options["use_cache"], prefetch=options["prefetch"]))

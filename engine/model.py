@@ -266,8 +266,8 @@ class CodeModel:
             max_new_tokens=max_new_tokens,
             order="spm",
         )
-        held = self.backend.held_tokens(spm) if self.fim is not None else None
-        if held is None:
+        held = self.backend.held_tokens(spm) if self.fim is not None and self._windows.get(path) else None
+        if held is None:  # no window of the document placed, or a backend that cannot tell
             return spm, spm_tokens, "spm"
         window, window_tokens = self.window_prompt(
             prefix, suffix, snippets=snippets, repo_name=repo_name, path=path, max_new_tokens=max_new_tokens

@@ -368,6 +368,14 @@ class CompletionScheduler:
             if live is not None:
                 live.cancel.cancel()
 
+    def stop_idle(self) -> None:
+        """Cancel every prefetch and warm-up (a command needs the runtime now)."""
+        with self._lock:
+            entries = [live for live in self._latest.values() if live.idle]
+            entries += self._finishing.values()
+        for live in entries:
+            live.cancel.cancel()
+
     def close(self) -> None:
         """Cancel every live request and stop the workers."""
         with self._lock:

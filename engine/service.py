@@ -172,6 +172,7 @@ class CompletionService:
     def infill(self, request: CompletionRequest, cancel: CancelToken) -> Completion:
         """Complete ``request`` now, on the caller's thread (a command, not a keystroke: nothing
         supersedes it); blocking."""
+        self._scheduler.stop_idle()  # a warm-up would hold the runtime for seconds
         with self.gate.foreground():
             return self.model.complete_request(request, cancel)
 
@@ -235,6 +236,8 @@ class CompletionService:
         of the same head goes on (the answer waits for it on the runtime), any other stops."""
         self._settle_chat_warm(request)
         model = self.prepare_chat()
+        if model is self.model:
+            self._scheduler.stop_idle()  # one runtime: a warm-up would hold it for seconds
         pieces = model.chat(
             request.messages,
             context=request.context,

@@ -7,6 +7,7 @@ import time
 
 from helpers.paced_backend import PacedBackend
 
+from engine.generation import CancelToken
 from engine.model import CodeModel
 from engine.service import CompletionService
 from engine.types import CompletionCounters, CompletionRequest
@@ -206,5 +207,19 @@ def test_a_request_answered_from_the_cache_keeps_its_document_busy_until_it_ends
         service.end(DOC, cancel)
         assert not service.busy(DOC) and service.warm([at("def volume(w, h, d):\n    ")]) == 1
         assert service.wait_idle(timeout=10) and len(backend.prompts) == 2
+    finally:
+        service.close()
+
+
+def test_a_command_stops_the_warm_up_holding_the_runtime() -> None:
+    backend = PacedBackend(["y = width + height + width + height\n", "z = 2\n"], pace=0.05)
+    service = service_for(backend, prefetch=False)
+    try:
+        assert service.warm([at(PREFIX, 32)]) == 1
+        assert backend.started.wait(timeout=10)
+        answer = service.infill(at("def volume(w, h, d):\n    "), CancelToken())
+        assert answer.text == "z = 2"
+        assert backend.streamed[0] < len("y = width + height + width + height\n")  # cut short
+        assert service.wait_idle(timeout=10) and service.counters().warmed == 0
     finally:
         service.close()
