@@ -79,6 +79,12 @@ def main() -> int:
     parser.add_argument("--distance", type=int, default=20, help="lines between the first place and the spot")
     parser.add_argument("--rest-ms", type=float, default=1000, help="how long the cursor rests at the spot")
     parser.add_argument("--new-tokens", type=int, default=24)
+    parser.add_argument(
+        "--near-suffix-tokens",
+        type=int,
+        default=None,
+        help="suffix tokens of window prompts (default: the engine's)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -105,7 +111,8 @@ def main() -> int:
 
     print(
         f"\nmodel {args.model}, {args.spots} spots, first place {args.distance} lines away, rest "
-        f"{args.rest_ms:.0f} ms, {args.new_tokens} new tokens at most, prompt budget "
+        f"{args.rest_ms:.0f} ms, {args.new_tokens} new tokens at most, window suffix "
+        f"{next(iter(runners.values())).service.model.near_suffix_tokens} tokens, prompt budget "
         f"{next(iter(runners.values())).settings.max_prompt_tokens}; CPU: {instruction_sets()}\n"
     )
     print(

@@ -255,8 +255,8 @@ class CodeModel:
         max_new_tokens: int = 0,
     ) -> tuple[str, int, str]:
         """The prompt ``auto`` order runs, its token count and its order ("spm" or "window"):
-        the SPM prompt, unless the backend holds enough of the document window's PSM prompt
-        (``window_prompt``) to evaluate ``WINDOW_SAVING`` fewer tokens of it."""
+        the SPM prompt, unless the backend holds most of the document window's PSM prompt
+        (``window_prompt``) and would evaluate ``WINDOW_SAVING`` fewer tokens of it."""
         spm, spm_tokens = self.build_prompt(
             prefix,
             suffix,
@@ -272,10 +272,11 @@ class CodeModel:
         window, window_tokens = self.window_prompt(
             prefix, suffix, snippets=snippets, repo_name=repo_name, path=path, max_new_tokens=max_new_tokens
         )
-        window_held = self.backend.held_tokens(window) or 0
+        window_total, window_held = self.count_tokens(window), self.backend.held_tokens(window) or 0
         spm_cost = self.count_tokens(spm) - held
-        window_cost = self.count_tokens(window) - window_held
-        if window_cost + WINDOW_SAVING <= spm_cost:
+        # the window's head held (not a window whose state is gone: its shorter prompt would
+        # only trade context for speed)
+        if 2 * window_held >= window_total and window_total - window_held + WINDOW_SAVING <= spm_cost:
             return window, window_tokens, "window"
         return spm, spm_tokens, "spm"
 
