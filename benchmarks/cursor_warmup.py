@@ -149,7 +149,7 @@ class Replay:
         start = time.perf_counter()
         prepared = asyncio.run(prepare_request(request, self.settings, run_blocking=self._run_blocking))
         assert prepared is not None
-        completion = self.service.submit(prepared.request).result(timeout=60)
+        completion = self.service.submit(prepared.request).result(timeout=600)
         if not completion.cached:
             self.prompt_tokens.append(completion.prompt_tokens)
             self.orders.append(completion.prompt_order)

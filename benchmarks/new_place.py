@@ -105,6 +105,9 @@ def main() -> int:
                     runner, text, line, scenario, args.distance, args.rest_ms / 1000, args.seed + index
                 )
                 results[(scenario, name)].append(keys)
+                tqdm.write(
+                    f"{scenario:13} {name:20} first keystroke {keys[0][0]:8.0f} ms, second {keys[1][0]:8.0f} ms"
+                )
     finally:
         for runner in runners.values():
             runner.close()
