@@ -20,14 +20,18 @@ export class CursorWarm implements vscode.Disposable {
     private readonly enabled: () => boolean,
   ) {
     this.subscriptions = [
-      vscode.window.onDidChangeTextEditorSelection((event) => this.onSelection(event)),
+      vscode.window.onDidChangeTextEditorSelection((event) => this.consider(event.textEditor.document, event.selections)),
+      // a file opened or brought to the front: its cursor's place (and the document window around
+      // it, which serves the places nearby) is warmed up as if the cursor had moved there
+      vscode.window.onDidChangeActiveTextEditor((editor) => editor && this.consider(editor.document, editor.selections)),
       vscode.workspace.onDidCloseTextDocument((doc) => this.planner.forget(doc.uri.toString())),
     ];
+    const active = vscode.window.activeTextEditor;
+    if (active) this.consider(active.document, active.selections);
   }
 
-  private onSelection(event: vscode.TextEditorSelectionChangeEvent): void {
-    const doc = event.textEditor.document;
-    const cursor = event.selections.length === 1 && event.selections[0].isEmpty ? event.selections[0].active : undefined;
+  private consider(doc: vscode.TextDocument, selections: readonly vscode.Selection[]): void {
+    const cursor = selections.length === 1 && selections[0].isEmpty ? selections[0].active : undefined;
     if (!this.enabled() || cursor === undefined || (doc.uri.scheme !== "file" && doc.uri.scheme !== "untitled")) {
       this.planner.cancel();
       return;
