@@ -70,7 +70,7 @@ def main() -> int:
     backend.warm_shapes()
     print(f"draft length the engine chooses on this CPU (warm_shapes): {backend.draft_tokens}\n")
     prefix, suffix = holes(source, 1)[0]
-    ids = backend.encode(build_fim_prompt(model.fim, prefix, suffix, order=model.fim_order))
+    ids = backend.encode(build_fim_prompt(model.fim, prefix, suffix, order="spm"))
     sizes = sorted({1, 2, 3, *(k + 1 for k in draft_lengths)})
     costs = backend.measure_passes(ids, sizes, args.repeats)
     print(
@@ -89,7 +89,7 @@ def main() -> int:
     config = GenerationConfig(max_new_tokens=args.new_tokens, heal=False)
     warm = GenerationConfig(max_new_tokens=1, heal=False)
     for prefix, suffix in tqdm(holes(source, args.holes), desc="holes", file=sys.stderr):
-        ids = backend.encode(build_fim_prompt(model.fim, prefix, suffix, order=model.fim_order))
+        ids = backend.encode(build_fim_prompt(model.fim, prefix, suffix, order="spm"))
         reference = None
         for name, k in configs:
             backend.draft_tokens = k

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Generator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from engine.budget import fit_prompt, reachable_text
@@ -203,75 +204,49 @@ class CodeModel:
         special tokens and ``max_new_tokens`` fit in the context window. ``order`` (default
         ``fim_order``): "spm", "psm", "window" (``window_prompt``) or "auto" (``choose_prompt``).
         """
-        order = order or self.fim_order
+        place = CompletionRequest(
+            "", prefix, suffix, tuple(snippets), repo_name, path, max_new_tokens=max_new_tokens
+        )
+        prompt, tokens, _ = self._prompt(place, order or self.fim_order)
+        return prompt, tokens
+
+    def _prompt(self, place: CompletionRequest, order: str) -> tuple[str, int, str]:
+        """``place``'s prompt in ``order``, its token count and the order it is in (what "auto" chose)."""
         if order == "window":
-            return self.window_prompt(
-                prefix,
-                suffix,
-                snippets=snippets,
-                repo_name=repo_name,
-                path=path,
-                max_new_tokens=max_new_tokens,
-            )
+            return (*self.window_prompt(place), "window")
         if order == "auto":
-            prompt, tokens, _ = self.choose_prompt(
-                prefix,
-                suffix,
-                snippets=snippets,
-                repo_name=repo_name,
-                path=path,
-                max_new_tokens=max_new_tokens,
-            )
-            return prompt, tokens
+            return self.choose_prompt(place)
         fitted = fit_prompt(
             self.count_tokens,
-            prefix,
-            self._shown_suffix(suffix),
-            snippets,
-            max_prompt_tokens=self._room(max_new_tokens),
+            place.prefix,
+            self._shown_suffix(place.suffix),
+            place.snippets,
+            max_prompt_tokens=self._room(place.max_new_tokens),
             tokenizer=self.tokenizer,
         )
         if self.fim is None:
-            return fitted.prefix, fitted.prompt_tokens
+            return fitted.prefix, fitted.prompt_tokens, ""
         prompt = build_fim_prompt(
             self.fim,
             fitted.prefix,
             fitted.suffix,
             order=order,
             snippets=fitted.snippets,
-            repo_name=repo_name,
-            path=path,
+            repo_name=place.repo_name,
+            path=place.path,
         )
-        return prompt, fitted.prompt_tokens
+        return prompt, fitted.prompt_tokens, order
 
-    def choose_prompt(
-        self,
-        prefix: str,
-        suffix: str = "",
-        *,
-        snippets: Sequence[Snippet] = (),
-        repo_name: str | None = None,
-        path: str | None = None,
-        max_new_tokens: int = 0,
-    ) -> tuple[str, int, str]:
-        """The prompt ``auto`` order runs, its token count and its order ("spm" or "window"):
-        the SPM prompt, unless the backend holds most of the document window's PSM prompt
-        (``window_prompt``) and would evaluate ``WINDOW_SAVING`` fewer tokens of it."""
-        spm, spm_tokens = self.build_prompt(
-            prefix,
-            suffix,
-            snippets=snippets,
-            repo_name=repo_name,
-            path=path,
-            max_new_tokens=max_new_tokens,
-            order="spm",
-        )
-        held = self.backend.held_tokens(spm) if self.fim is not None and self._windows.get(path) else None
+    def choose_prompt(self, place: CompletionRequest) -> tuple[str, int, str]:
+        """The prompt ``auto`` order runs at ``place``, its token count and its order ("spm" or
+        "window"): the SPM prompt, unless the backend holds most of the document window's PSM
+        prompt (``window_prompt``) and would evaluate ``WINDOW_SAVING`` fewer tokens of it."""
+        spm, spm_tokens, _ = self._prompt(place, "spm")
+        has_window = self.fim is not None and self._windows.get(place.path)
+        held = self.backend.held_tokens(spm) if has_window else None
         if held is None:  # no window of the document placed, or a backend that cannot tell
             return spm, spm_tokens, "spm"
-        window, window_tokens = self.window_prompt(
-            prefix, suffix, snippets=snippets, repo_name=repo_name, path=path, max_new_tokens=max_new_tokens
-        )
+        window, window_tokens = self.window_prompt(place)
         window_total, window_held = self.count_tokens(window), self.backend.held_tokens(window) or 0
         spm_cost = self.count_tokens(spm) - held
         # the window's head held (not a window whose state is gone: its shorter prompt would
@@ -302,29 +277,22 @@ class CodeModel:
         prefix_tokens = room - self.near_suffix_tokens - snippet_tokens(self.count_tokens, kept)
         return kept, max(1, prefix_tokens) * WINDOW_CHARS_PER_TOKEN
 
-    def window_prompt(
-        self,
-        prefix: str,
-        suffix: str = "",
-        *,
-        snippets: Sequence[Snippet] = (),
-        repo_name: str | None = None,
-        path: str | None = None,
-        max_new_tokens: int = 0,
-    ) -> tuple[str, int]:
-        """The PSM prompt of the cursor's document window (``engine.windows``): the prefix from
-        the start of the processed window it lies in (else as much as the budget holds), the
-        first ``near_suffix_tokens`` tokens of the suffix; and its token count (the text parts)."""
+    def window_prompt(self, place: CompletionRequest) -> tuple[str, int]:
+        """The PSM prompt of the document window of ``place``'s cursor (``engine.windows``): the
+        prefix from the start of the processed window it lies in (else as much as the budget
+        holds), the first ``near_suffix_tokens`` tokens of the suffix; and its token count (the
+        text parts)."""
         if self.fim is None:
             raise GenerationError(f"{self.name} has no fill-in-the-middle format: it has no window prompts")
-        room = self._room(max_new_tokens)
-        kept, max_chars = self._window_parts(snippets, path, room)
+        room = self._room(place.max_new_tokens)
+        kept, max_chars = self._window_parts(place.snippets, place.path, room)
         near = near_suffix(
-            self.count_tokens, self._shown_suffix(suffix), self.near_suffix_tokens, self.tokenizer
+            self.count_tokens, self._shown_suffix(place.suffix), self.near_suffix_tokens, self.tokenizer
         )
+        prefix = place.prefix
         fitted = fit_prompt(
             self.count_tokens,
-            prefix[find_window(prefix, self._windows.get(path, ()), max_chars) or 0 :],
+            prefix[find_window(prefix, self._windows.get(place.path, ()), max_chars) or 0 :],
             near,
             kept,
             max_prompt_tokens=room,
@@ -336,8 +304,8 @@ class CodeModel:
             fitted.suffix,
             order="psm",
             snippets=fitted.snippets,
-            repo_name=repo_name,
-            path=path,
+            repo_name=place.repo_name,
+            path=place.path,
         )
         return prompt, fitted.prompt_tokens
 
@@ -387,15 +355,7 @@ class CodeModel:
         resting cursor: the keystrokes after it then evaluate only what was typed); returns the
         tokens evaluated (0 on backends that keep no prompt state)."""
         prefix, suffix = self.reachable(request.prefix, request.suffix)
-        prompt, _ = self.build_prompt(
-            prefix,
-            suffix,
-            snippets=request.snippets,
-            repo_name=request.repo_name,
-            path=request.path,
-            max_new_tokens=request.max_new_tokens,
-            order=order,
-        )
+        prompt, _, _ = self._prompt(replace(request, prefix=prefix, suffix=suffix), order)
         return self.backend.hold(prompt, cancel)
 
     def _stop_strings(self) -> tuple[str, ...]:
@@ -493,25 +453,10 @@ class CodeModel:
             if hit is not None:
                 return hit
         resolved = decide_mode(prefix, suffix) if mode == "auto" else mode
-        if self.fim_order == "auto":
-            prompt, prompt_tokens, order = self.choose_prompt(
-                prefix,
-                suffix,
-                snippets=snippets,
-                repo_name=repo_name,
-                path=path,
-                max_new_tokens=max_new_tokens,
-            )
-        else:
-            order = self.fim_order
-            prompt, prompt_tokens = self.build_prompt(
-                prefix,
-                suffix,
-                snippets=snippets,
-                repo_name=repo_name,
-                path=path,
-                max_new_tokens=max_new_tokens,
-            )
+        place = CompletionRequest(
+            "", prefix, suffix, tuple(snippets), repo_name, path, max_new_tokens=max_new_tokens
+        )
+        prompt, prompt_tokens, order = self._prompt(place, self.fim_order)
         if n == 1:
             config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
             raw, generated = self._run_single(prompt, config, resolved, cancel)
@@ -542,7 +487,7 @@ class CodeModel:
             generated_tokens=generated,
             cached=False,
             cancelled=cancel.cancelled,
-            prompt_order=order if self.fim is not None else "",
+            prompt_order=order,
         )
 
     def complete_request(self, request: CompletionRequest, cancel: CancelToken | None = None) -> Completion:

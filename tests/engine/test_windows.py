@@ -105,7 +105,7 @@ def test_a_window_prompt_evaluates_only_the_suffix_after_the_held_head(model) ->
     prefix, suffix = _place(0.3)
     model.warm_window(CompletionRequest("doc", prefix, suffix))
     near_prefix, near_suffix_text = _place(0.31)
-    window, _ = model.window_prompt(near_prefix, near_suffix_text)
+    window, _ = model.window_prompt(CompletionRequest("doc", near_prefix, near_suffix_text))
     total = model.count_tokens(window)
     held = model.backend.held_tokens(window)
     assert total - held <= model.near_suffix_tokens + 8  # the suffix, its FIM tokens, a token boundary
