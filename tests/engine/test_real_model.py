@@ -71,6 +71,25 @@ def test_completions_are_real_python_at_several_cursor_positions(
     assert "<|" not in completion.text
 
 
+def test_at_a_new_place_in_a_held_window_the_completion_runs_the_window_prompt_and_is_real_python(
+    real_model,
+) -> None:
+    from engine.types import CompletionRequest
+
+    real_model.forget_windows()
+    real_model.backend.forget_prompt()  # no state of an earlier request at the place (SPM would win)
+    rested_prefix, rested_suffix = _hole(HOLES[1][0])  # the cursor rested in load_points
+    assert real_model.warm_window(CompletionRequest("file:///points.py", rested_prefix, rested_suffix)) > 0
+    prefix, suffix = _hole(HOLES[2][0])  # then the user goes a few lines down
+    completion = real_model.complete(prefix, suffix, max_new_tokens=48, use_cache=False)
+    try:
+        assert completion.prompt_order == "window"
+        assert "[::-1]" in completion.text, completion.text
+        ast.parse(prefix + completion.text + suffix)
+    finally:
+        real_model.forget_windows()
+
+
 def test_the_model_family_prompt_format_and_chat_template_are_the_models_own(real_model) -> None:
     assert real_model.family == "qwen2" and real_model.backend_name == "llamacpp"
     assert real_model.fim is not None and real_model.fim.name == "qwen2.5-coder"
