@@ -70,7 +70,8 @@ async function openFile(page, name) {
       await input.fill(name, { timeout: 10_000 });
       await page.locator(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`).first().waitFor({ timeout: 10_000 });
       await page.keyboard.press("Enter");
-      await page.locator(`.tab.active[aria-label*="${name}"]`).waitFor({ timeout: 10_000 });
+      // (the file may be open in a second editor group too, e.g. beside a source shown by provenance)
+      await page.locator(`.tab.active[aria-label*="${name}"]`).first().waitFor({ timeout: 10_000 });
       break;
     } catch (error) {
       if (attempt >= 4) throw error;
