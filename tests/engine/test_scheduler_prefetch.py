@@ -112,15 +112,25 @@ def test_a_warm_up_at_a_new_cursor_answers_its_first_keystroke_from_the_cache() 
         service.close()
 
 
-def test_a_keystroke_elsewhere_stops_a_running_warm_up() -> None:
-    backend = PacedBackend(["y = width + height + width + height\n", "z = 2\n"], pace=0.05)
+WARM_LINE = "y = width + height + width + height\n"
+
+
+def warming_up() -> tuple[PacedBackend, CompletionService]:
+    """A service whose warm-up of two requests at ``PREFIX`` has begun its first completion
+    (``WARM_LINE``, slowly); the scripted model's next answer is ``z = 2``."""
+    backend = PacedBackend([WARM_LINE, "z = 2\n"], pace=0.05)
     service = service_for(backend, prefetch=False)
+    assert service.warm([at(PREFIX, 32), at("other", 32)]) == 2
+    assert backend.started.wait(timeout=10)
+    return backend, service
+
+
+def test_a_keystroke_elsewhere_stops_a_running_warm_up() -> None:
+    backend, service = warming_up()
     try:
-        assert service.warm([at(PREFIX, 32), at("other", 32)]) == 2
-        assert backend.started.wait(timeout=10)
         answer = service.submit(at("def volume(w, h, d):\n    ")).result(timeout=10)
         assert answer.text == "z = 2" and not answer.cancelled  # the scripted model's second answer
-        assert backend.streamed[0] < len("y = width + height + width + height\n")  # cut short
+        assert backend.streamed[0] < len(WARM_LINE)  # cut short
         assert service.wait_idle(timeout=10)
         counters = service.counters()
         assert counters.warmed == 0 and counters.model_runs == 1
@@ -131,15 +141,12 @@ def test_a_keystroke_elsewhere_stops_a_running_warm_up() -> None:
 
 
 def test_a_keystroke_at_the_warm_cursor_takes_the_running_warm_up_from_the_cache() -> None:
-    backend = PacedBackend(["y = width + height + width + height\n", "z = 2\n"], pace=0.05)
-    service = service_for(backend, prefetch=False)
+    backend, service = warming_up()
     try:
-        assert service.warm([at(PREFIX, 32), at("other", 32)]) == 2
-        assert backend.started.wait(timeout=10)
         # typed what the warm-up is computing: it finishes, and the keystroke's answer is its rest
         answer = service.submit(at(PREFIX + "y = ")).result(timeout=10)
         assert answer.cached and answer.text == "width + height + width + height"
-        assert backend.streamed[0] == len("y = width + height + width + height\n")
+        assert backend.streamed[0] == len(WARM_LINE)
         assert service.wait_idle(timeout=10)
         assert len(backend.prompts) == 1  # neither the second warm-up nor the keystroke ran the model
         assert service.counters().warmed == 1 and service.counters().model_runs == 0
@@ -148,14 +155,11 @@ def test_a_keystroke_at_the_warm_cursor_takes_the_running_warm_up_from_the_cache
 
 
 def test_a_keystroke_at_the_warm_cursor_typing_something_else_runs_after_the_warm_up() -> None:
-    backend = PacedBackend(["y = width + height + width + height\n", "z = 2\n"], pace=0.05)
-    service = service_for(backend, prefetch=False)
+    backend, service = warming_up()
     try:
-        assert service.warm([at(PREFIX, 32), at("other", 32)]) == 2
-        assert backend.started.wait(timeout=10)
         answer = service.submit(at(PREFIX + "z")).result(timeout=10)
         assert answer.text == "z = 2" and not answer.cached
-        assert backend.streamed[0] == len("y = width + height + width + height\n")  # finished first
+        assert backend.streamed[0] == len(WARM_LINE)  # finished first
         assert service.wait_idle(timeout=10)
         assert len(backend.prompts) == 2  # the warm-up's first prompt and the keystroke's
         assert service.counters().model_runs == 1
