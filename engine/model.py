@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.budget import fit_prompt, reachable_text
 from engine.cache import CompletionCache
@@ -60,6 +60,16 @@ CHOICE_TEMPERATURE = 0.6  # several choices are sampled at least this hot, or th
 FIM_ORDERS = ("auto", "spm", "psm", "window")
 # Stands for the question in the prompt whose head ``warm_chat`` processes.
 CHAT_PROBE = "\ue000question\ue000"
+
+
+class _Window(NamedTuple):
+    """Where a cursor's window prompt begins: the window's snippets, its size in characters,
+    the prompt budget, and its start in the cursor's prefix (None: the cursor lies in no window)."""
+
+    snippets: tuple[Snippet, ...]
+    max_chars: int
+    room: int
+    start: int | None
 
 
 class CodeModel:
@@ -239,21 +249,27 @@ class CodeModel:
 
     def choose_prompt(self, place: CompletionRequest) -> tuple[str, int, str]:
         """The prompt ``auto`` order runs at ``place``, its token count and its order ("spm" or
-        "window"): the SPM prompt, unless the backend holds most of the document window's PSM
-        prompt (``window_prompt``) and would evaluate ``WINDOW_SAVING`` fewer tokens of it."""
+        "window"): the SPM prompt, unless the cursor lies in a window of its document whose PSM
+        prompt (``window_prompt``) the backend holds most of and would evaluate ``WINDOW_SAVING``
+        fewer tokens of."""
         spm, spm_tokens, _ = self._prompt(place, "spm")
-        has_window = self.fim is not None and self._windows.get(place.path)
-        held = self.backend.held_tokens(spm) if has_window else None
-        if held is None:  # no window of the document placed, or a backend that cannot tell
-            return spm, spm_tokens, "spm"
-        window, window_tokens = self.window_prompt(place)
-        window_total, window_held = self.count_tokens(window), self.backend.held_tokens(window) or 0
-        spm_cost = self.count_tokens(spm) - held
+        chosen = spm, spm_tokens, "spm"
+        if self.fim is None or not self._windows.get(place.path):
+            return chosen
+        spm_held = self.backend.held_tokens(spm)
+        # a backend that cannot tell, or typing at one place: SPM costs (nearly) nothing new
+        if spm_held is None or spm_held.new <= WINDOW_SAVING:
+            return chosen
+        window = self._window(place)
+        if window.start is None:  # the cursor lies in no window
+            return chosen
+        prompt, tokens = self._window_prompt(place, window)
+        held = self.backend.held_tokens(prompt)
         # the window's head held (not a window whose state is gone: its shorter prompt would
         # only trade context for speed)
-        if 2 * window_held >= window_total and window_total - window_held + WINDOW_SAVING <= spm_cost:
-            return window, window_tokens, "window"
-        return spm, spm_tokens, "spm"
+        if held is not None and 2 * held.held >= held.total and held.new + WINDOW_SAVING <= spm_held.new:
+            return prompt, tokens, "window"
+        return chosen
 
     def _window_parts(
         self, snippets: Sequence[Snippet], path: str | None, room: int
@@ -277,6 +293,13 @@ class CodeModel:
         prefix_tokens = room - self.near_suffix_tokens - snippet_tokens(self.count_tokens, kept)
         return kept, max(1, prefix_tokens) * WINDOW_CHARS_PER_TOKEN
 
+    def _window(self, place: CompletionRequest) -> _Window:
+        """The window ``place``'s cursor lies in (``start`` None: none), with its snippets and size."""
+        room = self._room(place.max_new_tokens)
+        snippets, max_chars = self._window_parts(place.snippets, place.path, room)
+        start = find_window(place.prefix, self._windows.get(place.path, ()), max_chars)
+        return _Window(snippets, max_chars, room, start)
+
     def window_prompt(self, place: CompletionRequest) -> tuple[str, int]:
         """The PSM prompt of the document window of ``place``'s cursor (``engine.windows``): the
         prefix from the start of the processed window it lies in (else as much as the budget
@@ -284,18 +307,19 @@ class CodeModel:
         text parts)."""
         if self.fim is None:
             raise GenerationError(f"{self.name} has no fill-in-the-middle format: it has no window prompts")
-        room = self._room(place.max_new_tokens)
-        kept, max_chars = self._window_parts(place.snippets, place.path, room)
+        return self._window_prompt(place, self._window(place))
+
+    def _window_prompt(self, place: CompletionRequest, window: _Window) -> tuple[str, int]:
+        assert self.fim is not None
         near = near_suffix(
             self.count_tokens, self._shown_suffix(place.suffix), self.near_suffix_tokens, self.tokenizer
         )
-        prefix = place.prefix
         fitted = fit_prompt(
             self.count_tokens,
-            prefix[find_window(prefix, self._windows.get(place.path, ()), max_chars) or 0 :],
+            place.prefix[window.start or 0 :],
             near,
-            kept,
-            max_prompt_tokens=room,
+            window.snippets,
+            max_prompt_tokens=window.room,
             tokenizer=self.tokenizer,
         )
         prompt = build_fim_prompt(
@@ -316,14 +340,11 @@ class CodeModel:
         if self.fim is None:
             raise GenerationError(f"{self.name} has no fill-in-the-middle format: it has no window prompts")
         prefix, suffix = self.reachable(request.prefix, request.suffix)
-        room = self._room(request.max_new_tokens)
-        kept, max_chars = self._window_parts(request.snippets, request.path, room)
-        self._window_snippets[request.path] = kept
+        window = self._window(replace(request, prefix=prefix, suffix=suffix))
+        self._window_snippets[request.path] = window.snippets
+        start = new_window_start(prefix, window.max_chars) if window.start is None else window.start
+        text = window_text(prefix + suffix, start, window.max_chars)
         keys = self._windows.setdefault(request.path, [])
-        start = find_window(prefix, keys, max_chars)
-        text = window_text(
-            prefix + suffix, new_window_start(prefix, max_chars) if start is None else start, max_chars
-        )
         key = window_key(text)
         keys[:] = [key, *(k for k in keys if k != key)][:WINDOWS_PER_DOCUMENT]
         prompt = build_fim_prompt(
@@ -331,7 +352,7 @@ class CodeModel:
             text,
             "",
             order="psm",
-            snippets=kept,
+            snippets=window.snippets,
             repo_name=request.repo_name,
             path=request.path,
         )

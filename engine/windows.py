@@ -63,9 +63,11 @@ def window_key(text: str) -> str:
 def find_window(prefix: str, keys: Sequence[str], max_chars: int) -> int | None:
     """Where in ``prefix`` the first window of ``keys`` (``window_key``s, most recent first)
     begins that shows the cursor at least a quarter and at most all of ``max_chars`` characters
-    before it (a window that would show less of the text above the cursor is not used); None
-    when none does."""
+    before it (a window that would show less of the text above the cursor is not used, unless it
+    begins where the text does); None when none does."""
     for key in keys:
+        if len(prefix) <= max_chars and prefix.startswith(key):
+            return 0
         found = prefix.rfind(key, max(0, len(prefix) - max_chars), len(prefix) - max_chars // 4 + len(key))
         if found >= 0 and (found == 0 or prefix[found - 1] == "\n"):
             return found

@@ -13,13 +13,25 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from engine.generation import CancelToken, GenerationConfig
 from engine.stopping import apply_stops
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
+
+
+class HeldTokens(NamedTuple):
+    """Of a prompt's ``total`` tokens, the ``held`` leading ones a backend has processed."""
+
+    held: int
+    total: int
+
+    @property
+    def new(self) -> int:
+        """The tokens a request with the prompt would evaluate."""
+        return self.total - self.held
 
 
 class Backend(abc.ABC):
@@ -64,10 +76,10 @@ class Backend(abc.ABC):
         returns the seconds it took, None when there is nothing to do."""
         return None
 
-    def held_tokens(self, prompt: str) -> int | None:
+    def held_tokens(self, prompt: str) -> HeldTokens | None:
         """How many leading tokens of ``prompt`` the backend holds processed (its live prompt
-        state or a saved one): what a request with this prompt would not evaluate again. None
-        (this default) when the backend cannot tell."""
+        state or a saved one), out of how many: what a request with this prompt would not
+        evaluate again. None (this default) when the backend cannot tell."""
         del prompt
         return None
 

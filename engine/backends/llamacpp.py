@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.backends.base import HeldTokens
 from engine.backends.tokens import LocalBackend
 from engine.drafts import DRAFT_LENGTHS, best_draft_length, lookup_draft
 from engine.errors import BackendUnavailableError, CorruptModelError
@@ -222,26 +223,39 @@ class LlamaCppBackend(LocalBackend):
         calling ``wait(cancel)`` before each (None: in one call, the fastest way)."""
         self._pause_point = wait
 
-    def _evaluate_pausably(self, ids: list[int], cancel: CancelToken) -> None:
-        """Bring the KV cache to ``ids`` but their last token, chunk by chunk with a pause point
-        before each; ``Llama.generate`` then finds the prompt cached and evaluates one token."""
-        llm, wait = self._llm, self._pause_point
-        assert wait is not None
-        cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), ids[:-1])
-        llm.n_tokens = cached  # ``eval`` drops the KV cache past this
-        self.prompt_chunks = []
-        start, size = cached, self._chunk_tokens
-        while start < len(ids) - 1:
-            wait(cancel)
+    def _evaluate_in_chunks(
+        self, ids: list[int], end: int, cancel: CancelToken, size: int, seconds: float, max_tokens: int
+    ) -> tuple[list[int], int]:
+        """Evaluate ``ids[n_tokens:end]`` into the KV cache in chunks, the first of ``size``
+        tokens, each next one sized from the last one's speed to take about ``seconds`` (at most
+        ``max_tokens``); the pause point (if set) runs before each, and ``cancel`` stops it
+        between them. Returns the chunks' sizes and the size the next chunk would have had."""
+        llm = self._llm
+        chunks: list[int] = []
+        while llm.n_tokens < end:
+            if self._pause_point is not None:
+                self._pause_point(cancel)  # more urgent work on the same cores goes first
             if cancel.cancelled:
-                return
-            chunk = ids[start : min(start + size, len(ids) - 1)]
+                break
+            chunk = ids[llm.n_tokens : min(llm.n_tokens + size, end)]
             began = time.perf_counter()
             llm.eval(chunk)
             rate = len(chunk) / max(time.perf_counter() - began, 1e-6)
-            size = self._chunk_tokens = max(1, min(MAX_CHUNK_TOKENS, int(rate * PAUSE_EVERY_S)))
-            self.prompt_chunks.append(len(chunk))
-            start += len(chunk)
+            size = max(1, min(max_tokens, int(rate * seconds)))
+            chunks.append(len(chunk))
+        return chunks, size
+
+    def _evaluate_pausably(self, ids: list[int], cancel: CancelToken) -> None:
+        """Bring the KV cache to ``ids`` but their last token, chunk by chunk with a pause point
+        before each; ``Llama.generate`` then finds the prompt cached and evaluates one token."""
+        llm = self._llm
+        assert self._pause_point is not None
+        llm.n_tokens = _common_prefix(
+            llm.input_ids[: llm.n_tokens].tolist(), ids[:-1]
+        )  # ``eval`` drops the rest
+        self.prompt_chunks, self._chunk_tokens = self._evaluate_in_chunks(
+            ids, len(ids) - 1, cancel, self._chunk_tokens, PAUSE_EVERY_S, MAX_CHUNK_TOKENS
+        )
 
     def decode_ids(
         self,
@@ -346,12 +360,13 @@ class LlamaCppBackend(LocalBackend):
         llm._requires_eval = True
         self.restored_prompts += 1
 
-    def held_tokens(self, prompt: str) -> int:
-        """Leading tokens of ``prompt`` in the live KV state or a saved one."""
+    def held_tokens(self, prompt: str) -> HeldTokens:
+        """Leading tokens of ``prompt`` in the live KV state or a saved one, of its total."""
         ids = self.encode(prompt)
         llm = self._llm
         live = llm.input_ids[: llm.n_tokens].tolist()
-        return max([_common_prefix(live, ids), *(_common_prefix(s.tokens, ids) for s in self.saved_prompts)])
+        held = max([_common_prefix(live, ids), *(_common_prefix(s.tokens, ids) for s in self.saved_prompts)])
+        return HeldTokens(held, len(ids))
 
     def hold(self, prompt: str, cancel: CancelToken | None = None) -> int:
         """Evaluate ``prompt`` into the live KV state (from the longest state that leads it), in
@@ -363,17 +378,7 @@ class LlamaCppBackend(LocalBackend):
             self._switch_prompt(ids)
             llm = self._llm
             before = llm.n_tokens = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), ids)
-            size = self._chunk_tokens
-            while llm.n_tokens < len(ids) and not cancel.cancelled:
-                if self._pause_point is not None:
-                    self._pause_point(cancel)  # more urgent work on the same cores goes first
-                    if cancel.cancelled:
-                        break
-                chunk = ids[llm.n_tokens : llm.n_tokens + size]
-                began = time.perf_counter()
-                llm.eval(chunk)
-                rate = len(chunk) / max(time.perf_counter() - began, 1e-6)
-                size = max(1, min(llm.n_batch, int(rate * HOLD_CHUNK_S)))
+            self._evaluate_in_chunks(ids, len(ids), cancel, self._chunk_tokens, HOLD_CHUNK_S, llm.n_batch)
             llm._requires_eval = True  # the logits are no longer ``generate``'s to reuse
             return llm.n_tokens - before
 

@@ -307,11 +307,11 @@ def test_a_held_prompt_is_evaluated_once_and_answers_requests_that_begin_with_it
     ids = llama.encode(head + "\n    x =")
     expected = list(llama.generate_ids(ids, config))
     llama.forget_prompt()
-    assert llama.held_tokens(head) == 0
+    assert llama.held_tokens(head) == (0, len(llama.encode(head)))
     held = llama.hold(head)
-    assert held == len(llama.encode(head)) and llama.held_tokens(head) == held
+    assert held == len(llama.encode(head)) and llama.held_tokens(head).held == held
     assert llama.hold(head) == 0  # held already: nothing evaluated again
-    assert llama.held_tokens(head + "\n    x =") >= held - 1
+    assert llama.held_tokens(head + "\n    x =").held >= held - 1
     llama.set_pause_point(lambda cancel: None)  # records the evaluated prompt chunks
     try:
         assert list(llama.generate_ids(ids, config)) == expected  # as if evaluated from scratch
@@ -326,7 +326,7 @@ def test_a_cancelled_hold_stops_between_chunks(pair) -> None:
     cancel = CancelToken()
     cancel.cancel()
     assert llama.hold(PROMPTS[1] * 20, cancel) == 0
-    assert llama.held_tokens(PROMPTS[1] * 20) == 0
+    assert llama.held_tokens(PROMPTS[1] * 20).held == 0
 
 
 def test_a_saved_state_that_holds_nearly_all_of_the_live_one_is_not_copied_again(pair) -> None:

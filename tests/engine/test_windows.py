@@ -36,6 +36,9 @@ def test_a_window_is_found_again_by_its_first_lines_after_edits_below_them() -> 
     # too close to its start (less than a quarter window above the cursor) or too far below it
     assert find_window(edited[: start + 200], [key], 1000) is None
     assert find_window(edited[: start + 1500], [key], 1000) is None
+    # a window at the document's start serves cursors however close to it
+    top = window_key(window_text(DOCUMENT, 0, 1000))
+    assert find_window(DOCUMENT[: len(top) + 30], [top], 1000) == 0
     # lines inserted above it: found where its text moved
     moved = DOCUMENT[:start] + "# moved\n" + DOCUMENT[start:]
     assert find_window(moved[: cursor + 8], [key], 1000) == start + 8
@@ -107,7 +110,7 @@ def test_a_window_prompt_evaluates_only_the_suffix_after_the_held_head(model) ->
     near_prefix, near_suffix_text = _place(0.31)
     window, _ = model.window_prompt(CompletionRequest("doc", near_prefix, near_suffix_text))
     total = model.count_tokens(window)
-    held = model.backend.held_tokens(window)
+    held = model.backend.held_tokens(window).held
     assert total - held <= model.near_suffix_tokens + 8  # the suffix, its FIM tokens, a token boundary
 
 
@@ -126,12 +129,12 @@ def test_a_chat_warm_up_holds_the_prompt_up_to_where_the_question_goes(model) ->
         # question's part is held
         messages = [*history, {"role": "user", "content": "Which function doubles its value?"}]
         prompt = model.chat_prompt(messages, head + "\n\nFrom other.py (lines 1-2):\nx = 1")
-        held = model.backend.held_tokens(prompt)
+        held = model.backend.held_tokens(prompt).held
         assert held >= evaluated - 4  # all but the fence after the context
         after_head = prompt[prompt.index(head) + len(head) :]
         assert model.count_tokens(prompt) - held <= model.count_tokens(after_head) + 4
         # another selection: held only up to where the selections differ
         other = model.chat_prompt(messages, "The selected code:\nimport os\n")
-        assert model.backend.held_tokens(other) <= model.count_tokens(other[: other.index("import os")])
+        assert model.backend.held_tokens(other).held <= model.count_tokens(other[: other.index("import os")])
     finally:
         service.stop_completions()
