@@ -1,17 +1,27 @@
-"""Packed training batches: documents -> FIM transform -> tokens + EOD -> fixed-length rows.
+"""Packed training batches: documents -> pieces that fit a row -> FIM transform -> fixed-length rows.
+
+FIM is applied at context level (Bavarian et al., 2022): each row of ``seq_len + 1`` tokens is
+filled with pieces of documents, each piece cut (at a line boundary where one is near) to fit the
+room left in the row and FIM-transformed on its own. So prefix, suffix and middle of every FIM
+example lie in one row, whatever the documents' length; transforming whole documents and then
+cutting them into short rows would put most middles rows away from their prefix and suffix. The
+end-of-document token follows a document's last piece. Without FIM the rows are the documents'
+tokens packed end to end.
 
 The stream is deterministic and resumable: documents are visited in a permutation drawn per
-epoch from the seed, each document's FIM cut comes from a generator seeded by (seed, epoch,
-document), and packed rows go through a shuffle pool from which each batch draws its rows at
-random, so one batch mixes many files instead of consecutive pieces of one long file. The
-state (epoch, position, leftover tokens, the pool) is a JSON object. Under data parallelism
-rank r of w takes every w-th document of the permutation.
+epoch from the seed, each piece's FIM cut comes from a generator seeded by (seed, epoch,
+document, piece start), and packed rows go through a shuffle pool from which each batch draws its
+rows at random, so one batch mixes many files instead of consecutive pieces of one long file. The
+state (epoch, position, the document under way, leftover tokens, the pool) is a JSON object.
+Under data parallelism rank r of w takes every w-th document of the permutation.
 """
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,9 +30,29 @@ from training.fim import FimTokens, fim_encode, fim_split
 
 __all__ = ["PackedStream", "heldout_blocks", "token_byte_lengths"]
 
+# Tokens of a row's room kept free for the three FIM tokens and for the cut pieces tokenizing to a
+# few more tokens than the same text inside the whole document; a FIM example that still overflows
+# its row loses its last tokens. A room this small or smaller is filled with plain text.
+FIM_SLACK = 8
+
+
+@dataclass
+class _OpenDocument:
+    """The document being cut into pieces: its text, its tokens and where the next piece starts."""
+
+    index: int
+    text: str
+    ids: list[int]
+    starts: list[int]  # character offset where each token starts
+    position: int = 0  # character offset of the next piece
+
+    def token_at(self, char: int) -> int:
+        """Index of the first token starting at or after ``char``."""
+        return bisect.bisect_left(self.starts, char)
+
 
 class PackedStream:
-    """Rows of ``seq_len + 1`` token ids packed from documents with EOD between them."""
+    """Rows of ``seq_len + 1`` token ids packed from pieces of documents with EOD after each document."""
 
     def __init__(
         self,
@@ -48,6 +78,7 @@ class PackedStream:
         self.fim_ids = FimTokens.from_tokenizer(tokenizer) if fim_rate > 0 else FimTokens(-1, -1, -1)
         self.eod = tokenizer.convert_tokens_to_ids("<|endoftext|>")
         self.epoch, self.position = 0, 0
+        self.document: _OpenDocument | None = None
         self.buffer: list[int] = []
         self.pool: list[list[int]] = []
         self.pool_rows = max(pool_rows, micro_batch)
@@ -61,23 +92,57 @@ class PackedStream:
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.docs))
         return order[self.rank :: self.world] if len(order) >= self.world else order
 
-    def _next_document(self) -> list[int]:
+    def _open(self, index: int, position: int = 0) -> _OpenDocument:
+        text = self.docs[index]
+        encoding = self._encode_fast.encode(text, add_special_tokens=False)
+        starts = [start for start, _ in encoding.offsets]
+        return _OpenDocument(index, text, list(encoding.ids), starts, position)
+
+    def _next_document(self) -> _OpenDocument:
         if self.position >= len(self._order):
             self.epoch += 1
             self.position = 0
             self._order = self._permutation(self.epoch)
         index = int(self._order[self.position])
         self.position += 1
-        rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
-        split = fim_split(self.docs[index], rng, self.fim_rate, self.spm_rate)
-        return [*fim_encode(split, self._encode, self.fim_ids), self.eod]
+        return self._open(index)
+
+    def _next_piece(self, room: int) -> list[int]:
+        """Tokens of the open document's next piece, sized for ``room`` tokens (EOD after its last piece)."""
+        if self.document is None:
+            self.document = self._next_document()
+        doc = self.document
+        first = doc.token_at(doc.position)
+        if self.fim_rate <= 0 or room <= 2 * FIM_SLACK:
+            # text left of a token cut at a line boundary inside it is encoded on its own
+            token_start = doc.starts[first] if first < len(doc.ids) else len(doc.text)
+            piece = self._encode(doc.text[doc.position : token_start]) if token_start > doc.position else []
+            last = min(first + max(room - len(piece), 0), len(doc.ids))
+            piece += doc.ids[first:last]
+            doc.position = doc.starts[last] if last < len(doc.ids) else len(doc.text)
+        else:
+            last = first + room - FIM_SLACK
+            cut = len(doc.text)
+            if last < len(doc.ids):
+                cut = doc.starts[last]
+                newline = doc.text.rfind("\n", doc.position, cut)
+                if newline >= doc.position + (cut - doc.position) // 2:
+                    cut = newline + 1
+            rng = random.Random(f"{self.seed}:{self.epoch}:{doc.index}:{doc.position}")
+            split = fim_split(doc.text[doc.position : cut], rng, self.fim_rate, self.spm_rate)
+            piece = fim_encode(split, self._encode, self.fim_ids)
+            doc.position = cut
+        if doc.position >= len(doc.text):
+            piece.append(self.eod)
+            self.document = None
+        return piece
 
     def _next_row(self) -> list[int]:
         need = self.seq_len + 1
-        while len(self.buffer) < need:
-            self.buffer.extend(self._next_document())
         row, self.buffer = self.buffer[:need], self.buffer[need:]
-        return row
+        while len(row) < need:
+            row.extend(self._next_piece(need - len(row)))
+        return row[:need]
 
     def next_batch(self) -> torch.Tensor:
         """A (micro_batch, seq_len + 1) LongTensor; inputs are [:, :-1], targets [:, 1:]."""
@@ -97,9 +162,11 @@ class PackedStream:
 
     def state_dict(self) -> dict:
         """Position of the stream (JSON-serialisable)."""
+        doc = self.document
         return {
             "epoch": self.epoch,
             "position": self.position,
+            "document": None if doc is None else [doc.index, doc.position],
             "buffer": list(self.buffer),
             "pool": self.pool,
             "batches": self.batches,
@@ -116,6 +183,8 @@ class PackedStream:
             self.pool = []
         self.batches = int(state.get("batches", 0))
         self._order = self._permutation(self.epoch)
+        under_way = state.get("document")
+        self.document = None if under_way is None else self._open(int(under_way[0]), int(under_way[1]))
 
 
 def heldout_blocks(
