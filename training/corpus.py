@@ -23,6 +23,7 @@ import gzip
 import hashlib
 import json
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -40,6 +41,7 @@ __all__ = [
     "OptOut",
     "Screen",
     "build_corpus",
+    "release_family",
     "split_of",
     "stack_record",
     "ShardWriter",
@@ -130,11 +132,23 @@ class Screen:
         return None
 
 
+_RELEASE = re.compile(r"-v?\d[\w.+!]*$")
+
+
+def release_family(repo: str) -> str:
+    """A repository's name without its release: ``paramiko_expect-0.3.5`` -> ``paramiko-expect``."""
+    return _RELEASE.sub("", repo).lower().replace("_", "-").replace(".", "-")
+
+
 def split_of(repo: str, cfg: CorpusConfig) -> str:
-    """``heldout`` or ``train`` for a repository (named globs, else a stable hash fraction)."""
+    """``heldout`` or ``train`` for a repository (named globs, else a stable hash fraction).
+
+    The hash is of the name without the release, so a new release of a package stays on its side
+    of the split and a model evaluated on held-out files never trained on an older copy of them.
+    """
     if cfg.heldout_repos:
         return "heldout" if any(fnmatch.fnmatchcase(repo, p) for p in cfg.heldout_repos) else "train"
-    digest = int.from_bytes(hashlib.sha1(repo.encode()).digest()[:8], "big")
+    digest = int.from_bytes(hashlib.sha1(release_family(repo).encode()).digest()[:8], "big")
     return "heldout" if digest / 2**64 < cfg.heldout_fraction else "train"
 
 

@@ -92,3 +92,16 @@ def test_finished_output_is_kept(training_corpus_dir, training_sources) -> None:
     before = (training_corpus_dir / "data_card.json").stat().st_mtime
     build_corpus([str(training_sources[0])], training_corpus_dir, progress=False)
     assert (training_corpus_dir / "data_card.json").stat().st_mtime == before
+
+
+def test_a_new_release_stays_on_its_side_of_the_split() -> None:
+    from training.corpus import release_family, split_of
+
+    assert release_family("paramiko_expect-0.3.5") == "paramiko-expect"
+    assert release_family("python-dateutil-2.9.0.post0") == "python-dateutil"
+    assert release_family("cpython") == "cpython"
+    cfg = CorpusConfig(heldout_fraction=0.5)
+    names = [f"package{i}" for i in range(40)]
+    sides = {name: split_of(f"{name}-1.0.0", cfg) for name in names}
+    assert set(sides.values()) == {"train", "heldout"}  # the fraction splits these names both ways
+    assert all(split_of(f"{name}-2.3.1", cfg) == side for name, side in sides.items())
