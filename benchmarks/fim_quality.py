@@ -11,6 +11,8 @@ and, with ``--heldout DIR``, lines of functions in the Python files under DIR. E
 and compared with the masked line after whitespace normalisation. Prints a table (exact match,
 ms per hole) and, with ``--json``, writes the per-hole results.
 
+``--model`` repeats: each model in turn on the same holes (a base and its adapter, one table).
+
     .venv/bin/python benchmarks/fim_quality.py --model qwen2.5-coder-1.5b-instruct --n 60
 """
 
@@ -80,7 +82,11 @@ def place_rested_window(model, document: str, cursor: int, seed: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="catalog name or path (default: the default model)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="catalog name or path, repeatable: each model in turn on the same holes (default: the default model)",
+    )
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--n", type=int, default=60, help="holes per set (default 60)")
     parser.add_argument(
@@ -118,12 +124,6 @@ def main() -> int:
     from engine.cpu import instruction_sets
     from training.evaluate import FimCase, heldout_fim_cases, humaneval_fim_cases
 
-    name = args.model or default_model().reference
-    model = load_model(name, backend=args.backend)
-    if args.max_prompt_tokens:
-        model.max_prompt_tokens = args.max_prompt_tokens
-    if args.near_suffix_tokens:
-        model.near_suffix_tokens = args.near_suffix_tokens
     wanted = set(args.sets.split(","))
     sets: dict[str, list[FimCase]] = {}
     if "humaneval" in wanted:
@@ -131,8 +131,40 @@ def main() -> int:
     if args.heldout and "heldout" in wanted:
         sets["heldout"] = heldout_fim_cases(heldout_files(args.heldout, 400), args.n)
     orders = args.order or ["psm", "spm"]
-    norm = " ".join
 
+    rows, details, settings = [], [], ""
+    for name in args.model or [default_model().reference]:
+        model = load_model(name, backend=args.backend)
+        if args.max_prompt_tokens:
+            model.max_prompt_tokens = args.max_prompt_tokens
+        if args.near_suffix_tokens:
+            model.near_suffix_tokens = args.near_suffix_tokens
+        print(f"{model.name} ({model.backend_name})", file=sys.stderr, flush=True)
+        model_rows, model_details = evaluate(model, sets, orders, args)
+        rows += [(model.name, *row) for row in model_rows]
+        details += [{"model": model.name, **hole} for hole in model_details]
+        settings = f"prompt budget {model.max_prompt_tokens} tokens" + (
+            " (raw too)" if args.max_prompt_tokens else ""
+        )
+        if "window" in orders:
+            settings += f", window prompts with {model.near_suffix_tokens} suffix tokens"
+        model.close()
+
+    print(f"\n{settings}; CPU instruction sets: {instruction_sets()}")
+    width = max(len(row[0]) for row in rows)
+    print(f"{'model':{width}} {'holes':10} {'path':16} {'exact match':>12} {'ms/hole':>9}")
+    for model_name, set_name, label, hits, n, ms in rows:
+        print(f"{model_name:{width}} {set_name:10} {label:16} {hits:>4}/{n:<4} {hits / n:5.2f} {ms:9.0f}")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "holes": details}, indent=1))
+    return 0
+
+
+def evaluate(
+    model, sets: dict, orders: list[str], args: argparse.Namespace
+) -> tuple[list[tuple], list[dict]]:
+    """Exact match of one model on every hole set, raw and per product order: table rows and holes."""
+    norm = " ".join
     rows, details = [], []
     for set_name, cases in sets.items():
         configs = [] if args.no_raw else [("raw", None)]
@@ -169,22 +201,7 @@ def main() -> int:
             elapsed = time.perf_counter() - started
             rows.append((set_name, label, hits, len(cases), 1000 * elapsed / len(cases)))
             print(f"  {set_name:9} {label:15} {hits}/{len(cases)}", file=sys.stderr, flush=True)
-
-    budget = f"prompt budget {model.max_prompt_tokens} tokens" + (
-        " (raw too)" if args.max_prompt_tokens else ""
-    )
-    if "window" in orders:
-        budget += f", window prompts with {model.near_suffix_tokens} suffix tokens"
-    print(
-        f"\nmodel {model.name} ({model.backend_name}), {budget}; CPU instruction sets: {instruction_sets()}"
-    )
-    print(f"{'holes':10} {'path':16} {'exact match':>12} {'ms/hole':>9}")
-    for set_name, label, hits, n, ms in rows:
-        print(f"{set_name:10} {label:16} {hits:>4}/{n:<4} {hits / n:5.2f} {ms:9.0f}")
-    if args.json:
-        args.json.write_text(json.dumps({"model": model.name, "rows": rows, "holes": details}, indent=1))
-    model.close()
-    return 0
+    return rows, details
 
 
 if __name__ == "__main__":
