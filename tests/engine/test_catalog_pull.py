@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import VERIFIED_MARKER, CatalogEntry, WheelPart, load_catalog
+from engine.catalog import VERIFIED_MARKER, AdapterRef, Catalog, CatalogEntry, WheelPart, load_catalog
 from engine.errors import ModelNotFoundError
 from engine.pull import PullError, pull, verify
 
@@ -235,12 +235,68 @@ def test_verify_finds_a_changed_byte(index: FakeIndex, cache: Path, tmp_path: Pa
     assert not entry.is_pulled()
 
 
+def _adapter_entry(base: CatalogEntry, bundle: Path) -> tuple[Catalog, CatalogEntry]:
+    """A catalog of ``base`` and an adapter entry on it whose file is ``bundle``/adapter.gguf."""
+    bundle.mkdir(parents=True, exist_ok=True)
+    data = b"GGUF" + bytes(range(256)) * 40
+    (bundle / "adapter.gguf").write_bytes(data)
+    adapter = CatalogEntry(
+        name="tiny-adapter",
+        description="test",
+        architecture="qwen2",
+        parameters="1K + LoRA",
+        file="adapter.gguf",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        license="Apache-2.0",
+        upstream="trained by stackcoder train adapt",
+        index="",
+        source_note="test",
+        wheels=(),
+        adapter=AdapterRef(base=base.name, bundle=str(bundle)),
+    )
+    return Catalog({base.name: base, adapter.name: adapter}, adapter.name, base.name), adapter
+
+
+def test_pulling_an_adapter_pulls_its_base_and_checks_the_adapter(
+    index: FakeIndex, cache: Path, tmp_path: Path
+) -> None:
+    base, whole = _entry(index, tmp_path)
+    catalog, adapter = _adapter_entry(base, tmp_path / "repo" / "models" / "tiny-adapter")
+    assert adapter.is_pulled() and not catalog.is_ready(adapter.name)
+    with pytest.raises(ModelNotFoundError, match="run `stackcoder models pull tiny-adapter`"):
+        catalog.pulled_path(adapter.name)
+    assert catalog.download_size(adapter.name) == base.size + adapter.size
+
+    assert pull(adapter, catalog=catalog) == adapter.folder
+    assert base.path.read_bytes() == whole
+    assert catalog.is_ready(adapter.name) and catalog.pulled_path(adapter.name) == adapter.folder
+    assert "on the base tiny-model" in verify(adapter)
+
+
+def test_an_adapter_file_with_other_bytes_is_refused(index: FakeIndex, cache: Path, tmp_path: Path) -> None:
+    base, _ = _entry(index, tmp_path)
+    catalog, adapter = _adapter_entry(base, tmp_path / "bundle")
+    pull(adapter, catalog=catalog)
+    with adapter.path.open("r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\xff")
+    assert not catalog.is_ready(adapter.name)
+    with pytest.raises(PullError, match="git checkout"):
+        pull(adapter, catalog=catalog)
+    with pytest.raises(ModelNotFoundError, match="does not match the catalog's sha256"):
+        catalog.pulled_path(adapter.name)
+
+
 def test_the_shipped_catalog_is_consistent() -> None:
     catalog = load_catalog()
     assert catalog.default_completion in catalog.entries
     for entry in catalog.entries.values():
         assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
         assert entry.license == "Apache-2.0"
+        if entry.adapter is not None:
+            assert entry.is_pulled(), f"{entry.path} is the file the catalog pins, in the repository"
+            continue
         assert [w.member.rsplit("part", 1)[1] for w in entry.wheels] == [
             f"{i:02d}.bin" for i in range(1, len(entry.wheels) + 1)
         ], "parts are listed in their order"

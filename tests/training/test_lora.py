@@ -188,6 +188,32 @@ def _bundle_naming_another_base(bundle: Path, copy: Path, sha256: str) -> Path:
     return copy
 
 
+def test_a_bundle_without_a_tokenizer_copy_uses_the_bases(fim_run, tmp_path: Path) -> None:
+    """What the repository commits: the matrices and the GGUF LoRA file, no copy of the tokenizer."""
+    import shutil
+
+    from engine import load_model
+    from engine.loading import inspect_model
+
+    out, _ = fim_run
+    slim = tmp_path / "slim"
+    shutil.copytree(out / "bundle", slim)
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.json",
+        "merges.txt",
+        "special_tokens_map.json",
+    ):
+        (slim / "adapter" / name).unlink(missing_ok=True)
+    manifest = json.loads((slim / "stackcoder.json").read_text())
+    del manifest["tokenizer"]
+    (slim / "stackcoder.json").write_text(json.dumps(manifest))
+    assert inspect_model(slim).tokenizer_dir != slim / "adapter"
+    with load_model(out / "bundle", threads=1) as full, load_model(slim, threads=1) as committed:
+        assert [_greedy(committed, p) for p in PROMPTS] == [_greedy(full, p) for p in PROMPTS]
+
+
 def test_a_changed_base_is_refused(fim_run, tmp_path: Path) -> None:
     from engine.loading import inspect_model
 
