@@ -19,6 +19,8 @@ Under data parallelism rank r of w takes every w-th document of the permutation.
 from __future__ import annotations
 
 import bisect
+import functools
+import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -160,10 +162,19 @@ class PackedStream:
         self.batches += 1
         return torch.tensor(rows, dtype=torch.long)
 
+    @functools.cached_property
+    def corpus_fingerprint(self) -> str:
+        """A digest of the documents, so that a saved position is never applied to another corpus."""
+        digest = hashlib.sha256()
+        for text in self.docs:
+            digest.update(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest())
+        return digest.hexdigest()[:16]
+
     def state_dict(self) -> dict:
         """Position of the stream (JSON-serialisable)."""
         doc = self.document
         return {
+            "corpus": self.corpus_fingerprint,
             "epoch": self.epoch,
             "position": self.position,
             "document": None if doc is None else [doc.index, doc.position],
@@ -174,6 +185,14 @@ class PackedStream:
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from a saved position (a state without a pool starts with an empty one)."""
+        saved = state.get("corpus")
+        if saved is not None and saved != self.corpus_fingerprint:
+            from training.errors import CorpusError
+
+            raise CorpusError(
+                f"the checkpoint's data position belongs to another corpus (fingerprint {saved}, this one is "
+                f"{self.corpus_fingerprint}); train on the corpus it was written on, or pass another --out."
+            )
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self.buffer = [int(t) for t in state["buffer"]]
         self.pool = [[int(t) for t in row] for row in state.get("pool", [])]

@@ -337,7 +337,7 @@ def _init_from_adapter(source: Path, model, base: BaseModel) -> None:
 
 def _check_same_run(state: dict, cfg: AdaptConfig, base: BaseModel, checkpoint: Path) -> None:
     saved = state.get("config", {})
-    for key in ("task", "lora_rank", "lora_alpha", "seq_len"):
+    for key in ("task", "lora_rank", "lora_alpha", "seq_len", "seed", "init_adapter"):
         if saved.get(key) != getattr(cfg, key):
             raise CheckpointError(
                 f"the checkpoint {checkpoint} was written with --{key.replace('_', '-')} {saved.get(key)}, not "

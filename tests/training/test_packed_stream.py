@@ -114,3 +114,14 @@ def test_the_stream_resumes_exactly_mid_document(docs, tokenizer) -> None:
     resumed.load_state_dict(json.loads(json.dumps(state)))
     assert _rows(resumed, 6) == rest
     assert first != rest
+
+
+def test_a_position_saved_on_another_corpus_is_refused(docs, tokenizer) -> None:
+    from training.errors import CorpusError
+
+    stream = _stream(docs, tokenizer, fim_rate=0.9)
+    _rows(stream, 2)
+    state = stream.state_dict()
+    other = _stream(docs[:-1], tokenizer, fim_rate=0.9)
+    with pytest.raises(CorpusError, match="another corpus"):
+        other.load_state_dict(state)
