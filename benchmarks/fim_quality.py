@@ -51,14 +51,15 @@ def within_budget(model, prefix: str, suffix: str, budget: int | None) -> tuple[
 
 def heldout_files(folder: Path, limit: int) -> list[tuple[str, str]]:
     """(name, text) of Python files: the held-out split of a corpus from `stackcoder train corpus`
-    (its repositories never trained on), or any folder of .py files."""
+    (its repositories never trained on; a seeded sample of ``limit`` files across all of them), or
+    any folder of .py files."""
     if (folder / "heldout").is_dir():
         from training.corpus import read_corpus
 
         records = [r for r in read_corpus(folder, "heldout") if r["max_stars_repo_path"].endswith(".py")]
-        return [(f"{r['max_stars_repo_name']}/{r['max_stars_repo_path']}", r["content"]) for r in records][
-            :limit
-        ]
+        if len(records) > limit:
+            records = random.Random(0).sample(records, limit)
+        return [(f"{r['max_stars_repo_name']}/{r['max_stars_repo_path']}", r["content"]) for r in records]
     files = []
     for path in sorted(folder.rglob("*.py"))[:limit]:
         try:
