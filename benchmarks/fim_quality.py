@@ -12,6 +12,9 @@ and compared with the masked line after whitespace normalisation. Prints a table
 ms per hole) and, with ``--json``, writes the per-hole results.
 
 ``--model`` repeats: each model in turn on the same holes (a base and its adapter, one table).
+``--workspace-context`` adds, for held-out holes, the product with the snippets the language server
+would send: the hole's repository written to a folder, indexed by ``WorkspaceIndex`` (BM25, what a
+keystroke gets before the query's embedding is ready), queried with the lines above the cursor.
 
     .venv/bin/python benchmarks/fim_quality.py --model qwen2.5-coder-1.5b-instruct --n 60
 """
@@ -81,6 +84,52 @@ def place_rested_window(model, document: str, cursor: int, seed: str) -> None:
     model.place_window(CompletionRequest("hole", document[:rested], document[rested:]))
 
 
+class Workspaces:
+    """The held-out repositories as folders on disk, each indexed as the language server indexes a
+    workspace; ``context(case)`` gives the path, repository name and snippets of a hole's request."""
+
+    def __init__(self, corpus: Path) -> None:
+        import tempfile
+
+        from training.corpus import read_corpus
+
+        self.root = Path(tempfile.mkdtemp(prefix="fim-workspaces-"))
+        for record in read_corpus(corpus, "heldout"):
+            target = self.root / record["max_stars_repo_name"] / record["max_stars_repo_path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(record["content"], encoding="utf-8")
+        self.indexes: dict = {}
+
+    def _index(self, repo: str):
+        from lsp_server.workspace_index import WorkspaceIndex
+
+        if repo not in self.indexes:
+            index = WorkspaceIndex([self.root / repo])
+            index.start(watch=False)
+            index.wait_ready()
+            self.indexes[repo] = index
+        return self.indexes[repo]
+
+    def context(self, case) -> dict:
+        """``complete`` keywords for a held-out hole: its path, repository and workspace snippets."""
+        from lsp_server.completion import SNIPPET_LIMIT, as_snippets, context_query
+
+        name = case.source.rsplit(":", 1)[0]
+        repo, path = name.split("/", 1)
+        index = self._index(repo)
+        query = context_query(case.prefix)
+        hits = index.search(query, exclude_path=str(self.root / name), limit=SNIPPET_LIMIT, mode="bm25")
+        snippets = as_snippets(index, hits) if query.strip() else []
+        return {"snippets": snippets, "repo_name": repo, "path": path}
+
+    def close(self) -> None:
+        import shutil
+
+        for index in self.indexes.values():
+            index.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -118,6 +167,11 @@ def main() -> int:
     )
     parser.add_argument("--sets", default="humaneval,heldout", help="hole sets to run (default: both)")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw model (product rows only)")
+    parser.add_argument(
+        "--workspace-context",
+        action="store_true",
+        help="held-out holes also through the product with snippets from the rest of their repository",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write per-hole results here")
     args = parser.parse_args()
 
@@ -132,6 +186,7 @@ def main() -> int:
     if args.heldout and "heldout" in wanted:
         sets["heldout"] = heldout_fim_cases(heldout_files(args.heldout, 400), args.n)
     orders = args.order or ["psm", "spm"]
+    workspaces = Workspaces(args.heldout) if args.workspace_context and "heldout" in sets else None
 
     rows, details, settings = [], [], ""
     for name in args.model or [default_model().reference]:
@@ -141,7 +196,7 @@ def main() -> int:
         if args.near_suffix_tokens:
             model.near_suffix_tokens = args.near_suffix_tokens
         print(f"{model.name} ({model.backend_name})", file=sys.stderr, flush=True)
-        model_rows, model_details = evaluate(model, sets, orders, args)
+        model_rows, model_details = evaluate(model, sets, orders, args, workspaces)
         rows += [(model.name, *row) for row in model_rows]
         details += [{"model": model.name, **hole} for hole in model_details]
         settings = f"prompt budget {model.max_prompt_tokens} tokens" + (
@@ -158,21 +213,28 @@ def main() -> int:
         print(f"{model_name:{width}} {set_name:10} {label:16} {hits:>4}/{n:<4} {hits / n:5.2f} {ms:9.0f}")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "holes": details}, indent=1))
+    if workspaces is not None:
+        workspaces.close()
     return 0
 
 
 def evaluate(
-    model, sets: dict, orders: list[str], args: argparse.Namespace
+    model, sets: dict, orders: list[str], args: argparse.Namespace, workspaces: Workspaces | None = None
 ) -> tuple[list[tuple], list[dict]]:
-    """Exact match of one model on every hole set, raw and per product order: table rows and holes."""
+    """Exact match of one model on every hole set, raw and per product order (and with workspace
+    snippets for held-out holes): table rows and holes."""
     norm = " ".join
     rows, details = [], []
     for set_name, cases in sets.items():
-        configs = [] if args.no_raw else [("raw", None)]
-        configs += [(f"product ({o})", o) for o in orders]
-        for label, order in configs:
+        configs = [] if args.no_raw else [("raw", None, False)]
+        configs += [(f"product ({o})", o, False) for o in orders]
+        if workspaces is not None and set_name == "heldout":
+            configs += [(f"product ({o}) + ws", o, True) for o in orders if o != "window"]
+        for label, order, with_context in configs:
+            # snippets are looked up before the clock starts: indexing a repository is not a completion
+            contexts = [workspaces.context(c) if with_context and workspaces else {} for c in cases]
             hits, started = 0, time.perf_counter()
-            for case in cases:
+            for case, context in zip(cases, contexts, strict=True):
                 if order is None:
                     prefix, suffix = within_budget(model, case.prefix, case.suffix, args.max_prompt_tokens)
                     got = raw_completion(model, prefix, suffix, args.max_new_tokens)
@@ -186,6 +248,7 @@ def evaluate(
                         mode="single",
                         use_cache=False,
                         max_new_tokens=args.max_new_tokens,
+                        **context,
                     ).text.split("\n")[0]
                 ok = norm(got.split()) == norm(case.target.split())
                 hits += ok

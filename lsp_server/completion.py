@@ -117,7 +117,7 @@ def _snippets(index: WorkspaceIndex, req: InlineRequest, prefix: str) -> list[Sn
     query = context_query(prefix)
     if not query.strip():
         return []
-    return _as_snippets(index, index.search(query, exclude_path=req.path, limit=SNIPPET_LIMIT, wait=False))
+    return as_snippets(index, index.search(query, exclude_path=req.path, limit=SNIPPET_LIMIT, wait=False))
 
 
 def _cached_snippets(index: WorkspaceIndex, req: InlineRequest, prefix: str) -> list[Snippet] | None:
@@ -126,10 +126,11 @@ def _cached_snippets(index: WorkspaceIndex, req: InlineRequest, prefix: str) -> 
     if not query.strip():
         return []
     hits = index.peek(query, exclude_path=req.path, limit=SNIPPET_LIMIT)
-    return None if hits is None else _as_snippets(index, hits)
+    return None if hits is None else as_snippets(index, hits)
 
 
-def _as_snippets(index: WorkspaceIndex, hits: list[Hit]) -> list[Snippet]:
+def as_snippets(index: WorkspaceIndex, hits: list[Hit]) -> list[Snippet]:
+    """Search hits as the engine's snippets, their paths relative to the workspace root."""
     out = []
     for hit in hits:
         path = hit.chunk.path
