@@ -24,10 +24,12 @@ MODELS = Path(tempfile.gettempdir()) / "stackcoder-test-broken-models"
 
 
 def _broken_default_model() -> str:
-    """A models folder where the default model's file has the right size and marker but no model in it."""
+    """A models folder where the default model's file (an adapter's base) has the right size and
+    marker but no model in it."""
     shutil.rmtree(MODELS, ignore_errors=True)
     catalog = load_catalog()
-    entry = catalog.get(catalog.default_completion)
+    default = catalog.get(catalog.default_completion)
+    entry = catalog.get(default.adapter.base) if default.adapter else default
     folder = MODELS / entry.name
     folder.mkdir(parents=True)
     path = folder / entry.file
@@ -36,7 +38,7 @@ def _broken_default_model() -> str:
     stat = path.stat()
     marker = {"sha256": entry.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     (folder / VERIFIED_MARKER).write_text(json.dumps(marker))
-    return entry.name
+    return default.name
 
 
 @pytest_lsp.fixture(config=config(STACKCODER_MODELS=str(MODELS), STACKCODER_MODEL=""), scope="module")
