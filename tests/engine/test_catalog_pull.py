@@ -323,3 +323,36 @@ def test_the_default_model_falls_back_to_the_embedded_one_until_pulled(
     assert "is not pulled (run `stackcoder models pull`)" in (chosen.fallback_reason or "")
     monkeypatch.setenv("STACKCODER_MODEL", "/some/checkpoint")
     assert default_model().reference == "/some/checkpoint" and default_model().fallback_reason is None
+
+
+def test_a_catalog_file_reads_adapter_entries_and_refuses_an_unknown_base(tmp_path: Path) -> None:
+    from engine.catalog import CATALOG_FILE
+
+    raw = json.loads(CATALOG_FILE.read_text())
+    base = next(iter(raw["models"]))
+    adapter = {
+        "description": "an adapter",
+        "architecture": "qwen2",
+        "parameters": "0.5B + LoRA",
+        "file": "adapter.gguf",
+        "size": 10,
+        "sha256": "0" * 64,
+        "license": "Apache-2.0",
+        "upstream": "trained by stackcoder train adapt",
+        "source": {
+            "kind": "repository-adapter",
+            "note": "in the repository",
+            "base": base,
+            "bundle": "models/x",
+        },
+    }
+    raw["models"]["x-fim"] = adapter
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(raw))
+    entry = load_catalog(path).get("x-fim")
+    assert entry.adapter == AdapterRef(base=base, bundle="models/x") and entry.wheels == ()
+    assert entry.folder.parts[-2:] == ("models", "x")
+    adapter["source"]["base"] = "no-such-base"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match="the base 'no-such-base' of x-fim is not in the catalog"):
+        load_catalog(path)
