@@ -251,34 +251,28 @@ def pull(
 
 
 def verify(entry: CatalogEntry, progress: Progress | None = None) -> str:
-    """Re-hash the pulled file; returns a sentence, raises ``PullError`` when it does not match."""
-    if entry.adapter is not None:
-        return _verify_adapter(entry, progress)
+    """Re-hash the pulled file (an adapter's file in the repository); returns a sentence, raises
+    ``PullError`` when it does not match."""
+    adapter = entry.adapter
+    if adapter is None:
+        missing = f"{entry.name} is not pulled; run `stackcoder models pull {entry.name}`."
+        remedy = f"delete it and run `stackcoder models pull {entry.name}`"
+    else:
+        restore = f"restore it from the repository (git checkout -- {adapter.bundle})"
+        missing = f"{entry.path} is missing; {restore}."
+        remedy = f"{restore}, or train and export the adapter again and pin its new hash"
     if not entry.path.is_file():
-        raise PullError(f"{entry.name} is not pulled; run `stackcoder models pull {entry.name}`.")
+        raise PullError(missing)
     size = entry.path.stat().st_size
     digest = _sha256(entry.path, progress, f"verifying {entry.file}")
     if size != entry.size or digest != entry.sha256:
-        (entry.folder / VERIFIED_MARKER).unlink(missing_ok=True)
+        if adapter is None:
+            (entry.folder / VERIFIED_MARKER).unlink(missing_ok=True)
         raise PullError(
             f"{entry.path} is {size} bytes with sha256 {digest[:16]}…, not the catalog's {entry.size} bytes "
-            f"{entry.sha256[:16]}…; delete it and run `stackcoder models pull {entry.name}`."
+            f"{entry.sha256[:16]}…; {remedy}."
         )
+    if adapter is not None:
+        return f"{entry.name}: {entry.path} matches sha256 {entry.sha256} (on the base {adapter.base})"
     _write_marker(entry)
     return f"{entry.name}: {entry.path} matches sha256 {entry.sha256}"
-
-
-def _verify_adapter(entry: CatalogEntry, progress: Progress | None) -> str:
-    """Hash the adapter file the repository holds against the catalog's pin."""
-    assert entry.adapter is not None
-    restore = f"restore it from the repository (git checkout -- {entry.adapter.bundle})"
-    if not entry.path.is_file():
-        raise PullError(f"{entry.path} is missing; {restore}.")
-    size = entry.path.stat().st_size
-    digest = _sha256(entry.path, progress, f"verifying {entry.file}")
-    if size != entry.size or digest != entry.sha256:
-        raise PullError(
-            f"{entry.path} is {size} bytes with sha256 {digest[:16]}…, not the catalog's {entry.size} bytes "
-            f"{entry.sha256[:16]}…; {restore}, or train and export the adapter again and pin its new hash."
-        )
-    return f"{entry.name}: {entry.path} matches sha256 {entry.sha256} (on the base {entry.adapter.base})"

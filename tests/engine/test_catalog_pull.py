@@ -3,6 +3,7 @@ assembled and verified, resumable, idempotent, and refusing anything that does n
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import io
@@ -240,18 +241,13 @@ def _adapter_entry(base: CatalogEntry, bundle: Path) -> tuple[Catalog, CatalogEn
     bundle.mkdir(parents=True, exist_ok=True)
     data = b"GGUF" + bytes(range(256)) * 40
     (bundle / "adapter.gguf").write_bytes(data)
-    adapter = CatalogEntry(
+    adapter = dataclasses.replace(
+        base,
         name="tiny-adapter",
-        description="test",
-        architecture="qwen2",
-        parameters="1K + LoRA",
         file="adapter.gguf",
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
-        license="Apache-2.0",
-        upstream="trained by stackcoder train adapt",
         index="",
-        source_note="test",
         wheels=(),
         adapter=AdapterRef(base=base.name, bundle=str(bundle)),
     )
