@@ -225,8 +225,9 @@ def _add_humaneval(stages: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=0.2, help="sampling temperature (default: 0.2)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default: 0.95)")
     p.add_argument("--max-new-tokens", type=int, default=384, help="tokens per completion (default: 384)")
-    p.add_argument("--prompt-variant", default="plain", choices=("plain", "starcoder", "instruct"),
-                   help="plain prompt, StarCoder's stripped prompt, or the instruct template (default: plain)")  # fmt: skip
+    p.add_argument("--prompt-variant", default="plain", choices=("plain", "starcoder", "instruct", "chat"),
+                   help="plain prompt, StarCoder's stripped prompt, the ### Instruction template, or a request "
+                        "in the model's own chat template (default: plain)")  # fmt: skip
     p.add_argument("--limit", type=int, default=None, help="only the first N problems")
     p.add_argument("--out", default=None, help="folder for samples.jsonl and results.json")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")

@@ -7,8 +7,10 @@ completion and the problem's ``check`` function, run in :class:`training.sandbox
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,6 +26,7 @@ __all__ = [
     "STOP_SEQUENCES",
     "load_problems",
     "build_program",
+    "chat_answer_code",
     "evaluate_completions",
     "generate_completions",
     "pass_at_k",
@@ -37,6 +40,10 @@ log = logging.getLogger(__name__)
 # top-level statement would start.
 STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\n```", "<file_sep>")
 
+CHAT_REQUEST = (
+    "Complete the following Python function. Answer with the whole function in one ```python block.\n\n"
+    "```python\n{prompt}```"
+)
 INSTRUCT_TEMPLATE = (
     "### Instruction\nComplete the following Python function.\n```python\n{prompt}```\n\n"
     "### Response\n```python\n{prompt}"
@@ -56,12 +63,45 @@ def _instruct(prompt: str) -> str:
     return INSTRUCT_TEMPLATE.format(prompt=prompt)
 
 
+def _chat_request(prompt: str) -> str:
+    return CHAT_REQUEST.format(prompt=prompt)
+
+
+def _stub_head(prompt: str) -> str:
+    """The problem's prompt made a complete module (its stub given a ``pass`` body), so that its
+    imports and helper functions precede a chat answer that redefines the function; the prompt's
+    import lines alone when that does not parse."""
+    head = prompt.rstrip("\n") + "\n    pass\n\n"
+    try:
+        ast.parse(head)
+        return head
+    except SyntaxError:
+        imports = [ln for ln in prompt.splitlines() if ln.startswith(("import ", "from "))]
+        return "\n".join(imports) + "\n\n" if imports else ""
+
+
 # name -> (model prompt from the problem prompt, code that precedes the completion in the program)
 PROMPT_VARIANTS: dict[str, tuple[Callable[[str], str], Callable[[str], str]]] = {
     "plain": (_plain, _plain),
     "starcoder": (_starcoder, _starcoder),
     "instruct": (_instruct, _plain),  # for instruction-tuned models: the function inside the template
+    # A conversation in the model's own chat template (ChatML for Qwen), as the chat panel asks:
+    # the answer's code block, after the prompt's module, is the program.
+    "chat": (_chat_request, _stub_head),
 }
+CHAT_VARIANT = "chat"
+CHAT_STOPS = ("\n```\n",)  # the end of the answer's first code block (its opening has a language)
+_CODE_BLOCK_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
+
+
+def chat_answer_code(answer: str, entry_point: str) -> str:
+    """The code of a chat answer: its first code block defining ``entry_point`` (else its first
+    block, else the whole answer)."""
+    blocks = _CODE_BLOCK_RE.findall(answer)
+    for block in blocks:
+        if re.search(rf"^\s*def {re.escape(entry_point)}\b", block, re.M):
+            return block
+    return blocks[0] if blocks else answer
 
 
 @dataclass
@@ -143,18 +183,22 @@ def pass_at_k(num_samples: Sequence[int], num_correct: Sequence[int], k: int) ->
 def generate_completions(
     model: Any, problems: dict[str, dict[str, Any]], config: HumanEvalConfig, *, progress: bool = True
 ) -> dict[str, list[str]]:
-    """``config.n`` completions per problem from an engine model (``model.generate``)."""
+    """``config.n`` completions per problem from an engine model (``model.generate``; the chat
+    variant also uses ``model.chat_prompt``)."""
     from tqdm import tqdm
 
     from engine.errors import EngineError
 
     to_prompt = PROMPT_VARIANTS[config.prompt_variant][0]
+    chat = config.prompt_variant == CHAT_VARIANT
     completions: dict[str, list[str]] = {}
     with tqdm(
         total=len(problems) * config.n, desc="humaneval generate", unit="sample", disable=not progress
     ) as bar:
         for index, (task_id, problem) in enumerate(problems.items()):
             prompt = to_prompt(problem["prompt"])
+            if chat:
+                prompt = model.chat_prompt([{"role": "user", "content": prompt}], context="")
             samples = []
             for sample in range(config.n):
                 try:
@@ -164,12 +208,14 @@ def generate_completions(
                         temperature=config.temperature,
                         top_p=config.top_p if config.temperature > 0 else 1.0,
                         seed=config.seed + 1000 * index + sample if config.temperature > 0 else None,
-                        stop=STOP_SEQUENCES,
+                        stop=CHAT_STOPS if chat else STOP_SEQUENCES,
                     )
                 except EngineError as exc:  # e.g. a prompt longer than the context window: a failed sample
                     log.warning("generation for %s failed: %s", task_id, exc)
                     raw = ""
-                samples.append(truncate_completion(raw))
+                samples.append(
+                    chat_answer_code(raw, problem["entry_point"]) if chat else truncate_completion(raw)
+                )
                 bar.update(1)
             completions[task_id] = samples
     return completions

@@ -9,6 +9,7 @@ from training.humaneval import (
     STOP_SEQUENCES,
     HumanEvalConfig,
     build_program,
+    chat_answer_code,
     evaluate_completions,
     format_table,
     load_problems,
@@ -115,6 +116,43 @@ def test_programs_and_truncation() -> None:
     assert truncate_completion("    return x\nprint(1)") == "    return x"
 
 
+def _chat_answer(problem: dict, body: str) -> str:
+    """A chat answer as Qwen writes one: a sentence, the whole function (without the prompt's
+    helpers and imports) in a code block, a remark."""
+    signature = next(
+        ln for ln in problem["prompt"].splitlines() if ln.startswith(f"def {problem['entry_point']}")
+    )
+    return f"Here is the function:\n\n```python\n{signature}\n{body}```\n\nIt runs in linear time."
+
+
+def test_chat_answers_run_after_the_prompts_module(sandbox: Sandbox) -> None:
+    # HumanEval/38's prompt defines the helper its solution calls, /0 imports List: a chat answer
+    # repeating neither must still run; a wrong body must still fail.
+    problems = load_problems(task_ids=["HumanEval/0", "HumanEval/38"])
+    right = {
+        t: [chat_answer_code(_chat_answer(p, p["canonical_solution"]), p["entry_point"])]
+        for t, p in problems.items()
+    }
+    report = evaluate_completions(problems, right, sandbox, k=(1,), variant="chat", progress=False)
+    assert report["scores"]["pass@1"] == 1.0, report["per_problem"]
+    wrong = {
+        t: [chat_answer_code(_chat_answer(p, "    return None\n"), p["entry_point"])]
+        for t, p in problems.items()
+    }
+    report = evaluate_completions(problems, wrong, sandbox, k=(1,), variant="chat", progress=False)
+    assert report["scores"]["pass@1"] == 0.0
+
+
+def test_chat_answer_code_takes_the_block_defining_the_function() -> None:
+    answer = "```python\nimport math\n```\nThen:\n```py\ndef area(r):\n    return math.pi * r * r\n```\n"
+    assert chat_answer_code(answer, "area") == "def area(r):\n    return math.pi * r * r\n"
+    assert (
+        chat_answer_code("```python\ndef f():\n    return 1\n", "f") == "def f():\n    return 1\n"
+    )  # unclosed
+    assert chat_answer_code("```python\nx = 1\n```", "f") == "x = 1\n"
+    assert chat_answer_code("def f(): return 1", "f") == "def f(): return 1"
+
+
 def test_config_validation_names_the_flag() -> None:
     with pytest.raises(ConfigError, match="--prompt-variant"):
         HumanEvalConfig(prompt_variant="chatml")
@@ -166,3 +204,21 @@ def test_cli_rejects_a_bad_k(capsys) -> None:
 
     assert main(["train", "humaneval", "--model", "x", "--k", "one"]) == 1
     assert "--k" in capsys.readouterr().err
+
+
+def test_chat_variant_asks_through_the_models_chat_prompt(
+    tiny_gptbigcode_dir, engine_cache_dir, sandbox: Sandbox, tmp_path
+) -> None:
+    from engine import load_model
+    from training.humaneval import CHAT_REQUEST, CHAT_STOPS
+
+    model = load_model(tiny_gptbigcode_dir, backend="transformers")
+    config = HumanEvalConfig(greedy=True, max_new_tokens=16, limit=1, prompt_variant="chat")
+    report = run_humaneval(model, config, sandbox=sandbox, progress=False)
+    problem = next(iter(load_problems(limit=1).values()))
+    prompt = model.chat_prompt(
+        [{"role": "user", "content": CHAT_REQUEST.format(prompt=problem["prompt"])}], context=""
+    )
+    raw = model.generate(prompt, max_new_tokens=16, temperature=0.0, stop=CHAT_STOPS)
+    sample = report["per_problem"][problem["task_id"]]["samples"][0]
+    assert sample["completion"] == chat_answer_code(raw, problem["entry_point"])
