@@ -278,3 +278,18 @@ def test_rerunning_an_upstream_stage_refreshes_the_later_ones(corpus: Path, tmp_
     assert second["concepts"]["input"] == 1 and second["concepts"]["kept"] == 1
     assert len(list(StageFile(tmp_path / "run", "concepts").read())) == 1
     assert model.calls == 0  # the remaining seed's concepts were already there
+
+
+def test_more_seeds_asked_for_extend_a_finished_run(corpus: Path, tmp_path: Path, sandbox) -> None:
+    # A finished run asked again with a larger --max-seeds gathers the seeds again and prompts
+    # only for the new ones.
+    model = ScriptedModel()
+    one = SelfInstructConfig(until="concepts", judge=False, limits=LIMITS, typecheck=False, max_seeds=1)
+    first = run_pipeline([str(corpus)], tmp_path / "run", model, one, sandbox=sandbox, progress=False)
+    assert first["seeds"]["kept"] == 1 and model.calls == 1
+    again = run_pipeline([str(corpus)], tmp_path / "run", model, one, sandbox=sandbox, progress=False)
+    assert again["concepts"]["kept"] == 1 and model.calls == 1  # same settings: all reused
+    three = SelfInstructConfig(until="concepts", judge=False, limits=LIMITS, typecheck=False, max_seeds=3)
+    more = run_pipeline([str(corpus)], tmp_path / "run", model, three, sandbox=sandbox, progress=False)
+    assert more["seeds"]["kept"] == 3 and more["concepts"]["kept"] == 3
+    assert model.calls == 3  # the first seed's concepts were kept

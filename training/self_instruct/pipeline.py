@@ -140,9 +140,28 @@ def gather_seeds(
     out.reset()
     for seed in seeds:
         out.append({**seed.to_dict(), "kept": True})
-    counts = {"input": found, "kept": len(seeds), "dropped": dict(drops), "skipped_files": dict(stats.counts)}
+    counts = {
+        "input": found,
+        "kept": len(seeds),
+        "dropped": dict(drops),
+        "skipped_files": dict(stats.counts),
+        "settings": seed_settings(config, sources),
+    }
     out.finish(counts)
     return counts
+
+
+def seed_settings(config: SelfInstructConfig, sources: Sequence[str]) -> dict[str, Any]:
+    """What decides the seeds stage's output: a finished stage gathered with other settings (a
+    larger ``--max-seeds``, other sources) is gathered again."""
+    return {
+        "sources": [str(Path(s).resolve()) for s in sources],
+        "max_seeds": config.max_seeds,
+        "typecheck": config.typecheck,
+        "dedup_threshold": config.dedup_threshold,
+        "benchmark_files": list(config.benchmark_files),
+        "seed": config.seed,
+    }
 
 
 def _kept(stage: StageFile) -> list[dict[str, Any]]:
@@ -255,8 +274,9 @@ def run_pipeline(
 ) -> dict[str, dict]:
     """Run (or resume) every stage up to ``config.until``; returns each stage's counts.
 
-    A finished stage is reused unless a stage before it had to run; an interrupted stage
-    continues where it stopped (records are keyed by seed, so finished ones are not redone).
+    A finished stage is reused unless a stage before it had to run (the seeds are gathered again
+    when their settings changed, e.g. a larger ``max_seeds``); an interrupted stage continues where
+    it stopped (records are keyed by seed, so finished ones are not redone).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -269,6 +289,13 @@ def run_pipeline(
     upstream_ran = False
     for name in STAGES:
         stage = run.files[name]
+        if (
+            name == "seeds"
+            and stage.complete
+            and stage.counts().get("settings") != seed_settings(config, sources)
+        ):
+            log.info("seed settings changed since the seeds were gathered: gathering them again")
+            stage.reset()
         if stage.complete and not upstream_ran:
             summary[name] = stage.counts()
         else:
