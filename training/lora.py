@@ -116,14 +116,16 @@ def encode_instruction(
     tokenizer, instruction: str, response: str, max_len: int
 ) -> dict[str, list[int]] | None:
     """Ids and labels of one SFT example in the model's chat template (its instruct template when it
-    has none); the prompt's labels are ``IGNORE_INDEX``. None when the prompt leaves no room."""
+    has none), after the system message the product's chat sends; the prompt's labels are
+    ``IGNORE_INDEX``. None when the prompt leaves no room."""
+    from engine.prompts import TEMPLATE_SYSTEM
     from training.sft_data import encode_pair
 
     if not getattr(tokenizer, "chat_template", None):
         return encode_pair(tokenizer, instruction, response, max_len)
-    user = {"role": "user", "content": instruction}
-    prompt = tokenizer.apply_chat_template([user], tokenize=False, add_generation_prompt=True)
-    full = tokenizer.apply_chat_template([user, {"role": "assistant", "content": response}], tokenize=False)
+    turns = [{"role": "system", "content": TEMPLATE_SYSTEM}, {"role": "user", "content": instruction}]
+    prompt = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template([*turns, {"role": "assistant", "content": response}], tokenize=False)
     if not full.startswith(prompt):
         raise ConfigError(
             "the tokenizer's chat template does not continue the prompt with the answer; "

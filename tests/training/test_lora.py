@@ -225,6 +225,7 @@ def test_a_changed_base_is_refused(fim_run, tmp_path: Path) -> None:
 
 def test_sft_trains_the_answer_in_the_chat_template(qwen_gguf: Path, tmp_path: Path) -> None:
     from engine.loading import inspect_model, source_tokenizer
+    from engine.prompts import build_template_chat_prompt
 
     tokenizer = source_tokenizer(inspect_model(qwen_gguf))
     tokenizer.chat_template = (
@@ -235,9 +236,10 @@ def test_sft_trains_the_answer_in_the_chat_template(qwen_gguf: Path, tmp_path: P
     assert example is not None
     trained = [t for t in example["labels"] if t != -100]
     assert tokenizer.decode(trained) == "def add(a, b):\n    return a + b<|im_end|>\n"
-    assert tokenizer.decode(example["input_ids"][: len(example["labels"]) - len(trained)]).endswith(
-        "<|im_start|>assistant\n"
-    )
+    prompt = tokenizer.decode(example["input_ids"][: len(example["labels"]) - len(trained)])
+    assert prompt.endswith("<|im_start|>assistant\n")
+    # the system message is the one the product's chat sends, so training and use see one prompt
+    assert prompt == build_template_chat_prompt(tokenizer, [{"role": "user", "content": "Add two numbers."}])
 
     data = tmp_path / "pairs.jsonl"
     pairs = [
@@ -246,7 +248,12 @@ def test_sft_trains_the_answer_in_the_chat_template(qwen_gguf: Path, tmp_path: P
     ]
     data.write_text("\n".join(json.dumps(p) for p in pairs))
     cfg = replace(
-        _config(qwen_gguf, tmp_path, tmp_path / "sft"), task="sft", corpus=None, data=str(data), max_steps=20
+        _config(qwen_gguf, tmp_path, tmp_path / "sft"),
+        task="sft",
+        corpus=None,
+        data=str(data),
+        max_steps=20,
+        seq_len=128,  # the system message and the question take ~60 tokens
     )
     summary = adapt(cfg, progress=False)
     assert summary["last_loss"] < summary["first_loss"] - 0.5, summary
