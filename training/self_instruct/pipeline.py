@@ -155,7 +155,7 @@ def seed_settings(config: SelfInstructConfig, sources: Sequence[str]) -> dict[st
     """What decides the seeds stage's output: a finished stage gathered with other settings (a
     larger ``--max-seeds``, other sources) is gathered again."""
     return {
-        "sources": [str(Path(s).resolve()) for s in sources],
+        "sources": [str(s) for s in sources],
         "max_seeds": config.max_seeds,
         "typecheck": config.typecheck,
         "dedup_threshold": config.dedup_threshold,
