@@ -95,6 +95,8 @@ def _add_self_instruct(stages: argparse._SubParsersAction) -> None:
                         "prompt+canonical_solution); HumanEval is always used; repeatable")  # fmt: skip
     p.add_argument("--no-typecheck", action="store_true", help="skip the pyright check of seeds")
     p.add_argument("--no-judge", action="store_true", help="skip the model's docstring-quality judgement")
+    p.add_argument("--stdlib-only", action="store_true",
+                   help="drop seeds that import modules outside the standard library (the sandbox has none)")  # fmt: skip
     p.add_argument("--until", default="dataset", metavar="STAGE",
                    help="stop after this stage: seeds, judge, concepts, instructions, responses, validated, dataset")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
@@ -110,6 +112,7 @@ def _run_self_instruct(args: argparse.Namespace) -> int:
     config = SelfInstructConfig(
         max_seeds=args.max_seeds,
         typecheck=not args.no_typecheck,
+        stdlib_only=args.stdlib_only,
         judge=not args.no_judge,
         dedup_threshold=args.dedup_threshold,
         benchmark_files=tuple(args.decontaminate),

@@ -147,3 +147,20 @@ def test_extra_benchmark_files_decontaminate_too(corpus: Path, tmp_path: Path) -
     kept = {s.name for s in decontaminate(seeds, drops, files=[str(mbpp)])}
     assert "hypotenuse" not in kept and "clamp" in kept
     assert drops["benchmark_contamination"] == 2  # HumanEval/0's copy and the MBPP-style program
+
+
+def test_seeds_outside_the_standard_library_can_be_dropped() -> None:
+    from training.self_instruct.seeds import Seed, keep_standard_library, third_party_modules
+
+    numeric = "import numpy as np\nfrom math import pi\n\ndef area(r):\n    return pi * np.square(r)\n"
+    plain = "import math\nfrom collections import Counter\n\ndef top(xs):\n    return Counter(xs).most_common(1)\n"
+    assert third_party_modules(numeric) == {"numpy"}
+    assert third_party_modules(plain) == set()
+    assert third_party_modules("from .local import x\nfrom __future__ import annotations\n") == set()
+    seeds = [
+        Seed(id=str(i), repo="demo", path="m.py", license="MIT", name=f"f{i}", code=code, docstring="Do it.")
+        for i, code in enumerate([numeric, plain])
+    ]
+    drops: Counter = Counter()
+    assert [s.code for s in keep_standard_library(seeds, drops)] == [plain]
+    assert drops == {"third_party_import": 1}

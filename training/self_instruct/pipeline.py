@@ -44,6 +44,7 @@ class SelfInstructConfig:
 
     max_seeds: int | None = None  # stop gathering after this many seeds (None: all)
     typecheck: bool = True  # pyright, 0 errors required
+    stdlib_only: bool = False  # drop seeds importing modules outside the standard library
     judge: bool = True  # docstring-quality judgement by the model
     dedup_threshold: float = 0.5  # MinHash Jaccard above which seeds are near-duplicates
     benchmark_files: tuple[str, ...] = ()  # extra benchmark jsonl files to decontaminate against (MBPP...)
@@ -97,7 +98,7 @@ def gather_seeds(
     from tqdm import tqdm
 
     from attribution.sources import SkipStats, iter_source_files
-    from training.self_instruct.seeds import decontaminate, extract_seeds, near_dedup
+    from training.self_instruct.seeds import decontaminate, extract_seeds, keep_standard_library, near_dedup
     from training.self_instruct.typecheck import pyright_errors
 
     if not sources:
@@ -116,6 +117,8 @@ def gather_seeds(
     extracted = list(extract_seeds(files, drops))
     found = len(extracted) + sum(drops.values()) - drops["unparsable_file"]
     seeds = near_dedup(extracted, drops, config.dedup_threshold)
+    if config.stdlib_only:
+        seeds = keep_standard_library(seeds, drops)
     seeds = decontaminate(seeds, drops, files=config.benchmark_files)
     if config.max_seeds is not None:
         # A capped run takes a random sample across repositories, not the first files' functions.
@@ -158,6 +161,7 @@ def seed_settings(config: SelfInstructConfig, sources: Sequence[str]) -> dict[st
         "sources": [str(s) for s in sources],
         "max_seeds": config.max_seeds,
         "typecheck": config.typecheck,
+        "stdlib_only": config.stdlib_only,
         "dedup_threshold": config.dedup_threshold,
         "benchmark_files": list(config.benchmark_files),
         "seed": config.seed,

@@ -254,3 +254,32 @@ def near_dedup(seeds: Iterable[Seed], drops: Counter, threshold: float = 0.5) ->
         lsh.insert(seed.id, signature)
         kept.append(seed)
     return kept
+
+
+def third_party_modules(code: str) -> set[str]:
+    """Top-level modules a seed's code imports that are not in Python's standard library."""
+    import sys
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n != "__future__"}
+
+
+def keep_standard_library(seeds: Iterable[Seed], drops: Counter) -> list[Seed]:
+    """Drop seeds that import modules outside the standard library: their instructions ask for
+    those libraries, which the sandbox that validates the responses does not have."""
+    kept = []
+    for seed in seeds:
+        if third_party_modules(seed.code):
+            drops["third_party_import"] += 1
+        else:
+            kept.append(seed)
+    return kept
