@@ -91,13 +91,14 @@ PROMPT_VARIANTS: dict[str, tuple[Callable[[str], str], Callable[[str], str]]] = 
 }
 CHAT_VARIANT = "chat"
 CHAT_STOPS = ("\n```\n",)  # the end of the answer's first code block (its opening has a language)
-_CODE_BLOCK_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
 
 
 def chat_answer_code(answer: str, entry_point: str) -> str:
     """The code of a chat answer: its first code block defining ``entry_point`` (else its first
     block, else the whole answer)."""
-    blocks = _CODE_BLOCK_RE.findall(answer)
+    from training.self_instruct.responses import code_blocks
+
+    blocks = code_blocks(answer, unclosed=True)
     for block in blocks:
         if re.search(rf"^\s*def {re.escape(entry_point)}\b", block, re.M):
             return block

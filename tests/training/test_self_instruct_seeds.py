@@ -150,17 +150,16 @@ def test_extra_benchmark_files_decontaminate_too(corpus: Path, tmp_path: Path) -
 
 
 def test_seeds_outside_the_standard_library_can_be_dropped() -> None:
-    from training.self_instruct.seeds import Seed, keep_standard_library, third_party_modules
+    from types import SimpleNamespace
 
-    numeric = "import numpy as np\nfrom math import pi\n\ndef area(r):\n    return pi * np.square(r)\n"
-    plain = "import math\nfrom collections import Counter\n\ndef top(xs):\n    return Counter(xs).most_common(1)\n"
-    assert third_party_modules(numeric) == {"numpy"}
-    assert third_party_modules(plain) == set()
-    assert third_party_modules("from .local import x\nfrom __future__ import annotations\n") == set()
-    seeds = [
-        Seed(id=str(i), repo="demo", path="m.py", license="MIT", name=f"f{i}", code=code, docstring="Do it.")
-        for i, code in enumerate([numeric, plain])
+    numeric = 'import numpy as np\nfrom math import pi\n\ndef area(r):\n    """Area of a circle of radius r."""\n    return pi * np.square(r)\n'
+    plain = 'from collections import Counter\n\ndef top(xs):\n    """The most common item of xs."""\n    return Counter(xs).most_common(1)[0][0]\n'
+    files = [
+        SimpleNamespace(content=text, repo="demo", path=f"m{i}.py", license="MIT")
+        for i, text in enumerate([numeric, plain])
     ]
     drops: Counter = Counter()
-    assert [s.code for s in keep_standard_library(seeds, drops)] == [plain]
+    assert [s.name for s in extract_seeds(files, drops)] == ["area", "top"]  # kept by default
+    drops = Counter()
+    assert [s.name for s in extract_seeds(files, drops, stdlib_only=True)] == ["top"]
     assert drops == {"third_party_import": 1}

@@ -98,7 +98,7 @@ def gather_seeds(
     from tqdm import tqdm
 
     from attribution.sources import SkipStats, iter_source_files
-    from training.self_instruct.seeds import decontaminate, extract_seeds, keep_standard_library, near_dedup
+    from training.self_instruct.seeds import decontaminate, extract_seeds, near_dedup
     from training.self_instruct.typecheck import pyright_errors
 
     if not sources:
@@ -114,11 +114,9 @@ def gather_seeds(
         unit="file",
         disable=not progress,
     )
-    extracted = list(extract_seeds(files, drops))
+    extracted = list(extract_seeds(files, drops, stdlib_only=config.stdlib_only))
     found = len(extracted) + sum(drops.values()) - drops["unparsable_file"]
     seeds = near_dedup(extracted, drops, config.dedup_threshold)
-    if config.stdlib_only:
-        seeds = keep_standard_library(seeds, drops)
     seeds = decontaminate(seeds, drops, files=config.benchmark_files)
     if config.max_seeds is not None:
         # A capped run takes a random sample across repositories, not the first files' functions.

@@ -8,10 +8,17 @@ from typing import Any
 from training.self_instruct.generation import Sampling
 from training.self_instruct.prompts import MAX_SHOTS, STOPS, response_prompt
 
-__all__ = ["SAMPLING", "SHOTS", "prompt", "parse", "split_response"]
+__all__ = ["SAMPLING", "SHOTS", "prompt", "parse", "split_response", "code_blocks"]
 
 SAMPLING = Sampling(max_new_tokens=768, temperature=0.7, stop=STOPS)
 _BLOCK_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.S)
+_BLOCK_OR_UNCLOSED_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
+
+
+def code_blocks(text: str, *, unclosed: bool = False) -> list[str]:
+    """The Python (or unlabelled) fenced code blocks of a model's answer, in order; with
+    ``unclosed``, a last block the answer did not close (generation stopped inside it) counts too."""
+    return (_BLOCK_OR_UNCLOSED_RE if unclosed else _BLOCK_RE).findall(text)
 
 
 def split_response(text: str) -> tuple[str, str] | None:
@@ -20,7 +27,7 @@ def split_response(text: str) -> tuple[str, str] | None:
     The tests are the last block that contains an ``assert``; the implementation is every block
     before it.
     """
-    blocks = [b.strip("\n") for b in _BLOCK_RE.findall(text)]
+    blocks = [b.strip("\n") for b in code_blocks(text)]
     test_index = next((i for i in range(len(blocks) - 1, 0, -1) if "assert" in blocks[i]), None)
     if test_index is None:
         return None

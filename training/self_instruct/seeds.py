@@ -174,8 +174,19 @@ def filter_seed(candidate: _Candidate) -> str | None:
     return None
 
 
-def extract_seeds(files: Iterable, drops: Counter) -> Iterator[Seed]:
-    """Seeds of every Python ``SourceFile`` (attribution.sources); counts drop reasons in ``drops``."""
+def _outside_stdlib(modules: Iterable[str]) -> bool:
+    """Whether any of a seed's imported modules is outside Python's standard library."""
+    import sys
+
+    return any(m.split(".")[0] not in sys.stdlib_module_names for m in modules if m and not m.startswith("."))
+
+
+def extract_seeds(files: Iterable, drops: Counter, *, stdlib_only: bool = False) -> Iterator[Seed]:
+    """Seeds of every Python ``SourceFile`` (attribution.sources); counts drop reasons in ``drops``.
+
+    ``stdlib_only`` also drops functions importing modules outside the standard library
+    (``third_party_import``): their instructions ask for libraries the validating sandbox lacks.
+    """
     for source in files:
         try:
             module = ast.parse(source.content)
@@ -195,6 +206,8 @@ def extract_seeds(files: Iterable, drops: Counter) -> Iterator[Seed]:
             modules += _inner_imports(node)
             code = ("\n".join(import_lines) + "\n\n\n" if import_lines else "") + func_src + "\n"
             reason = filter_seed(_Candidate(node, code, modules))
+            if reason is None and stdlib_only and _outside_stdlib(modules):
+                reason = "third_party_import"
             if reason is None:
                 try:
                     ast.parse(code)
@@ -253,33 +266,4 @@ def near_dedup(seeds: Iterable[Seed], drops: Counter, threshold: float = 0.5) ->
             continue
         lsh.insert(seed.id, signature)
         kept.append(seed)
-    return kept
-
-
-def third_party_modules(code: str) -> set[str]:
-    """Top-level modules a seed's code imports that are not in Python's standard library."""
-    import sys
-
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return set()
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0])
-    return {n for n in names if n not in sys.stdlib_module_names and n != "__future__"}
-
-
-def keep_standard_library(seeds: Iterable[Seed], drops: Counter) -> list[Seed]:
-    """Drop seeds that import modules outside the standard library: their instructions ask for
-    those libraries, which the sandbox that validates the responses does not have."""
-    kept = []
-    for seed in seeds:
-        if third_party_modules(seed.code):
-            drops["third_party_import"] += 1
-        else:
-            kept.append(seed)
     return kept
